@@ -1,0 +1,201 @@
+//! Typed addresses, sizes and interrupt numbers shared by every ferrovisor crate.
+//!
+//! A host physical address is never a guest physical address, and a host
+//! interrupt is never a guest interrupt: each has its own type, so that the
+//! compiler refuses to mix them. Conversions between them happen only where a
+//! mapping is known (stage-2 tables, the interrupt routing table).
+#![no_std]
+#![forbid(unsafe_code)]
+
+use core::fmt;
+
+macro_rules! addr_type {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+        pub struct $name(pub u64);
+
+        impl $name {
+            /// The raw address value.
+            pub const fn raw(self) -> u64 {
+                self.0
+            }
+
+            /// Whether the address is a multiple of `align` (a power of two).
+            pub const fn is_aligned(self, align: u64) -> bool {
+                self.0 & (align - 1) == 0
+            }
+
+            /// The address `offset` bytes further on, or `None` on overflow.
+            pub const fn checked_add(self, offset: u64) -> Option<Self> {
+                match self.0.checked_add(offset) {
+                    Some(v) => Some(Self(v)),
+                    None => None,
+                }
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, concat!($prefix, "{:#x}"), self.0)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{:#x}", self.0)
+            }
+        }
+    };
+}
+
+addr_type!(
+    /// A physical address on the host (what the hypervisor's MMU and the
+    /// devices see).
+    HostPhysAddr,
+    "HPA:"
+);
+addr_type!(
+    /// A physical address as one guest sees it (input of its stage-2 tables).
+    GuestPhysAddr,
+    "GPA:"
+);
+
+macro_rules! irq_type {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+        pub struct $name(pub u32);
+
+        impl $name {
+            /// The raw GIC interrupt ID.
+            pub const fn raw(self) -> u32 {
+                self.0
+            }
+
+            /// The class of this interrupt ID in the GICv3 numbering.
+            pub const fn class(self) -> IntidClass {
+                IntidClass::of(self.0)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, concat!($prefix, "{}"), self.0)
+            }
+        }
+    };
+}
+
+irq_type!(
+    /// A physical GIC interrupt ID (INTID) on the host.
+    HostIrq,
+    "host-intid "
+);
+irq_type!(
+    /// A virtual GIC interrupt ID as one guest sees it.
+    GuestIrq,
+    "guest-intid "
+);
+
+/// The ranges of the GICv3 interrupt ID space.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum IntidClass {
+    /// Software-generated interrupts, 0..=15.
+    Sgi,
+    /// Private peripheral interrupts, 16..=31.
+    Ppi,
+    /// Shared peripheral interrupts, 32..=1019.
+    Spi,
+    /// Special interrupt IDs, 1020..=1023.
+    Special,
+    /// Extended or LPI range, or otherwise reserved (1024 and above).
+    Other,
+}
+
+impl IntidClass {
+    /// Classifies a raw INTID.
+    pub const fn of(intid: u32) -> Self {
+        match intid {
+            0..=15 => IntidClass::Sgi,
+            16..=31 => IntidClass::Ppi,
+            32..=1019 => IntidClass::Spi,
+            1020..=1023 => IntidClass::Special,
+            _ => IntidClass::Other,
+        }
+    }
+}
+
+/// A half-open physical address range `[base, base + size)` on the host.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct HostRegion {
+    /// First byte of the range.
+    pub base: HostPhysAddr,
+    /// Length in bytes.
+    pub size: u64,
+}
+
+impl HostRegion {
+    /// Creates a region.
+    pub const fn new(base: u64, size: u64) -> Self {
+        Self { base: HostPhysAddr(base), size }
+    }
+
+    /// One past the last byte, saturating at `u64::MAX`.
+    pub const fn end(&self) -> u64 {
+        self.base.0.saturating_add(self.size)
+    }
+
+    /// Whether two regions share at least one byte.
+    pub const fn overlaps(&self, other: &HostRegion) -> bool {
+        self.base.0 < other.end() && other.base.0 < self.end()
+    }
+
+    /// Whether `addr` lies inside the region.
+    pub const fn contains(&self, addr: u64) -> bool {
+        addr >= self.base.0 && addr < self.end()
+    }
+}
+
+/// A hardware CPU identity: the affinity fields of MPIDR_EL1 (Aff3..Aff0).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Mpidr(pub u64);
+
+/// Index of a physical CPU as the hypervisor numbers them (0 = boot CPU).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug, Hash)]
+pub struct PcpuId(pub usize);
+
+/// Index of a virtual CPU inside its guest.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug, Hash)]
+pub struct VcpuId(pub usize);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regions_overlap_only_when_they_share_bytes() {
+        let a = HostRegion::new(0x1000, 0x1000);
+        assert!(a.overlaps(&HostRegion::new(0x1fff, 1)));
+        assert!(!a.overlaps(&HostRegion::new(0x2000, 0x1000)));
+        assert!(!a.overlaps(&HostRegion::new(0x0, 0x1000)));
+        assert!(a.contains(0x1fff) && !a.contains(0x2000));
+    }
+
+    #[test]
+    fn intid_classes() {
+        assert_eq!(HostIrq(15).class(), IntidClass::Sgi);
+        assert_eq!(GuestIrq(27).class(), IntidClass::Ppi);
+        assert_eq!(HostIrq(34).class(), IntidClass::Spi);
+        assert_eq!(HostIrq(1023).class(), IntidClass::Special);
+        assert_eq!(HostIrq(8192).class(), IntidClass::Other);
+    }
+
+    #[test]
+    fn alignment_and_overflow() {
+        assert!(GuestPhysAddr(0x4000_0000).is_aligned(0x20_0000));
+        assert!(!HostPhysAddr(0x4000_0800).is_aligned(0x1000));
+        assert_eq!(HostPhysAddr(u64::MAX).checked_add(1), None);
+        assert_eq!(HostRegion::new(u64::MAX - 1, 16).end(), u64::MAX);
+    }
+}

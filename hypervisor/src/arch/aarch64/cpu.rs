@@ -1,0 +1,51 @@
+//! Per-CPU identity and interrupt masking on the running CPU.
+
+use aarch64_cpu::asm;
+use aarch64_cpu::registers::{Readable, MPIDR_EL1, TPIDR_EL2};
+
+/// The hypervisor's index of the running CPU (0 = boot CPU), kept in
+/// TPIDR_EL2 by the boot code.
+pub fn index() -> usize {
+    TPIDR_EL2.get() as usize
+}
+
+/// The running CPU's affinity (MPIDR_EL1 with the non-affinity bits cleared).
+pub fn mpidr() -> u64 {
+    MPIDR_EL1.get() & 0xff_00ff_ffff
+}
+
+/// Unmasks IRQs at EL2.
+pub fn irq_enable() {
+    // SAFETY: clearing PSTATE.I only lets IRQs be taken; the vectors are
+    // installed before any caller can reach this.
+    unsafe { core::arch::asm!("msr daifclr, #2", options(nomem, nostack)) };
+}
+
+/// Masks IRQs at EL2.
+pub fn irq_disable() {
+    // SAFETY: setting PSTATE.I only stops IRQs from being taken.
+    unsafe { core::arch::asm!("msr daifset, #2", options(nomem, nostack)) };
+}
+
+/// Sleeps until an interrupt (or other wake-up event) arrives.
+pub fn wait_for_interrupt() {
+    asm::wfi();
+}
+
+/// Sleeps until an event; `send_event` wakes all CPUs.
+pub fn wait_for_event() {
+    asm::wfe();
+}
+
+/// Wakes every CPU waiting in `wait_for_event`.
+pub fn send_event() {
+    asm::sev();
+}
+
+/// Whether IRQs are masked on this CPU (PSTATE.I).
+pub fn irqs_masked() -> bool {
+    let daif: u64;
+    // SAFETY: reading DAIF has no side effects.
+    unsafe { core::arch::asm!("mrs {}, daif", out(reg) daif, options(nomem, nostack)) };
+    daif & (1 << 7) != 0
+}

@@ -1,0 +1,17 @@
+//! AArch64 EL2: the only code that names system registers or runs assembly.
+//!
+//! What `core` needs from the architecture, and where it lives:
+//! - `boot`: entry, per-CPU stacks, MMU on, then `core::boot::{primary_main,
+//!   secondary_main}`; `secondary_entry_addr()` for PSCI CPU_ON.
+//! - `cpu`: this CPU's index, MPIDR, interrupt masking, wait-for-interrupt.
+//! - `timer`: the counter and the EL2 physical timer (CNTHP).
+//! - `psci`: CPU_ON and SYSTEM_OFF through the host firmware's conduit.
+//! - `vectors`: the trap frame and exception entry.
+//! - `mmu`: the hypervisor's own static identity map.
+
+pub mod boot;
+pub mod cpu;
+pub mod mmu;
+pub mod psci;
+pub mod timer;
+pub mod vectors;

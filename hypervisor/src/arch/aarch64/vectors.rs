@@ -1,0 +1,172 @@
+//! EL2 exception vectors: save a trap frame, hand it to safe Rust, restore.
+//!
+//! Every vector saves x0..x30, ELR, SPSR, ESR and FAR into a [`TrapFrame`] on
+//! the current stack and calls [`handle_exception`] with the vector's index.
+//! IRQs go to the interrupt dispatcher; an exception the hypervisor did not
+//! expect dumps the frame on the console and stops the machine (a hypervisor
+//! bug, never a guest action: guest traps arrive on the lower-EL vectors).
+
+use core::arch::global_asm;
+use core::fmt;
+
+/// Registers saved on exception entry. The layout is shared with the assembly
+/// below (offsets in bytes: x[n] at 8n, elr 248, spsr 256, esr 264, far 272).
+#[repr(C)]
+pub struct TrapFrame {
+    /// General-purpose registers x0..x30.
+    pub x: [u64; 31],
+    /// Exception link register: where to return.
+    pub elr: u64,
+    /// Saved program status.
+    pub spsr: u64,
+    /// Exception syndrome.
+    pub esr: u64,
+    /// Fault address.
+    pub far: u64,
+    _pad: u64,
+}
+
+const FRAME_SIZE: usize = core::mem::size_of::<TrapFrame>();
+const _: () = assert!(FRAME_SIZE == 288);
+const _: () = assert!(core::mem::offset_of!(TrapFrame, elr) == 248);
+const _: () = assert!(core::mem::offset_of!(TrapFrame, far) == 272);
+
+/// Which of the 16 vectors was taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VectorKind(pub u64);
+
+impl VectorKind {
+    /// Synchronous, IRQ, FIQ or SError.
+    pub fn class(self) -> &'static str {
+        ["sync", "irq", "fiq", "serror"][(self.0 & 3) as usize]
+    }
+    /// Where the exception came from.
+    pub fn origin(self) -> &'static str {
+        ["EL2 with SP_EL0", "EL2", "lower EL (AArch64)", "lower EL (AArch32)"][((self.0 >> 2) & 3) as usize]
+    }
+    /// Whether this is an IRQ.
+    pub fn is_irq(self) -> bool {
+        self.0 & 3 == 1
+    }
+}
+
+impl fmt::Display for TrapFrame {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "  ESR {:#018x} (EC {:#04x})  ELR {:#018x}  FAR {:#018x}  SPSR {:#010x}",
+            self.esr,
+            (self.esr >> 26) & 0x3f,
+            self.elr,
+            self.far,
+            self.spsr
+        )?;
+        for row in 0..8 {
+            for col in 0..4 {
+                let n = row * 4 + col;
+                if n < 31 {
+                    write!(f, "  x{:<2} {:#018x}", n, self.x[n])?;
+                }
+            }
+            writeln!(f)?;
+        }
+        Ok(())
+    }
+}
+
+extern "C" fn handle_exception(frame: &mut TrapFrame, kind: u64) {
+    let kind = VectorKind(kind);
+    if kind.is_irq() {
+        crate::core::irq::dispatch();
+        return;
+    }
+    crate::core::panic::fatal_exception(kind, frame);
+}
+
+macro_rules! vector_table {
+    () => {
+        r#"
+    .macro ventry kind
+    .balign 0x80
+    sub     sp, sp, #{frame}
+    stp     x0, x1, [sp, #0]
+    mov     x1, #\kind
+    b       exception_entry
+    .endm
+
+    .section .text.vectors, "ax"
+    .balign 0x800
+    .global EL2_VECTORS
+EL2_VECTORS:
+    ventry 0
+    ventry 1
+    ventry 2
+    ventry 3
+    ventry 4
+    ventry 5
+    ventry 6
+    ventry 7
+    ventry 8
+    ventry 9
+    ventry 10
+    ventry 11
+    ventry 12
+    ventry 13
+    ventry 14
+    ventry 15
+
+exception_entry:
+    stp     x2, x3, [sp, #16]
+    stp     x4, x5, [sp, #32]
+    stp     x6, x7, [sp, #48]
+    stp     x8, x9, [sp, #64]
+    stp     x10, x11, [sp, #80]
+    stp     x12, x13, [sp, #96]
+    stp     x14, x15, [sp, #112]
+    stp     x16, x17, [sp, #128]
+    stp     x18, x19, [sp, #144]
+    stp     x20, x21, [sp, #160]
+    stp     x22, x23, [sp, #176]
+    stp     x24, x25, [sp, #192]
+    stp     x26, x27, [sp, #208]
+    stp     x28, x29, [sp, #224]
+    mrs     x2, elr_el2
+    stp     x30, x2, [sp, #240]
+    mrs     x2, spsr_el2
+    mrs     x3, esr_el2
+    stp     x2, x3, [sp, #256]
+    mrs     x2, far_el2
+    str     x2, [sp, #272]
+    mov     x0, sp
+    bl      {handler}
+    ldp     x30, x2, [sp, #240]
+    msr     elr_el2, x2
+    ldr     x2, [sp, #256]
+    msr     spsr_el2, x2
+    ldp     x2, x3, [sp, #16]
+    ldp     x4, x5, [sp, #32]
+    ldp     x6, x7, [sp, #48]
+    ldp     x8, x9, [sp, #64]
+    ldp     x10, x11, [sp, #80]
+    ldp     x12, x13, [sp, #96]
+    ldp     x14, x15, [sp, #112]
+    ldp     x16, x17, [sp, #128]
+    ldp     x18, x19, [sp, #144]
+    ldp     x20, x21, [sp, #160]
+    ldp     x22, x23, [sp, #176]
+    ldp     x24, x25, [sp, #192]
+    ldp     x26, x27, [sp, #208]
+    ldp     x28, x29, [sp, #224]
+    ldp     x0, x1, [sp, #0]
+    add     sp, sp, #{frame}
+    eret
+"#
+    };
+}
+
+global_asm!(vector_table!(), frame = const FRAME_SIZE, handler = sym handle_exception);
+
+unsafe extern "C" {
+    /// The vector table above; only its address is used (VBAR_EL2).
+    pub static EL2_VECTORS: [u8; 0x800];
+}

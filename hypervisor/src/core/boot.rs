@@ -1,0 +1,214 @@
+//! The boot sequence, from the first Rust instruction to the shell.
+//!
+//! Boot CPU: heap, console, host DT, log level, GIC, timer, secondary CPUs,
+//! IPI check, guest config, banner, shell. Secondary CPUs: GIC CPU interface,
+//! timer, idle.
+
+use crate::arch::aarch64::psci::Conduit;
+use crate::arch::aarch64::{cpu, timer};
+use crate::core::{console, cpus, footprint, guests, heap, host, logger, panic, power, ticks};
+use crate::platform::gicv3;
+use alloc::string::String;
+use ferrovisor_cmdline::bootargs;
+use ferrovisor_config::{HostPlatform, PsciMethod};
+use log::LevelFilter;
+
+/// The version the banner and `version` print.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// What the boot arguments asked for.
+pub struct BootOptions {
+    /// Shell commands to run before the prompt (`ferrovisor.bootcmd=`).
+    pub bootcmd: Option<String>,
+}
+
+/// A CPU entered below or above EL2: say so and power off.
+pub extern "C" fn not_el2(current_el: u64) -> ! {
+    console::emergency_write(format_args!(
+        "\nferrovisor: entered at EL{current_el}, but a hypervisor must start at EL2.\n\
+         ferrovisor: on QEMU use `-M virt,virtualization=on`; on hardware, have the boot \
+         loader enter the image at EL2. Powering off.\n"
+    ));
+    let conduit = if current_el == 1 { Conduit::Hvc } else { Conduit::Smc };
+    power::set_conduit(conduit);
+    power::halt()
+}
+
+/// The image was loaded somewhere other than its link address.
+pub extern "C" fn wrong_address(actual: u64) -> ! {
+    console::emergency_write(format_args!(
+        "\nferrovisor: loaded at {actual:#x}, but linked to run at 0x40080000; \
+         load the flat image (arm64 Image header, text_offset 0x80000) at RAM base + 0x80000.\n"
+    ));
+    power::halt()
+}
+
+/// Boot CPU entry from `arch::aarch64::boot`, with the host DTB address.
+pub extern "C" fn primary_main(dtb_addr: usize) -> ! {
+    ticks::mark_boot();
+    heap::init();
+    // SAFETY: QEMU virt's console PL011 sits at EARLY_UART; it is the
+    // hypervisor's until the host DT names the console.
+    unsafe { console::init(console::EARLY_UART) };
+    logger::init(LevelFilter::Info);
+
+    let dtb = match host::dtb_from_boot(dtb_addr) {
+        Ok(d) => d,
+        Err(e) => panic::fatal_boot(format_args!("no usable host DTB at x0={dtb_addr:#x}: {e:?}")),
+    };
+    let platform = match HostPlatform::parse(dtb) {
+        Ok(p) => host::set_platform(p),
+        Err(e) => panic::fatal_boot(format_args!("host DTB: {e}")),
+    };
+    let options = apply_bootargs(platform);
+    if let Some(uart) = &platform.console {
+        if uart.region.base.raw() as usize != console::EARLY_UART {
+            // SAFETY: the host DT names this PL011 as the console
+            // (stdout-path); the validator never gives it to a guest.
+            unsafe { console::init(uart.region.base.raw() as usize) };
+        }
+    }
+    power::set_conduit(match platform.psci {
+        Some(PsciMethod::Hvc) => Conduit::Hvc,
+        _ => Conduit::Smc,
+    });
+
+    let mpidrs: alloc::vec::Vec<u64> = platform.cpus.iter().map(|m| m.0).collect();
+    let plan = cpus::plan(&mpidrs);
+    if !plan.boot_found {
+        log::warn!("boot CPU mpidr {:#x} is not in the host DT's /cpus", cpu::mpidr());
+    }
+    if plan.ignored > 0 {
+        log::warn!("{} CPUs beyond the supported {} are left off", plan.ignored, cpus::count());
+    }
+
+    let gic = &platform.gic;
+    let Some(redist) = gic.redist.first() else {
+        panic::fatal_boot(format_args!("{}: GICv3 without redistributor region", gic.path))
+    };
+    // SAFETY: the distributor and redistributor frames come from the host DT's
+    // GICv3 node; the EL2 map covers them as device memory; the GIC is only
+    // ever driven through `platform::gicv3`.
+    let gic_result = unsafe {
+        gicv3::init(
+            gic.dist.base.raw() as usize,
+            redist.base.raw() as usize,
+            platform.cpus.len().max(1),
+            cpus::gicr_index(0),
+        )
+    };
+    if let Err(e) = gic_result {
+        panic::fatal_boot(format_args!("{}: GICv3 setup failed: {e:?}", gic.path));
+    }
+    cpus::init_boot_cpu(platform.timer.hyp_phys);
+    cpu::irq_enable();
+
+    let failed = cpus::start_secondaries();
+    let online = cpus::wait_online(5);
+    let answered = cpus::ipi_check();
+    if failed > 0 || online < cpus::count() {
+        log::warn!("only {online} of {} CPUs came online", cpus::count());
+    }
+
+    let bundle = match host::bundle_bytes(platform) {
+        Ok(b) => b,
+        Err(e) => {
+            log::error!("boot bundle named by /chosen is unusable: {e:?}");
+            None
+        }
+    };
+    guests::load(dtb, bundle);
+    banner(platform, online, answered);
+
+    if let Some(uart) = &platform.console {
+        if let Some(irq) = uart.irq {
+            crate::core::irq::register(irq, |_| console::on_rx_interrupt());
+            let enabled = gicv3::enable(irq, cpus::gicr_index(0), cpus::mpidr_of(0), 0xa0, false);
+            if enabled.is_err() {
+                log::error!("{}: console input interrupt {irq} could not be enabled", uart.path);
+            }
+            console::enable_rx_interrupt();
+        }
+    }
+    crate::shell::run(options.bootcmd.as_deref())
+}
+
+fn apply_bootargs(platform: &HostPlatform) -> BootOptions {
+    let args = bootargs::parse(platform.bootargs.as_deref().unwrap_or(""));
+    if let Some(level) = bootargs::get(&args, "ferrovisor.loglevel") {
+        match logger::parse_level(level) {
+            Some(l) => log::set_max_level(l),
+            None => log::warn!(
+                "ferrovisor.loglevel={level} is not a level (use off, error, warn, info, debug or trace)"
+            ),
+        }
+    }
+    BootOptions { bootcmd: bootargs::get(&args, "ferrovisor.bootcmd").map(String::from) }
+}
+
+/// The boot banner: what runs, on what, with which guests.
+fn banner(platform: &HostPlatform, online: usize, answered: usize) {
+    let fp = footprint::measure();
+    let ram: u64 = platform.memory.iter().map(|m| m.size).sum();
+    let kib = |n: usize| n.div_ceil(1024);
+    crate::println!();
+    crate::println!("ferrovisor {VERSION} - ARMv8-A EL2 hypervisor");
+    crate::println!("  cpus:      {online} online of {} (ipi answered by {answered})", cpus::count());
+    crate::println!(
+        "  memory:    {} MiB host RAM in {} region(s)",
+        ram >> 20,
+        platform.memory.len()
+    );
+    crate::println!(
+        "  gic:       GICv{} dist {} redist {}",
+        platform.gic.version,
+        platform.gic.dist.base,
+        platform.gic.redist.first().map_or(ferrovisor_types::HostPhysAddr(0), |r| r.base)
+    );
+    crate::println!(
+        "  timer:     {} Hz, hypervisor tick {} Hz on {}",
+        timer::frequency(),
+        ticks::TICK_HZ,
+        platform.timer.hyp_phys
+    );
+    if let Some(uart) = &platform.console {
+        crate::println!("  console:   {} ({})", uart.path, uart.region.base);
+    }
+    crate::println!(
+        "  footprint: image {} KiB, hypervisor memory {} KiB (bss {} KiB, stacks {} KiB, heap {} KiB) at {:#x}",
+        kib(fp.image),
+        kib(fp.total),
+        kib(fp.bss),
+        kib(fp.stacks),
+        kib(fp.heap),
+        fp.base
+    );
+    guests::with(|valid, rejected, global| {
+        crate::println!(
+            "  guests:    {} configured, {} rejected{}",
+            valid.len(),
+            rejected.len(),
+            if global.is_empty() { "" } else { " (config errors, see above)" }
+        );
+        for g in valid {
+            crate::println!(
+                "    {:<16} {:<10} vcpus {} memory {} MiB, {} pass-through device(s)",
+                g.config.name,
+                g.state.name(),
+                g.config.vcpus,
+                g.config.memory.iter().map(|m| m.size).sum::<u64>() >> 20,
+                g.config.passthrough.len()
+            );
+        }
+        for r in rejected {
+            crate::println!("    {:<16} rejected   {} config error(s)", r.name, r.errors.len());
+        }
+    });
+    crate::println!();
+}
+
+/// Secondary CPU entry from `arch::aarch64::boot`.
+pub extern "C" fn secondary_main(index: usize) -> ! {
+    cpus::secondary_start(index)
+}
+

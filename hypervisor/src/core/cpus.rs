@@ -1,0 +1,192 @@
+//! Physical CPUs: numbering, bring-up with PSCI CPU_ON, IPIs, idle.
+//!
+//! The boot CPU is index 0; the others follow in host DT order. Each CPU's
+//! GIC redistributor frame is its position in the host DT's /cpus (QEMU virt
+//! lays redistributors out in that order).
+
+use crate::arch::aarch64::boot::{secondary_entry_addr, MAX_CPUS};
+use crate::arch::aarch64::{cpu, psci, timer};
+use crate::core::{irq, power, ticks};
+use crate::platform::gicv3;
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use ferrovisor_types::HostIrq;
+
+struct Slot {
+    mpidr: AtomicU64,
+    gicr: AtomicUsize,
+    online: AtomicBool,
+    kicks: AtomicU64,
+}
+
+static SLOTS: [Slot; MAX_CPUS] = [const {
+    Slot {
+        mpidr: AtomicU64::new(0),
+        gicr: AtomicUsize::new(0),
+        online: AtomicBool::new(false),
+        kicks: AtomicU64::new(0),
+    }
+}; MAX_CPUS];
+static COUNT: AtomicUsize = AtomicUsize::new(1);
+static TIMER_IRQ: AtomicU64 = AtomicU64::new(26);
+
+/// The outcome of numbering the host's CPUs.
+pub struct Plan {
+    /// CPUs the hypervisor will run on.
+    pub count: usize,
+    /// CPUs in the host DT beyond `MAX_CPUS`, left off.
+    pub ignored: usize,
+    /// Whether the boot CPU was found in the host DT.
+    pub boot_found: bool,
+}
+
+/// Numbers the CPUs from the host DT's list of MPIDRs.
+pub fn plan(mpidrs: &[u64]) -> Plan {
+    let boot = cpu::mpidr();
+    let boot_pos = mpidrs.iter().position(|&m| m == boot);
+    SLOTS[0].mpidr.store(boot, Ordering::Relaxed);
+    SLOTS[0].gicr.store(boot_pos.unwrap_or(0), Ordering::Relaxed);
+    let mut next = 1;
+    let mut ignored = 0;
+    for (pos, &m) in mpidrs.iter().enumerate() {
+        if Some(pos) == boot_pos {
+            continue;
+        }
+        match SLOTS.get(next) {
+            Some(slot) => {
+                slot.mpidr.store(m, Ordering::Relaxed);
+                slot.gicr.store(pos, Ordering::Relaxed);
+                next += 1;
+            }
+            None => ignored += 1,
+        }
+    }
+    COUNT.store(next, Ordering::Relaxed);
+    Plan { count: next, ignored, boot_found: boot_pos.is_some() }
+}
+
+/// CPUs the hypervisor manages.
+pub fn count() -> usize {
+    COUNT.load(Ordering::Relaxed)
+}
+
+/// The GIC redistributor frame of CPU `index`.
+pub fn gicr_index(index: usize) -> usize {
+    SLOTS.get(index).map_or(0, |s| s.gicr.load(Ordering::Relaxed))
+}
+
+/// The affinity of CPU `index`.
+pub fn mpidr_of(index: usize) -> u64 {
+    SLOTS.get(index).map_or(0, |s| s.mpidr.load(Ordering::Relaxed))
+}
+
+/// Whether CPU `index` has come online.
+pub fn is_online(index: usize) -> bool {
+    SLOTS.get(index).is_some_and(|s| s.online.load(Ordering::Acquire))
+}
+
+/// CPUs online now.
+pub fn online_count() -> usize {
+    (0..count()).filter(|&i| is_online(i)).count()
+}
+
+/// Kicks (IPIs) CPU `index` has received.
+pub fn kicks(index: usize) -> u64 {
+    SLOTS.get(index).map_or(0, |s| s.kicks.load(Ordering::Relaxed))
+}
+
+fn on_kick(_: HostIrq) {
+    if let Some(slot) = SLOTS.get(cpu::index()) {
+        slot.kicks.fetch_add(1, Ordering::Release);
+    }
+}
+
+fn on_timer(_: HostIrq) {
+    ticks::on_tick();
+}
+
+/// Per-CPU interrupt setup shared by the boot CPU and the secondaries.
+fn init_local_interrupts(index: usize) {
+    let gicr = gicr_index(index);
+    let mpidr = mpidr_of(index);
+    let timer_irq = HostIrq(TIMER_IRQ.load(Ordering::Relaxed) as u32);
+    if gicv3::enable(HostIrq(irq::SGI_KICK), gicr, mpidr, 0x80, true).is_err()
+        || gicv3::enable(timer_irq, gicr, mpidr, 0x80, false).is_err()
+    {
+        log::error!("cpu{index}: could not enable its IPI and timer interrupts");
+    }
+    ticks::start();
+    if let Some(slot) = SLOTS.get(index) {
+        slot.online.store(true, Ordering::Release);
+    }
+}
+
+/// Registers the IPI and timer handlers and sets up the boot CPU.
+pub fn init_boot_cpu(hyp_timer: HostIrq) {
+    TIMER_IRQ.store(hyp_timer.raw() as u64, Ordering::Relaxed);
+    irq::register(HostIrq(irq::SGI_KICK), on_kick);
+    irq::register(hyp_timer, on_timer);
+    init_local_interrupts(0);
+}
+
+/// Starts every other CPU with PSCI CPU_ON; returns how many calls failed.
+pub fn start_secondaries() -> usize {
+    let mut failed = 0;
+    for index in 1..count() {
+        let mpidr = mpidr_of(index);
+        if let Err(e) = psci::cpu_on(power::conduit(), mpidr, secondary_entry_addr(), index as u64) {
+            log::error!("cpu{index} (mpidr {mpidr:#x}): PSCI CPU_ON failed: {e:?}");
+            failed += 1;
+        }
+    }
+    failed
+}
+
+/// Waits up to `seconds` for every CPU to come online.
+pub fn wait_online(seconds: u64) -> usize {
+    let deadline = timer::now() + seconds * timer::frequency();
+    while online_count() < count() && timer::now() < deadline {
+        core::hint::spin_loop();
+    }
+    online_count()
+}
+
+/// Sends one IPI to every other online CPU and waits for each to take it.
+/// Returns the number of CPUs that answered.
+pub fn ipi_check() -> usize {
+    let mut answered = 0;
+    for index in (0..count()).filter(|&i| i != cpu::index() && is_online(i)) {
+        let before = kicks(index);
+        if gicv3::send_sgi(irq::SGI_KICK, mpidr_of(index)).is_err() {
+            continue;
+        }
+        let deadline = timer::now() + timer::frequency();
+        while kicks(index) == before && timer::now() < deadline {
+            core::hint::spin_loop();
+        }
+        if kicks(index) != before {
+            answered += 1;
+        }
+    }
+    answered
+}
+
+/// Entry for a secondary CPU once it has a stack and the MMU on.
+pub fn secondary_start(index: usize) -> ! {
+    if index >= count() {
+        power::park();
+    }
+    if gicv3::init_cpu(gicr_index(index)).is_err() {
+        log::error!("cpu{index}: GIC CPU interface did not come up");
+        power::park();
+    }
+    init_local_interrupts(index);
+    idle()
+}
+
+/// The idle loop: sleep until an interrupt, handle it, sleep again.
+pub fn idle() -> ! {
+    loop {
+        cpu::irq_enable();
+        cpu::wait_for_interrupt();
+    }
+}

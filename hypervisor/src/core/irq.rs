@@ -1,0 +1,62 @@
+//! Physical interrupt dispatch at EL2: acknowledge, run the handler that
+//! registered the INTID, end. Handlers are registered at boot only.
+//!
+//! Hot path: no formatting, no allocation; counters only.
+
+use crate::platform::gicv3;
+use core::sync::atomic::{AtomicU64, Ordering};
+use ferrovisor_types::HostIrq;
+use spin::RwLock;
+
+/// INTIDs below this can have a handler (SGIs, PPIs and the first SPIs).
+pub const MAX_HANDLED: usize = 256;
+
+type Handler = fn(HostIrq);
+
+static HANDLERS: RwLock<[Option<Handler>; MAX_HANDLED]> = RwLock::new([None; MAX_HANDLED]);
+static COUNTS: [AtomicU64; MAX_HANDLED] = [const { AtomicU64::new(0) }; MAX_HANDLED];
+static SPURIOUS: AtomicU64 = AtomicU64::new(0);
+
+/// SGI used to poke another CPU (wake-up, function call).
+pub const SGI_KICK: u32 = 1;
+
+/// Registers `handler` for `irq`; an INTID beyond the table is refused.
+pub fn register(irq: HostIrq, handler: Handler) -> bool {
+    match HANDLERS.write().get_mut(irq.raw() as usize) {
+        Some(slot) => {
+            *slot = Some(handler);
+            true
+        }
+        None => false,
+    }
+}
+
+/// Called from the IRQ vector: handles one pending interrupt.
+pub fn dispatch() {
+    let Some(irq) = gicv3::acknowledge() else {
+        SPURIOUS.fetch_add(1, Ordering::Relaxed);
+        return;
+    };
+    let index = irq.raw() as usize;
+    let handler = HANDLERS.read().get(index).copied().flatten();
+    if let Some(count) = COUNTS.get(index) {
+        count.fetch_add(1, Ordering::Relaxed);
+    }
+    match handler {
+        Some(h) => h(irq),
+        None => {
+            SPURIOUS.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    gicv3::end(irq);
+}
+
+/// How often `irq` was taken.
+pub fn count(irq: HostIrq) -> u64 {
+    COUNTS.get(irq.raw() as usize).map_or(0, |c| c.load(Ordering::Relaxed))
+}
+
+/// Interrupts taken with no handler, or with no pending INTID.
+pub fn spurious() -> u64 {
+    SPURIOUS.load(Ordering::Relaxed)
+}

@@ -1,0 +1,15 @@
+//! Architecture-independent hypervisor logic: boot sequence, console, logging,
+//! interrupts, CPUs, guests. Never names a system register: see `arch`.
+
+pub mod boot;
+pub mod console;
+pub mod cpus;
+pub mod footprint;
+pub mod guests;
+pub mod heap;
+pub mod host;
+pub mod irq;
+pub mod logger;
+pub mod panic;
+pub mod power;
+pub mod ticks;

@@ -1,0 +1,110 @@
+//! The host GICv3: distributor, redistributors and the system-register CPU
+//! interface, driven through the `arm-gic` crate.
+//!
+//! One lock guards the distributor and redistributor registers. The CPU
+//! interface (acknowledge, end of interrupt, SGIs) is per CPU and lock-free.
+
+use arm_gic::gicv3::registers::{Gicd, GicrSgi};
+use arm_gic::gicv3::{GicCpuInterface, GicV3, SgiTarget, SgiTargetGroup};
+use arm_gic::{IntId, InterruptGroup, Trigger, UniqueMmioPointer};
+use core::ptr::NonNull;
+use ferrovisor_types::HostIrq;
+use spin::Mutex;
+
+/// Why the GIC could not be set up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GicError {
+    /// The DT gave a null distributor or redistributor address.
+    BadAddress,
+    /// The driver refused (e.g. the redistributor frames could not be sized).
+    Driver,
+    /// The GIC was used before `init`.
+    NotInitialised,
+}
+
+struct Gic(GicV3<'static>);
+
+// SAFETY: the driver holds raw pointers to the GIC's MMIO frames, which are
+// device memory reachable from every CPU; all access goes through `GIC`'s lock.
+unsafe impl Send for Gic {}
+
+static GIC: Mutex<Option<Gic>> = Mutex::new(None);
+
+/// The driver's ID type for a host INTID.
+fn intid(irq: HostIrq) -> IntId {
+    match irq.raw() {
+        raw @ 0..=15 => IntId::sgi(raw),
+        raw @ 16..=31 => IntId::ppi(raw - 16),
+        raw => IntId::spi(raw - 32),
+    }
+}
+
+/// Takes over the GIC at the given distributor and redistributor addresses,
+/// configures every interrupt as group 1, disabled, and enables the boot CPU's
+/// redistributor (frame index `boot_cpu`) and CPU interface.
+///
+/// # Safety
+/// `dist` and `redist` must be the host GICv3's register frames from the host
+/// DT, mapped as device memory at EL2, and this must be called once.
+pub unsafe fn init(dist: usize, redist: usize, cpu_count: usize, boot_cpu: usize) -> Result<(), GicError> {
+    let dist = NonNull::new(dist as *mut Gicd).ok_or(GicError::BadAddress)?;
+    let redist = NonNull::new(redist as *mut GicrSgi).ok_or(GicError::BadAddress)?;
+    // SAFETY: the caller guarantees both are the GIC's frames, mapped, and not
+    // aliased by another driver instance.
+    let mut gic = unsafe { GicV3::new(UniqueMmioPointer::new(dist), redist, cpu_count) }
+        .map_err(|_| GicError::Driver)?;
+    gic.setup(boot_cpu);
+    GicCpuInterface::set_priority_mask(0xff);
+    *GIC.lock() = Some(Gic(gic));
+    Ok(())
+}
+
+/// Wakes this CPU's redistributor and enables its CPU interface.
+pub fn init_cpu(cpu: usize) -> Result<(), GicError> {
+    let mut guard = GIC.lock();
+    let gic = guard.as_mut().ok_or(GicError::NotInitialised)?;
+    gic.0.init_cpu(cpu);
+    GicCpuInterface::enable_group1(true);
+    GicCpuInterface::set_priority_mask(0xff);
+    Ok(())
+}
+
+/// Enables `irq` with `priority` on one CPU: for SGIs and PPIs `cpu` is the
+/// index of its redistributor frame; an SPI is routed to affinity `mpidr`.
+pub fn enable(irq: HostIrq, cpu: usize, mpidr: u64, priority: u8, edge: bool) -> Result<(), GicError> {
+    let mut guard = GIC.lock();
+    let gic = guard.as_mut().ok_or(GicError::NotInitialised)?;
+    let id = intid(irq);
+    let trigger = if edge { Trigger::Edge } else { Trigger::Level };
+    if !id.is_sgi() {
+        gic.0.set_trigger(id, Some(cpu), trigger).map_err(|_| GicError::Driver)?;
+    }
+    if id.is_spi() {
+        gic.0.distributor().set_routing(id, Some(mpidr)).map_err(|_| GicError::Driver)?;
+    }
+    gic.0.set_interrupt_priority(id, Some(cpu), priority).map_err(|_| GicError::Driver)?;
+    gic.0.enable_interrupt(id, Some(cpu), true).map_err(|_| GicError::Driver)
+}
+
+/// Acknowledges the highest-priority pending interrupt on this CPU.
+pub fn acknowledge() -> Option<HostIrq> {
+    GicCpuInterface::get_and_acknowledge_interrupt(InterruptGroup::Group1)
+        .map(|id| HostIrq(id.into()))
+}
+
+/// Ends (drops priority of and deactivates) an acknowledged interrupt.
+pub fn end(irq: HostIrq) {
+    GicCpuInterface::end_interrupt(intid(irq), InterruptGroup::Group1);
+}
+
+/// Sends SGI `sgi` (0..=15) to the CPU with affinity `mpidr`.
+pub fn send_sgi(sgi: u32, mpidr: u64) -> Result<(), GicError> {
+    let target = SgiTarget::List {
+        affinity3: ((mpidr >> 32) & 0xff) as u8,
+        affinity2: ((mpidr >> 16) & 0xff) as u8,
+        affinity1: ((mpidr >> 8) & 0xff) as u8,
+        target_list: 1 << (mpidr & 0xf),
+    };
+    GicCpuInterface::send_sgi(IntId::sgi(sgi), target, SgiTargetGroup::CurrentGroup1)
+        .map_err(|_| GicError::Driver)
+}

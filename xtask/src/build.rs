@@ -1,0 +1,81 @@
+//! Building the hypervisor image, compiling configs, and making bundles.
+
+use crate::{bundle, image, paths, setup};
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Options of `cargo xtask build`.
+#[derive(Args)]
+pub struct BuildArgs {
+    /// The config to compile into the boot bundle.
+    #[arg(long, value_name = "FILE.dts")]
+    pub config: Option<PathBuf>,
+}
+
+/// The outputs of a build.
+pub struct Built {
+    /// The flat hypervisor image for `-kernel`.
+    pub image: PathBuf,
+    /// The boot bundle for `-initrd`.
+    pub bundle: PathBuf,
+}
+
+/// `cargo xtask build`.
+pub fn run(args: BuildArgs) -> Result<()> {
+    setup::ensure_all()?;
+    let config = args.config.unwrap_or_else(crate::default_config);
+    let built = build_all(&config)?;
+    setup::step(format!("image:  {}", built.image.display()));
+    setup::step(format!("bundle: {}", built.bundle.display()));
+    Ok(())
+}
+
+/// Builds the hypervisor and the bundle for `config`.
+pub fn build_all(config: &Path) -> Result<Built> {
+    let image = hypervisor()?;
+    let bundle = bundle::make(config)?;
+    Ok(Built { image, bundle })
+}
+
+/// Builds the hypervisor (release) and writes the flat image; returns its path.
+pub fn hypervisor() -> Result<PathBuf> {
+    setup::step("building the hypervisor (aarch64-unknown-none, release)");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .current_dir(paths::root())
+        .args(["build", "--release", "-p", "ferrovisor", "--target", setup::TARGET])
+        .status()
+        .context("running cargo build for the hypervisor")?;
+    if !status.success() {
+        bail!("building the hypervisor failed");
+    }
+    let elf_path = paths::root().join("target").join(setup::TARGET).join("release").join("ferrovisor");
+    let elf = std::fs::read(&elf_path).with_context(|| format!("reading {}", elf_path.display()))?;
+    let flat = image::flatten(&elf)?;
+    std::fs::create_dir_all(paths::out())?;
+    let out = paths::out().join("ferrovisor.bin");
+    std::fs::write(&out, &flat).with_context(|| format!("writing {}", out.display()))?;
+    Ok(out)
+}
+
+/// Compiles a .dts to a DTB with dtc; returns the DTB bytes.
+pub fn compile_dts(dts: &Path) -> Result<Vec<u8>> {
+    if !dts.is_file() {
+        bail!("config {} does not exist", dts.display());
+    }
+    let out = Command::new("dtc")
+        .args(["-q", "-I", "dts", "-O", "dtb", "-o", "-"])
+        .arg(dts)
+        .output()
+        .context("running dtc (package device-tree-compiler)")?;
+    if !out.status.success() {
+        bail!(
+            "dtc could not compile {}:\n{}",
+            dts.display(),
+            String::from_utf8_lossy(&out.stderr).trim_end()
+        );
+    }
+    Ok(out.stdout)
+}

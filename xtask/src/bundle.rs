@@ -1,0 +1,65 @@
+//! Making the boot bundle: the compiled config plus every image it names.
+//!
+//! An image name in the config (`kernel = "linux/Image"`) is looked up first
+//! next to the config file, then in target/ferrovisor/images/. Names that are
+//! found nowhere are left out; the validator (at boot and in `validate`)
+//! reports them with the guest that needs them.
+
+use crate::{build, paths, setup};
+use anyhow::{Context, Result};
+use ferrovisor_bundle::{Writer, CONFIG_FILE};
+use std::path::{Path, PathBuf};
+
+/// Image properties a guest node may carry.
+const IMAGE_PROPS: &[&str] = &["kernel", "initrd", "dtb"];
+
+/// Every image name the config mentions, in order, without duplicates.
+pub fn image_names(config_dtb: &[u8]) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    let Ok(fdt) = fdt::Fdt::new(config_dtb) else { return names };
+    let Some(guests) = fdt.find_node("/guests") else { return names };
+    for guest in guests.children() {
+        for prop in IMAGE_PROPS {
+            if let Some(name) = guest.property(prop).and_then(|p| p.as_str()) {
+                if !names.iter().any(|n| n == name) {
+                    names.push(name.to_string());
+                }
+            }
+        }
+    }
+    names
+}
+
+/// Where the bundle file `name` comes from, if it exists.
+pub fn resolve(config: &Path, name: &str) -> Option<PathBuf> {
+    let beside = config.parent().map(|d| d.join(name));
+    [beside, Some(paths::images().join(name))].into_iter().flatten().find(|p| p.is_file())
+}
+
+/// Compiles `config` and writes its bundle; returns the bundle path.
+pub fn make(config: &Path) -> Result<PathBuf> {
+    let dtb = build::compile_dts(config)?;
+    let mut writer = Writer::new();
+    writer.add(CONFIG_FILE, &dtb);
+    for name in image_names(&dtb) {
+        match resolve(config, &name) {
+            Some(path) => {
+                let data = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+                writer.add(&name, &data);
+            }
+            None => setup::step(format!("note: image {name} named by the config was not found; the bundle leaves it out")),
+        }
+    }
+    let stem = config.file_stem().and_then(|s| s.to_str()).unwrap_or("config");
+    std::fs::create_dir_all(paths::out())?;
+    let out = paths::out().join(format!("{stem}.bundle.cpio"));
+    std::fs::write(&out, writer.finish()).with_context(|| format!("writing {}", out.display()))?;
+    Ok(out)
+}
+
+/// The names a bundle for `config` would hold (for `validate`).
+pub fn names_for(config: &Path, dtb: &[u8]) -> Vec<String> {
+    let mut names = vec![CONFIG_FILE.to_string()];
+    names.extend(image_names(dtb).into_iter().filter(|n| resolve(config, n).is_some()));
+    names
+}

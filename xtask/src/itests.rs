@@ -1,0 +1,201 @@
+//! The QEMU integration tests: each boots the hypervisor on QEMU virt, drives
+//! its console, and checks what it prints.
+
+use crate::qemu::{self, Boot, Machine, Script, Step};
+use crate::{bundle, paths, validate};
+use anyhow::{bail, ensure, Context, Result};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// What every test gets: the built hypervisor image.
+pub struct Env {
+    /// The flat hypervisor image.
+    pub image: PathBuf,
+}
+
+/// One integration test.
+pub struct Test {
+    /// Its name, for filtering and reports.
+    pub name: &'static str,
+    /// What it checks, in one line.
+    pub about: &'static str,
+    /// The test itself.
+    pub run: fn(&Env) -> Result<()>,
+}
+
+/// All integration tests, in the order they run.
+pub const TESTS: &[Test] = &[
+    Test { name: "boot-banner", about: "4 CPUs online, IPIs answered, default guests listed, halt exits QEMU", run: boot_banner },
+    Test { name: "footprint", about: "image <= 1 MiB, hypervisor memory <= 16 MiB", run: footprint },
+    Test { name: "bad-config-rejected", about: "a guest with config errors is rejected with validate's messages; the others stay", run: bad_config },
+    Test { name: "shell-input", about: "commands typed on the console run (UART receive interrupt)", run: shell_input },
+    Test { name: "no-bundle", about: "booting without a bundle warns and reaches the shell", run: no_bundle },
+    Test { name: "not-at-el2", about: "entered at EL1, the hypervisor says why and powers off", run: not_at_el2 },
+];
+
+const TIMEOUT: Duration = Duration::from_secs(90);
+
+fn config(name: &str) -> PathBuf {
+    paths::root().join("configs/qemu-virt").join(name)
+}
+
+fn boot_with(env: &Env, config: Option<&Path>, bootcmd: Option<&str>) -> Result<Boot> {
+    let bundle = match config {
+        Some(c) => Some(bundle::make(c)?),
+        None => None,
+    };
+    Ok(Boot { image: env.image.clone(), bundle, bootargs: qemu::bootargs_for(bootcmd)? })
+}
+
+fn expect(items: &[&str]) -> Vec<Step> {
+    items.iter().map(|s| Step::Expect(s.to_string())).collect()
+}
+
+fn session(machine: &Machine, boot: &Boot, steps: Vec<Step>, expect_exit: bool) -> Result<String> {
+    let script = Script { steps, forbid: vec![], expect_exit, timeout: TIMEOUT };
+    match qemu::run_script(qemu::command(machine, boot), &script) {
+        Ok(t) => Ok(t.text),
+        Err(e) => Err(anyhow::anyhow!("{}\n----- console transcript -----\n{}\n----- end of transcript -----", e.reason, e.transcript)),
+    }
+}
+
+fn with_transcript<T>(result: Result<T>, transcript: &str) -> Result<T> {
+    result.with_context(|| format!("\n----- console transcript -----\n{transcript}\n----- end of transcript -----"))
+}
+
+fn boot_banner(env: &Env) -> Result<()> {
+    let machine = Machine::default();
+    let cfg = config("default.dts");
+    let host = validate::host_dtb(None, &machine)?;
+    let report = validate::check(&cfg, &host)?;
+    ensure!(report.errors.is_empty(), "default.dts does not validate: {:?}", report.errors);
+    let boot = boot_with(env, Some(&cfg), Some("guest list; cpus; halt"))?;
+    let mut steps = expect(&[
+        "ferrovisor 0.1.0 - ARMv8-A EL2 hypervisor",
+        "cpus:      4 online of 4 (ipi answered by 3)",
+        "gic:       GICv3 dist 0x8000000",
+        "console:   /pl011@9000000",
+    ]);
+    steps.push(Step::Expect(format!("guests:    {} configured, 0 rejected", report.valid.len())));
+    steps.push(Step::Expect("ferrovisor> guest list".into()));
+    for name in &report.valid {
+        steps.push(Step::Expect(name.clone()));
+    }
+    steps.extend(expect(&["ferrovisor> cpus", "online", "ferrovisor> halt", "ferrovisor: halting"]));
+    let text = session(&machine, &boot, steps, true)?;
+    let online = text.lines().filter(|l| l.contains(" online ")).count();
+    with_transcript(
+        if online == 4 { Ok(()) } else { Err(anyhow::anyhow!("`cpus` listed {online} online CPUs, want 4")) },
+        &text,
+    )
+}
+
+/// Reads "<label> N KiB" out of the banner's footprint line.
+pub fn kib_after(text: &str, label: &str) -> Option<u64> {
+    let line = text.lines().find(|l| l.contains("footprint:"))?;
+    let rest = &line[line.find(label)? + label.len()..];
+    rest.split_whitespace().next()?.parse().ok()
+}
+
+fn footprint(env: &Env) -> Result<()> {
+    let machine = Machine::default();
+    let boot = boot_with(env, Some(&config("default.dts")), Some("halt"))?;
+    let text = session(&machine, &boot, expect(&["footprint:", "ferrovisor: halting"]), true)?;
+    let image = kib_after(&text, "image ").context("no image size in the banner")?;
+    let total = kib_after(&text, "hypervisor memory ").context("no memory size in the banner")?;
+    let file = std::fs::metadata(&env.image)?.len().div_ceil(1024);
+    with_transcript(
+        (|| {
+            ensure!(image == file, "banner says image {image} KiB, file is {file} KiB");
+            ensure!(image <= 1024, "image is {image} KiB, target is at most 1024 KiB");
+            ensure!(total <= 16 * 1024, "hypervisor memory is {total} KiB, target is at most 16384 KiB");
+            Ok(())
+        })(),
+        &text,
+    )?;
+    println!("    image {image} KiB, hypervisor memory {total} KiB");
+    Ok(())
+}
+
+fn bad_config(env: &Env) -> Result<()> {
+    let machine = Machine::default();
+    let cfg = config("bad-guest.dts");
+    let host = validate::host_dtb(None, &machine)?;
+    let report = validate::check(&cfg, &host)?;
+    if report.errors.is_empty() {
+        bail!("bad-guest.dts should have config errors, validate found none");
+    }
+    let boot = boot_with(env, Some(&cfg), Some("guest list; halt"))?;
+    let mut steps: Vec<Step> = report.errors.iter().map(|e| Step::Expect(e.clone())).collect();
+    steps.push(Step::Expect(format!("guests:    {} configured, 1 rejected", report.valid.len())));
+    steps.push(Step::Expect("ferrovisor> guest list".into()));
+    for name in &report.valid {
+        steps.push(Step::Expect(name.clone()));
+    }
+    steps.push(Step::Expect("rejected".into()));
+    steps.push(Step::Expect("ferrovisor: halting".into()));
+    session(&machine, &boot, steps, true)?;
+    println!("    {} error(s) matched validate; valid guests: {}", report.errors.len(), report.valid.join(", "));
+    Ok(())
+}
+
+fn shell_input(env: &Env) -> Result<()> {
+    let machine = Machine::default();
+    let boot = boot_with(env, Some(&config("default.dts")), None)?;
+    let steps = vec![
+        Step::Expect("ferrovisor> ".into()),
+        Step::Send("hepl\x7f\x7flp\r".into()),
+        Step::Expect("guest list".into()),
+        Step::Expect("ferrovisor> ".into()),
+        Step::Send("bogus\r".into()),
+        Step::Expect("unknown command 'bogus'".into()),
+        Step::Send("guest\r".into()),
+        Step::Expect("usage: guest list".into()),
+        Step::Send("version\r".into()),
+        Step::Expect("ferrovisor 0.1.0 (aarch64 EL2)".into()),
+        Step::Send("halt\r".into()),
+        Step::Expect("ferrovisor: halting".into()),
+    ];
+    session(&machine, &boot, steps, true)?;
+    Ok(())
+}
+
+fn no_bundle(env: &Env) -> Result<()> {
+    let machine = Machine::default();
+    let boot = boot_with(env, None, Some("guest list; halt"))?;
+    session(
+        &machine,
+        &boot,
+        expect(&["no boot bundle", "guests:    0 configured, 0 rejected", "no guests configured", "ferrovisor: halting"]),
+        true,
+    )?;
+    Ok(())
+}
+
+fn not_at_el2(env: &Env) -> Result<()> {
+    let machine = Machine { virtualization: false, ..Machine::default() };
+    let boot = boot_with(env, None, None)?;
+    session(&machine, &boot, expect(&["entered at EL1, but a hypervisor must start at EL2", "virtualization=on"]), true)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_footprint_numbers() {
+        let text = "  footprint: image 120 KiB, hypervisor memory 4812 KiB (bss 3 KiB)\n";
+        assert_eq!(kib_after(text, "image "), Some(120));
+        assert_eq!(kib_after(text, "hypervisor memory "), Some(4812));
+        assert_eq!(kib_after("nothing", "image "), None);
+    }
+
+    #[test]
+    fn test_names_are_unique() {
+        let mut names: Vec<_> = TESTS.iter().map(|t| t.name).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), TESTS.len());
+    }
+}

@@ -1,0 +1,62 @@
+//! `cargo xtask`: build, run, test and validate ferrovisor.
+//!
+//! Every command first installs what it needs and is missing (Debian
+//! packages, the Rust target), saying what it does, so that a fresh machine
+//! needs nothing but this repository.
+
+mod build;
+mod bundle;
+mod image;
+mod itests;
+mod paths;
+mod qemu;
+mod run;
+mod setup;
+mod test;
+mod validate;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// ferrovisor's developer tool: build, run, test and validate the hypervisor.
+#[derive(Parser)]
+#[command(name = "cargo xtask", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build everything and boot a config in QEMU, console on this terminal.
+    ///
+    /// The hypervisor console is this terminal; press Ctrl-A then X to quit
+    /// QEMU at any time, or type `halt` at the ferrovisor prompt.
+    Run(run::RunArgs),
+    /// Run the host unit tests and the QEMU integration tests.
+    Test(test::TestArgs),
+    /// Check a config (.dts) against the QEMU virt host DT, as the hypervisor
+    /// does at boot; exits non-zero on any error.
+    Validate(validate::ValidateArgs),
+    /// Build the hypervisor image and a boot bundle without running them.
+    Build(build::BuildArgs),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => run::run(args),
+        Command::Test(args) => test::run(args),
+        Command::Validate(args) => validate::run(args),
+        Command::Build(args) => build::run(args),
+    };
+    if let Err(e) = result {
+        eprintln!("xtask: error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+/// The default config that `run` boots.
+fn default_config() -> PathBuf {
+    paths::root().join("configs/qemu-virt/default.dts")
+}

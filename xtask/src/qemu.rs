@@ -1,0 +1,306 @@
+//! QEMU: the board's command line, the host DTB dump, and a console driver
+//! that runs a scripted session against expected output with a timeout.
+
+use crate::{paths, setup};
+use anyhow::{bail, Context, Result};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// The board: QEMU virt with EL2, GICv3 and (optionally) an SMMUv3.
+#[derive(Clone, Debug)]
+pub struct Machine {
+    /// Number of CPUs.
+    pub smp: u32,
+    /// RAM size as QEMU spells it.
+    pub memory: &'static str,
+    /// Whether the CPUs start at EL2 (`virtualization=on`).
+    pub virtualization: bool,
+    /// Whether an SMMUv3 sits in front of PCIe.
+    pub smmu: bool,
+    /// `-icount shift=0`: one instruction per nanosecond of virtual time.
+    pub icount: bool,
+}
+
+impl Default for Machine {
+    fn default() -> Self {
+        Self { smp: 4, memory: "2G", virtualization: true, smmu: false, icount: false }
+    }
+}
+
+impl Machine {
+    /// The `-M ... -cpu ... -smp ... -m ...` arguments.
+    pub fn args(&self) -> Vec<String> {
+        let mut m = String::from("virt,gic-version=3");
+        if self.virtualization {
+            m.push_str(",virtualization=on");
+        }
+        if self.smmu {
+            m.push_str(",iommu=smmuv3");
+        }
+        let mut args = vec![
+            "-M".into(),
+            m,
+            "-cpu".into(),
+            "max".into(),
+            "-smp".into(),
+            self.smp.to_string(),
+            "-m".into(),
+            self.memory.into(),
+        ];
+        if self.icount {
+            args.extend(["-icount".into(), "shift=0".into()]);
+        }
+        args
+    }
+
+    /// The host DTB QEMU gives this board (cached under target/ferrovisor).
+    pub fn host_dtb(&self) -> Result<PathBuf> {
+        let name = format!("host-virt-smp{}-{}{}.dtb", self.smp, self.memory, if self.smmu { "-smmuv3" } else { "" });
+        let path = paths::out().join(name);
+        if path.is_file() {
+            return Ok(path);
+        }
+        std::fs::create_dir_all(paths::out())?;
+        let mut args = self.args();
+        if let Some(m) = args.get_mut(1) {
+            m.push_str(&format!(",dumpdtb={}", path.display()));
+        }
+        let out = Command::new("qemu-system-aarch64")
+            .args(&args)
+            .args(["-display", "none"])
+            .output()
+            .context("running qemu-system-aarch64 to dump the host DTB")?;
+        if !path.is_file() {
+            bail!("QEMU did not dump the host DTB: {}", String::from_utf8_lossy(&out.stderr).trim_end());
+        }
+        Ok(path)
+    }
+}
+
+/// What to boot.
+#[derive(Clone, Debug)]
+pub struct Boot {
+    /// The flat hypervisor image.
+    pub image: PathBuf,
+    /// The boot bundle, if any.
+    pub bundle: Option<PathBuf>,
+    /// The hypervisor's boot arguments (`/chosen/bootargs`).
+    pub bootargs: String,
+}
+
+/// The full QEMU command line for `machine` booting `boot`.
+pub fn command(machine: &Machine, boot: &Boot) -> Command {
+    let mut cmd = Command::new("qemu-system-aarch64");
+    cmd.args(machine.args()).arg("-kernel").arg(&boot.image);
+    if let Some(bundle) = &boot.bundle {
+        cmd.arg("-initrd").arg(bundle);
+    }
+    if !boot.bootargs.is_empty() {
+        cmd.arg("-append").arg(&boot.bootargs);
+    }
+    cmd
+}
+
+/// Boot arguments that run `bootcmd` in the shell at boot.
+pub fn bootargs_for(bootcmd: Option<&str>) -> Result<String> {
+    match bootcmd {
+        None => Ok(String::new()),
+        Some(cmd) if cmd.contains('"') => bail!("--bootcmd may not contain '\"'"),
+        Some(cmd) => Ok(format!("ferrovisor.bootcmd=\"{cmd}\"")),
+    }
+}
+
+/// One step of a console script.
+#[derive(Clone, Debug)]
+pub enum Step {
+    /// Wait until this text appears (after the previous match).
+    Expect(String),
+    /// Type this text into the console.
+    Send(String),
+}
+
+/// A scripted console session.
+#[derive(Clone, Debug)]
+pub struct Script {
+    /// Steps, in order.
+    pub steps: Vec<Step>,
+    /// Text whose appearance anywhere fails the session at once.
+    pub forbid: Vec<String>,
+    /// Whether QEMU must exit on its own after the last step.
+    pub expect_exit: bool,
+    /// Limit for the whole session.
+    pub timeout: Duration,
+}
+
+/// Markers that always mean failure.
+pub const ALWAYS_FORBIDDEN: &[&str] = &["ferrovisor PANIC"];
+
+/// The result of a session: the whole console transcript.
+pub struct Transcript {
+    /// Everything QEMU printed (stdout and stderr interleaved by arrival).
+    pub text: String,
+}
+
+/// Why a session failed, with what the console showed.
+#[derive(Debug)]
+pub struct SessionError {
+    /// What went wrong.
+    pub reason: String,
+    /// Everything the console printed.
+    pub transcript: String,
+}
+
+impl std::fmt::Display for SessionError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.reason)
+    }
+}
+
+/// Checks `text` against the forbidden markers; returns the first found.
+pub fn forbidden_in<'a>(text: &str, forbid: &'a [String]) -> Option<&'a str> {
+    forbid.iter().map(String::as_str).find(|f| text.contains(f))
+}
+
+struct Session {
+    child: Child,
+    rx: mpsc::Receiver<Vec<u8>>,
+    text: String,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs QEMU with `cmd` and drives `script` on its console.
+pub fn run_script(mut cmd: Command, script: &Script) -> Result<Transcript, SessionError> {
+    let fail = |reason: String, text: &str| SessionError { reason, transcript: text.to_string() };
+    cmd.args(["-display", "none", "-monitor", "none", "-serial", "stdio", "-no-reboot"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().map_err(|e| fail(format!("could not start QEMU: {e}"), ""))?;
+    let (tx, rx) = mpsc::channel();
+    for stream in [child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>), child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>)].into_iter().flatten() {
+        let tx = tx.clone();
+        std::thread::spawn(move || pump(stream, tx));
+    }
+    drop(tx);
+    let mut s = Session { child, rx, text: String::new() };
+    let mut forbid: Vec<String> = script.forbid.clone();
+    forbid.extend(ALWAYS_FORBIDDEN.iter().map(|s| s.to_string()));
+    let deadline = Instant::now() + script.timeout;
+    let mut cursor = 0;
+    let mut closed = false;
+    for step in &script.steps {
+        match step {
+            Step::Send(text) => {
+                let stdin = s.child.stdin.as_mut().ok_or_else(|| fail("QEMU's stdin is closed".into(), &s.text))?;
+                stdin.write_all(text.as_bytes()).and_then(|_| stdin.flush()).map_err(|e| fail(format!("typing into the console: {e}"), &s.text))?;
+            }
+            Step::Expect(want) => loop {
+                if let Some(pos) = s.text[cursor..].find(want.as_str()) {
+                    cursor += pos + want.len();
+                    break;
+                }
+                if let Some(bad) = forbidden_in(&s.text, &forbid) {
+                    return Err(fail(format!("console showed '{bad}'"), &s.text));
+                }
+                if closed {
+                    return Err(fail(format!("QEMU exited before '{want}' appeared"), &s.text));
+                }
+                let now = Instant::now();
+                if now >= deadline {
+                    return Err(fail(format!("timed out after {:?} waiting for '{want}'", script.timeout), &s.text));
+                }
+                match s.rx.recv_timeout(deadline - now) {
+                    Ok(chunk) => s.text.push_str(&String::from_utf8_lossy(&chunk)),
+                    Err(mpsc::RecvTimeoutError::Timeout) => {}
+                    Err(mpsc::RecvTimeoutError::Disconnected) => closed = true,
+                }
+            },
+        }
+    }
+    if script.expect_exit {
+        loop {
+            match s.child.try_wait() {
+                Ok(Some(_)) => break,
+                Ok(None) => {}
+                Err(e) => return Err(fail(format!("waiting for QEMU: {e}"), &s.text)),
+            }
+            if Instant::now() >= deadline {
+                return Err(fail(format!("QEMU did not exit within {:?}", script.timeout), &s.text));
+            }
+            match s.rx.recv_timeout(Duration::from_millis(50)) {
+                Ok(chunk) => s.text.push_str(&String::from_utf8_lossy(&chunk)),
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+        while let Ok(chunk) = s.rx.recv_timeout(Duration::from_millis(200)) {
+            s.text.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+    if let Some(bad) = forbidden_in(&s.text, &forbid) {
+        return Err(fail(format!("console showed '{bad}'"), &s.text));
+    }
+    Ok(Transcript { text: std::mem::take(&mut s.text) })
+}
+
+fn pump(mut stream: Box<dyn Read + Send>, tx: mpsc::Sender<Vec<u8>>) {
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                if tx.send(buf[..n].to_vec()).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Checks that QEMU is there before a test needs it.
+pub fn require() -> Result<()> {
+    if !setup::have("qemu-system-aarch64") {
+        bail!("qemu-system-aarch64 is missing (package qemu-system-arm); `cargo xtask test` installs it when run as root");
+    }
+    Ok(())
+}
+
+/// A path shown relative to the workspace root.
+pub fn display(path: &Path) -> String {
+    path.strip_prefix(paths::root()).unwrap_or(path).display().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn machine_args_name_the_board() {
+        let m = Machine { smmu: true, icount: true, ..Machine::default() };
+        let args = m.args().join(" ");
+        assert_eq!(args, "-M virt,gic-version=3,virtualization=on,iommu=smmuv3 -cpu max -smp 4 -m 2G -icount shift=0");
+    }
+
+    #[test]
+    fn bootcmd_is_quoted_and_checked() {
+        assert_eq!(bootargs_for(Some("guest list; halt")).unwrap(), "ferrovisor.bootcmd=\"guest list; halt\"");
+        assert!(bootargs_for(Some("echo \"x\"")).is_err());
+        assert_eq!(bootargs_for(None).unwrap(), "");
+    }
+
+    #[test]
+    fn panic_marker_fails_a_session() {
+        let forbid: Vec<String> = ALWAYS_FORBIDDEN.iter().map(|s| s.to_string()).collect();
+        let text = "boot\n!!! ferrovisor PANIC on cpu0: oops at src/x.rs:1\n";
+        assert_eq!(forbidden_in(text, &forbid), Some("ferrovisor PANIC"));
+        assert_eq!(forbidden_in("all good", &forbid), None);
+    }
+}
