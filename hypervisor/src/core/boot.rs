@@ -128,6 +128,8 @@ pub extern "C" fn primary_main(dtb_addr: usize) -> ! {
                 log::error!("{}: console input interrupt {irq} could not be enabled", uart.path);
             }
             console::enable_rx_interrupt();
+            // Bytes typed before the interrupt was on are taken now.
+            console::on_rx_interrupt();
         }
     }
     crate::shell::run(options.bootcmd.as_deref())

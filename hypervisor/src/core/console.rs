@@ -111,10 +111,11 @@ pub fn emergency_write(args: fmt::Arguments<'_>) {
 }
 
 /// Interrupt handler for console input: moves received bytes into the ring.
+/// Also safe to call outside interrupt context.
 pub fn on_rx_interrupt() {
     let mut bytes = [0u8; 32];
     let mut n = 0;
-    if let Some(uart) = UART.lock().as_ref() {
+    with_uart(|uart| {
         while n < bytes.len() {
             match uart.get() {
                 Some(b) => {
@@ -124,9 +125,15 @@ pub fn on_rx_interrupt() {
                 None => break,
             }
         }
-    }
+    });
+    let masked = cpu::irqs_masked();
+    cpu::irq_disable();
     let mut ring = INPUT.lock();
     bytes[..n].iter().for_each(|&b| ring.push(b));
+    drop(ring);
+    if !masked {
+        cpu::irq_enable();
+    }
 }
 
 /// Enables the console's receive interrupt.

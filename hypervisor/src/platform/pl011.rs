@@ -6,6 +6,9 @@ const DR: usize = 0x00;
 const FR: usize = 0x18;
 const IMSC: usize = 0x38;
 const ICR: usize = 0x44;
+const LCR_H: usize = 0x2c;
+const LCR_H_FEN: u32 = 1 << 4;
+const LCR_H_WLEN8: u32 = 3 << 5;
 const FR_TXFF: u32 = 1 << 5;
 const FR_RXFE: u32 = 1 << 4;
 const INT_RX: u32 = 1 << 4;
@@ -55,9 +58,12 @@ impl Pl011 {
         }
     }
 
-    /// Raises the UART's interrupt when a byte arrives (RX and RX timeout).
+    /// Raises the UART's interrupt when a byte arrives (RX and RX timeout),
+    /// with the 16-byte FIFOs on. Bytes already waiting keep their interrupt
+    /// pending: only the other sources are cleared.
     pub fn enable_rx_interrupt(&self) {
-        self.regs.write(ICR, 0x7ff);
+        self.regs.write(LCR_H, LCR_H_FEN | LCR_H_WLEN8);
+        self.regs.write(ICR, 0x7ff & !(INT_RX | INT_RT));
         self.regs.write(IMSC, INT_RX | INT_RT);
     }
 }
