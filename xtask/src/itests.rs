@@ -83,11 +83,21 @@ fn boot_banner(env: &Env) -> Result<()> {
     }
     steps.extend(expect(&["ferrovisor> cpus", "online", "ferrovisor> halt", "ferrovisor: halting"]));
     let text = session(&machine, &boot, steps, true)?;
-    let online = text.lines().filter(|l| l.contains(" online ")).count();
+    let online = cpu_rows_online(&text);
     with_transcript(
         if online == 4 { Ok(()) } else { Err(anyhow::anyhow!("`cpus` listed {online} online CPUs, want 4")) },
         &text,
     )
+}
+
+/// Counts the rows of the `cpus` table whose state is online.
+pub fn cpu_rows_online(text: &str) -> usize {
+    text.lines()
+        .filter(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            w.len() >= 3 && w[0].parse::<usize>().is_ok() && w[1].starts_with("0x") && w[2] == "online"
+        })
+        .count()
 }
 
 /// Reads "<label> N KiB" out of the banner's footprint line.
@@ -189,6 +199,12 @@ mod tests {
         assert_eq!(kib_after(text, "image "), Some(120));
         assert_eq!(kib_after(text, "hypervisor memory "), Some(4812));
         assert_eq!(kib_after("nothing", "image "), None);
+    }
+
+    #[test]
+    fn counts_online_cpu_rows() {
+        let text = "  cpus:      4 online of 4\n  cpu  mpidr  state\n  0    0x00000000  online   3  0\n  1    0x00000001  offline  0  0\n";
+        assert_eq!(cpu_rows_online(text), 1);
     }
 
     #[test]

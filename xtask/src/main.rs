@@ -4,6 +4,7 @@
 //! packages, the Rust target), saying what it does, so that a fresh machine
 //! needs nothing but this repository.
 
+mod bench;
 mod build;
 mod bundle;
 mod image;
@@ -40,6 +41,9 @@ enum Command {
     Validate(validate::ValidateArgs),
     /// Build the hypervisor image and a boot bundle without running them.
     Build(build::BuildArgs),
+    /// Measure deterministically under QEMU -icount: boot instructions and
+    /// footprint (docs/benchmarks.md).
+    Bench(bench::BenchArgs),
 }
 
 fn main() {
@@ -49,6 +53,7 @@ fn main() {
         Command::Test(args) => test::run(args),
         Command::Validate(args) => validate::run(args),
         Command::Build(args) => build::run(args),
+        Command::Bench(args) => bench::run(args),
     };
     if let Err(e) = result {
         eprintln!("xtask: error: {e:#}");

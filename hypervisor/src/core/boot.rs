@@ -177,6 +177,11 @@ fn banner(platform: &HostPlatform, online: usize, answered: usize) {
         crate::println!("  console:   {} ({})", uart.path, uart.region.base);
     }
     crate::println!(
+        "  boot:      {} counter ticks since reset ({} us)",
+        timer::now(),
+        timer::now().saturating_mul(1_000_000) / timer::frequency().max(1)
+    );
+    crate::println!(
         "  footprint: image {} KiB, hypervisor memory {} KiB (bss {} KiB, stacks {} KiB, heap {} KiB) at {:#x}",
         kib(fp.image),
         kib(fp.total),

@@ -98,6 +98,7 @@ fn on_kick(_: HostIrq) {
     if let Some(slot) = SLOTS.get(cpu::index()) {
         slot.kicks.fetch_add(1, Ordering::Release);
     }
+    cpu::send_event();
 }
 
 fn on_timer(_: HostIrq) {
@@ -118,6 +119,7 @@ fn init_local_interrupts(index: usize) {
     if let Some(slot) = SLOTS.get(index) {
         slot.online.store(true, Ordering::Release);
     }
+    cpu::send_event();
 }
 
 /// Registers the IPI and timer handlers and sets up the boot CPU.
@@ -144,8 +146,9 @@ pub fn start_secondaries() -> usize {
 /// Waits up to `seconds` for every CPU to come online.
 pub fn wait_online(seconds: u64) -> usize {
     let deadline = timer::now() + seconds * timer::frequency();
+    // WFE: a CPU that comes online sends an event; the tick bounds the wait.
     while online_count() < count() && timer::now() < deadline {
-        core::hint::spin_loop();
+        cpu::wait_for_event();
     }
     online_count()
 }
@@ -161,10 +164,12 @@ pub fn ipi_check() -> usize {
         }
         let deadline = timer::now() + timer::frequency();
         while kicks(index) == before && timer::now() < deadline {
-            core::hint::spin_loop();
+            cpu::wait_for_event();
         }
         if kicks(index) != before {
             answered += 1;
+        } else {
+            log::warn!("cpu{index} did not take an IPI within 1 s");
         }
     }
     answered

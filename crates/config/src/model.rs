@@ -1,0 +1,140 @@
+//! The typed, validated guest configuration handed to the hypervisor.
+//!
+//! Invariant: every value reachable from a [`Config`] returned by
+//! [`crate::load`] passed validation: windows are page aligned and do not
+//! overlap inside a guest, devices and interrupts belong to one guest only,
+//! and DMA-capable devices are protected or explicitly acknowledged.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use ferrovisor_types::{GuestIrq, GuestPhysAddr, HostIrq, HostPhysAddr};
+
+pub use crate::devices::Trigger;
+
+/// Granule of every stage-2 window: addresses and sizes must be multiples.
+pub const PAGE_SIZE: u64 = 0x1000;
+/// Whether `value` is a multiple of [`PAGE_SIZE`].
+pub(crate) const fn aligned(value: u64) -> bool {
+    value.is_multiple_of(PAGE_SIZE)
+}
+
+/// Size of the emulated PL011 register window.
+pub const VUART_SIZE: u64 = 0x1000;
+/// Most virtual CPUs one guest may have.
+pub const MAX_VCPUS: u32 = 8;
+/// Longest guest name.
+pub const MAX_GUEST_NAME: usize = 32;
+
+/// The whole configuration: the guests that passed validation, in DT order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Config {
+    /// Accepted guests.
+    pub guests: Vec<GuestConfig>,
+}
+
+/// One guest (virtual machine).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GuestConfig {
+    /// Node name under `/guests`, `[a-z0-9_-]{1,32}`.
+    pub name: String,
+    /// Config node path, e.g. `/guests/linux0`.
+    pub path: String,
+    /// Number of virtual CPUs, 1..=8.
+    pub vcpus: u32,
+    /// Physical CPU indices (0-based, in host DT order) the vCPUs may run on;
+    /// `None` = any.
+    pub affinity: Option<Vec<usize>>,
+    /// Guest RAM regions.
+    pub memory: Vec<MemoryRegion>,
+    /// Kernel image (bundle file name).
+    pub kernel: Option<String>,
+    /// Initial ramdisk (bundle file name).
+    pub initrd: Option<String>,
+    /// Guest DTB (bundle file name); `None` = the hypervisor generates one.
+    pub dtb: Option<String>,
+    /// Kernel command line.
+    pub bootargs: Option<String>,
+    /// Emulated PL011 UART.
+    pub vuart: Option<VuartConfig>,
+    /// Passed-through devices and raw regions.
+    pub passthrough: Vec<PassthroughConfig>,
+}
+
+/// One region of guest RAM.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemoryRegion {
+    /// Guest physical base (page aligned).
+    pub gpa: GuestPhysAddr,
+    /// Size in bytes (page multiple, non-zero).
+    pub size: u64,
+    /// Guest physical == host physical (the region lies inside host RAM).
+    pub identity: bool,
+    /// Config node path.
+    pub path: String,
+}
+
+/// An emulated PL011.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VuartConfig {
+    /// Guest physical base of its 4 KiB register window.
+    pub gpa: GuestPhysAddr,
+    /// Its guest interrupt (an SPI).
+    pub irq: GuestIrq,
+    /// Config node path.
+    pub path: String,
+}
+
+/// How DMA of a passed-through device is contained.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DmaProtection {
+    /// The device cannot master DMA.
+    None,
+    /// An SMMU translates its DMA through the guest's stage-2 tables (see
+    /// [`crate::DeviceInfo::iommu`] for the stream IDs).
+    Iommu,
+    /// Unprotected: the config says `dma-unprotected-ack` and the guest's RAM
+    /// is identity mapped. The device can reach all host memory.
+    UnprotectedAcknowledged,
+}
+
+/// One host window mapped into the guest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PtRegion {
+    /// Host physical base (page aligned).
+    pub hpa: HostPhysAddr,
+    /// Guest physical base (page aligned).
+    pub gpa: GuestPhysAddr,
+    /// Size in bytes (page multiple).
+    pub size: u64,
+}
+
+/// One host interrupt forwarded to the guest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IrqRoute {
+    /// Host INTID (an SPI of the device).
+    pub host: HostIrq,
+    /// Guest INTID (an SPI).
+    pub guest: GuestIrq,
+    /// Trigger mode from the host DT.
+    pub trigger: Trigger,
+}
+
+/// A pass-through: a host device (or raw host region) given to one guest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PassthroughConfig {
+    /// Config node name, e.g. `rtc@9010000`.
+    pub name: String,
+    /// Config node path.
+    pub path: String,
+    /// Host DT path of the device; `None` for a raw region.
+    pub host_device: Option<String>,
+    /// Windows mapped into the guest.
+    pub regions: Vec<PtRegion>,
+    /// Interrupts forwarded to the guest.
+    pub irqs: Vec<IrqRoute>,
+    /// DMA containment.
+    pub dma: DmaProtection,
+    /// `compatible` of the host device (for a raw region: of the host devices
+    /// it covers), for the generated guest DTB.
+    pub compatible: Vec<String>,
+}

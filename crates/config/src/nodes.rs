@@ -1,0 +1,247 @@
+//! Readers for the nodes inside a guest (memory, emulated UART,
+//! pass-through) and the property helpers shared with `parse`: each checks
+//! the allowed properties and their sizes and reports with the node path.
+
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use ferrovisor_types::{GuestIrq, GuestPhysAddr};
+
+use crate::dt::{as_cells, as_str, cells_to_u64, Node, Tree};
+use crate::error::{Report, Who};
+use crate::model::{MemoryRegion, VuartConfig};
+use crate::parse::{PtSource, RawGuest, RawPassthrough};
+
+const MEMORY_PROPS: &[&str] = &["guest-physical-addr", "size", "identity"];
+const VUART_PROPS: &[&str] = &["compatible", "guest-physical-addr", "interrupts"];
+const PT_PROPS: &[&str] = &[
+    "compatible",
+    "host-device",
+    "host-physical-addr",
+    "size",
+    "guest-physical-addr",
+    "interrupt-map",
+    "dma-unprotected-ack",
+];
+/// Properties dtc may add anywhere.
+pub(crate) const ALWAYS_ALLOWED: &[&str] = &["phandle", "linux,phandle"];
+/// Context for reading one node of one guest.
+pub(crate) struct Ctx<'r, 'n, 'a> {
+    pub report: &'r mut Report,
+    pub who: Who<'n>,
+    pub node: &'n Node<'a>,
+}
+
+impl Ctx<'_, '_, '_> {
+    pub(crate) fn error(&mut self, message: String, hint: &str) {
+        self.report.error(self.who, &self.node.path, message, hint);
+    }
+
+    pub(crate) fn check_props(&mut self, allowed: &[&str]) {
+        let node = self.node;
+        for p in &node.props {
+            if !allowed.contains(&p.name) && !ALWAYS_ALLOWED.contains(&p.name) {
+                let hint = format!("allowed properties here: {}", allowed.join(", "));
+                self.error(format!("unknown property \"{}\"", p.name), &hint);
+            }
+        }
+    }
+
+    pub(crate) fn required<T>(&mut self, name: &str, value: Option<T>, example: &str) -> Option<T> {
+        if value.is_none() && !self.node.has(name) {
+            self.error(
+                format!("missing required property \"{name}\""),
+                &format!("add {example}"),
+            );
+        }
+        value
+    }
+
+    pub(crate) fn u64_prop(&mut self, name: &str) -> Option<u64> {
+        let v = self.node.prop(name)?;
+        if v.len() != 8 {
+            let msg = format!(
+                "property \"{name}\" must be 2 cells <high low> (8 bytes), found {} bytes",
+                v.len()
+            );
+            self.error(msg, &format!("write {name} = <0x0 0x10000000>;"));
+            return None;
+        }
+        as_cells(v).and_then(|c| cells_to_u64(&c))
+    }
+
+    pub(crate) fn u32_prop(&mut self, name: &str, example: &str) -> Option<u32> {
+        let v = self.node.prop(name)?;
+        let n = crate::dt::as_u32(v);
+        if n.is_none() {
+            let msg = format!(
+                "property \"{name}\" must be one 32-bit cell, found {} bytes",
+                v.len()
+            );
+            self.error(msg, &format!("write {example}"));
+        }
+        n
+    }
+
+    pub(crate) fn cell_list(&mut self, name: &str, example: &str) -> Option<Vec<u32>> {
+        let v = self.node.prop(name)?;
+        match as_cells(v) {
+            Some(c) if !c.is_empty() => Some(c),
+            _ => {
+                let msg = format!("property \"{name}\" must be a non-empty list of 32-bit cells");
+                self.error(msg, &format!("write {example}"));
+                None
+            }
+        }
+    }
+
+    pub(crate) fn string(&mut self, name: &str) -> Option<String> {
+        let v = self.node.prop(name)?;
+        match as_str(v) {
+            Some(s) if !s.is_empty() => Some(s.to_string()),
+            _ => {
+                let msg = format!("property \"{name}\" must be one non-empty string");
+                self.error(msg, &format!("write {name} = \"...\";"));
+                None
+            }
+        }
+    }
+
+    pub(crate) fn flag(&mut self, name: &str) -> bool {
+        match self.node.prop(name) {
+            None => false,
+            Some([]) => true,
+            Some(_) => {
+                self.error(
+                    format!("property \"{name}\" is a flag and takes no value"),
+                    &format!("write {name};"),
+                );
+                true
+            }
+        }
+    }
+
+    pub(crate) fn no_children(&mut self, tree: &Tree<'_>, idx: usize) {
+        for (_, child) in tree.children(idx) {
+            let msg = format!("unknown node \"{}\"", child.name);
+            self.report.error(
+                self.who,
+                &child.path,
+                msg,
+                "memory, UART and pass-through nodes have no child nodes",
+            );
+        }
+    }
+}
+
+pub(crate) fn parse_memory(c: &mut Ctx<'_, '_, '_>) -> Option<MemoryRegion> {
+    c.check_props(MEMORY_PROPS);
+    let gpa = c.u64_prop("guest-physical-addr");
+    let gpa = c.required(
+        "guest-physical-addr",
+        gpa,
+        "guest-physical-addr = <0x0 0x40000000>;",
+    );
+    let size = c.u64_prop("size");
+    let size = c.required("size", size, "size = <0x0 0x10000000>;");
+    let identity = c.flag("identity");
+    Some(MemoryRegion {
+        gpa: GuestPhysAddr(gpa?),
+        size: size?,
+        identity,
+        path: c.node.path.clone(),
+    })
+}
+
+pub(crate) fn parse_vuart(c: &mut Ctx<'_, '_, '_>, g: &mut RawGuest) {
+    c.check_props(VUART_PROPS);
+    let gpa = c.u64_prop("guest-physical-addr");
+    let gpa = c.required(
+        "guest-physical-addr",
+        gpa,
+        "guest-physical-addr = <0x0 0x09000000>;",
+    );
+    let irq = c.u32_prop("interrupts", "interrupts = <33>;");
+    let irq = c.required("interrupts", irq, "interrupts = <33>; (the guest INTID)");
+    if let Some(first) = &g.vuart {
+        let msg = format!(
+            "a guest has at most one emulated UART, and {} is already one",
+            first.path
+        );
+        c.error(msg, "remove one of the two UART nodes");
+        return;
+    }
+    if let (Some(gpa), Some(irq)) = (gpa, irq) {
+        g.vuart = Some(VuartConfig {
+            gpa: GuestPhysAddr(gpa),
+            irq: GuestIrq(irq),
+            path: c.node.path.clone(),
+        });
+    }
+}
+
+pub(crate) fn parse_passthrough(c: &mut Ctx<'_, '_, '_>) -> Option<RawPassthrough> {
+    c.check_props(PT_PROPS);
+    let device = c.string("host-device");
+    let hpa = c.u64_prop("host-physical-addr");
+    let size = c.u64_prop("size");
+    let gpa = c.u64_prop("guest-physical-addr");
+    let dma_ack = c.flag("dma-unprotected-ack");
+    let mut irq_map = Vec::new();
+    if let Some(cells) = c.cell_list("interrupt-map", "interrupt-map = <34 34>;") {
+        if cells.len() % 2 != 0 {
+            let msg =
+                "property \"interrupt-map\" must hold pairs <host-intid guest-intid>".to_string();
+            c.error(
+                msg,
+                "write interrupt-map = <34 40>; (host INTID 34 appears as guest INTID 40)",
+            );
+        }
+        irq_map = cells
+            .chunks_exact(2)
+            .filter_map(|p| Some((*p.first()?, *p.get(1)?)))
+            .collect();
+    }
+    let has = |n: &str| c.node.has(n);
+    let source = match (has("host-device"), has("host-physical-addr")) {
+        (true, true) => {
+            let msg = "host-device and host-physical-addr are mutually exclusive".to_string();
+            c.error(msg, "use host-device for a host DT device, or host-physical-addr + size for a raw region");
+            return None;
+        }
+        (false, false) => {
+            let msg = "missing host-device or host-physical-addr".to_string();
+            c.error(msg, "add host-device = \"/pl031@9010000\"; or host-physical-addr = <...>; size = <...>;");
+            return None;
+        }
+        (true, false) => {
+            if has("size") {
+                let msg = "property \"size\" is only for a raw region: a host device's size comes from its reg".to_string();
+                c.error(
+                    msg,
+                    "remove size, or use host-physical-addr instead of host-device",
+                );
+            }
+            PtSource::Device(device?)
+        }
+        (false, true) => {
+            let size = c.required(
+                "size",
+                size,
+                "size = <0x0 0x1000>; (raw regions need a size)",
+            );
+            PtSource::Raw {
+                hpa: hpa?,
+                size: size?,
+            }
+        }
+    };
+    Some(RawPassthrough {
+        name: c.node.name.to_string(),
+        path: c.node.path.clone(),
+        source,
+        gpa,
+        irq_map,
+        dma_ack,
+    })
+}

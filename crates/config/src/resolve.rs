@@ -1,0 +1,335 @@
+//! Pass-through nodes -> typed [`PassthroughConfig`]: the host side looked up
+//! in the host DT, hypervisor-owned devices refused, regions page-checked,
+//! interrupts mapped, and DMA containment decided.
+//!
+//! Invariant: a returned `PassthroughConfig` only names host windows that are
+//! device MMIO of the host DT (never RAM, never the hypervisor's own devices).
+
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use ferrovisor_types::{GuestIrq, GuestPhysAddr, HostPhysAddr, HostRegion, IntidClass};
+
+use crate::devices::{DeviceInfo, HostIrqSpec};
+use crate::error::{range, Report, Who};
+use crate::host::HostPlatform;
+use crate::model::{aligned, DmaProtection, IrqRoute, PassthroughConfig, PtRegion};
+use crate::parse::{PtSource, RawPassthrough};
+
+const OWNED_HINT: &str = "the hypervisor keeps the GIC, its console UART and the SMMUs; a guest gets a virtual GIC, and an emulated UART (compatible = \"ferrovisor,vuart-pl011\")";
+const DMA_RISK: &str = "without an IOMMU the device can DMA anywhere in host memory, including the hypervisor and other guests";
+
+/// The host side of one pass-through before the guest mapping.
+struct HostSide<'h> {
+    devices: Vec<&'h DeviceInfo>,
+    regions: Vec<HostRegion>,
+    what: String,
+}
+
+/// Checks `[base, base + size)` is covered by the `reg` of host devices.
+fn covered(devices: &[&DeviceInfo], region: HostRegion) -> bool {
+    let mut parts: Vec<(u64, u64)> = devices
+        .iter()
+        .flat_map(|d| d.regions.iter())
+        .filter(|r| r.overlaps(&region))
+        .map(|r| (r.base.0.max(region.base.0), r.end().min(region.end())))
+        .collect();
+    parts.sort_unstable();
+    let mut next = region.base.0;
+    for (start, end) in parts {
+        if start > next {
+            return false;
+        }
+        next = next.max(end);
+    }
+    next >= region.end()
+}
+
+fn host_side<'h>(
+    host: &'h HostPlatform,
+    pt: &RawPassthrough,
+    who: Who<'_>,
+    report: &mut Report,
+) -> Option<HostSide<'h>> {
+    let mut err = |msg: String, hint: &str| report.error(who, &pt.path, msg, hint);
+    match &pt.source {
+        PtSource::Device(path) => {
+            let Some(dev) = host.device(path) else {
+                let msg =
+                    format!("host device {path} is not a memory-mapped device of the host DT");
+                err(msg, "host-device must be the full path of a host DT node with a reg property, e.g. \"/pl031@9010000\" (see `dtc -I dtb -O dts` of the host DTB)");
+                return None;
+            };
+            Some(HostSide {
+                devices: alloc::vec![dev],
+                regions: dev.regions.clone(),
+                what: format!("host device {path}"),
+            })
+        }
+        PtSource::Raw { hpa, size } => {
+            let region = HostRegion::new(*hpa, *size);
+            let what = format!("raw region {}", range(*hpa, *size));
+            if *size == 0 {
+                err(
+                    format!("{what} has size 0"),
+                    "a raw pass-through region needs a non-zero size, a multiple of 0x1000",
+                );
+                return None;
+            }
+            if hpa.checked_add(*size).is_none() {
+                err(
+                    format!("{what} wraps past the end of the address space"),
+                    "check host-physical-addr and size",
+                );
+                return None;
+            }
+            if host.memory.iter().any(|m| m.overlaps(&region)) {
+                let msg = format!("{what} lies in host RAM");
+                err(
+                    msg,
+                    "guest RAM goes in memory nodes; a pass-through region must be device MMIO",
+                );
+                return None;
+            }
+            let devices: Vec<&DeviceInfo> = host.devices_overlapping(&region).collect();
+            if !covered(&devices, region) {
+                let msg = format!("{what} is not a device of the host DT");
+                err(msg, "a raw pass-through region must lie inside the reg of host DT devices; check the address against the host DT");
+                return None;
+            }
+            Some(HostSide {
+                devices,
+                regions: alloc::vec![region],
+                what,
+            })
+        }
+    }
+}
+
+/// Refuses regions the hypervisor keeps. Returns false if any was hit.
+fn check_owned(
+    host: &HostPlatform,
+    side: &HostSide<'_>,
+    pt: &RawPassthrough,
+    who: Who<'_>,
+    report: &mut Report,
+) -> bool {
+    let mut seen: Vec<String> = Vec::new();
+    for (owner, owned, why) in host.hypervisor_owned() {
+        if seen.contains(&owner) || !side.regions.iter().any(|r| r.overlaps(&owned)) {
+            continue;
+        }
+        let msg = match &pt.source {
+            PtSource::Device(path) if *path == owner => {
+                format!("host device {path} is the {why}, owned by the hypervisor")
+            }
+            _ => format!(
+                "{} covers the {why} ({owner}), owned by the hypervisor",
+                side.what
+            ),
+        };
+        report.error(who, &pt.path, msg, OWNED_HINT);
+        seen.push(owner);
+    }
+    seen.is_empty()
+}
+
+/// Host windows -> guest windows (first region at `gpa`, the others at the
+/// same offset from it as on the host).
+fn map_regions(
+    side: &HostSide<'_>,
+    pt: &RawPassthrough,
+    who: Who<'_>,
+    report: &mut Report,
+) -> Option<Vec<PtRegion>> {
+    let first = side.regions.first()?.base.0;
+    let gpa0 = pt.gpa.unwrap_or(first);
+    let mut ok = true;
+    let mut out = Vec::new();
+    if pt.gpa.is_some_and(|g| !aligned(g)) {
+        let msg = format!("guest-physical-addr {gpa0:#x} is not 4 KiB aligned");
+        report.error(
+            who,
+            &pt.path,
+            msg,
+            "stage-2 maps whole 4 KiB pages: use a multiple of 0x1000",
+        );
+        ok = false;
+    }
+    for r in &side.regions {
+        if !aligned(r.base.0) || !aligned(r.size) || r.size == 0 {
+            let msg = match pt.source {
+                PtSource::Device(_) => format!(
+                    "{} region {} is not a whole number of 4 KiB pages",
+                    side.what,
+                    range(r.base.0, r.size)
+                ),
+                PtSource::Raw { .. } => {
+                    format!("{} is not a whole number of 4 KiB pages", side.what)
+                }
+            };
+            let hint = "stage-2 maps whole pages, so a smaller window would expose its neighbours; pass the whole page through as a raw region (host-physical-addr, size) covering every device in it";
+            report.error(who, &pt.path, msg, hint);
+            ok = false;
+            continue;
+        }
+        let gpa = if r.base.0 >= first {
+            gpa0.checked_add(r.base.0 - first)
+        } else {
+            gpa0.checked_sub(first - r.base.0)
+        };
+        match gpa.filter(|g| g.checked_add(r.size).is_some()) {
+            Some(g) => out.push(PtRegion {
+                hpa: HostPhysAddr(r.base.0),
+                gpa: GuestPhysAddr(g),
+                size: r.size,
+            }),
+            None => {
+                let msg = format!(
+                    "guest window for {} does not fit in the guest address space",
+                    range(r.base.0, r.size)
+                );
+                report.error(who, &pt.path, msg, "choose a lower guest-physical-addr");
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(out)
+}
+
+/// Device interrupts + `interrupt-map` -> routes.
+fn map_irqs(
+    side: &HostSide<'_>,
+    pt: &RawPassthrough,
+    who: Who<'_>,
+    report: &mut Report,
+) -> Vec<IrqRoute> {
+    let specs: Vec<HostIrqSpec> = side
+        .devices
+        .iter()
+        .flat_map(|d| d.irqs.iter().copied())
+        .collect();
+    let names: Vec<&str> = side.devices.iter().map(|d| d.path.as_str()).collect();
+    let list: Vec<String> = specs.iter().map(|s| s.irq.0.to_string()).collect();
+    let list = if list.is_empty() {
+        "none".to_string()
+    } else {
+        list.join(", ")
+    };
+    let mut routes = Vec::new();
+    for (host, guest) in &pt.irq_map {
+        match specs.iter().find(|s| s.irq.0 == *host) {
+            Some(s) => routes.push(IrqRoute {
+                host: s.irq,
+                guest: GuestIrq(*guest),
+                trigger: s.trigger,
+            }),
+            None => {
+                let msg = format!("interrupt-map: host INTID {host} is not an interrupt of {} (its interrupts: {list})", names.join(", "));
+                report.error(who, &pt.path, msg, "the first number of each pair must be one of the device's host interrupts (SPI n in the host DT is INTID 32+n)");
+            }
+        }
+    }
+    if let PtSource::Device(_) = pt.source {
+        for s in &specs {
+            if s.irq.class() != IntidClass::Spi {
+                let msg = format!(
+                    "{} uses per-CPU interrupt INTID {}, which cannot be passed through",
+                    side.what, s.irq.0
+                );
+                report.error(
+                    who,
+                    &pt.path,
+                    msg,
+                    "only devices with shared peripheral interrupts (SPIs) can be passed through",
+                );
+            } else if !pt.irq_map.iter().any(|(h, _)| *h == s.irq.0) {
+                routes.push(IrqRoute {
+                    host: s.irq,
+                    guest: GuestIrq(s.irq.0),
+                    trigger: s.trigger,
+                });
+            }
+        }
+    }
+    routes
+}
+
+/// Decides DMA containment (and reports what is missing).
+fn dma(
+    side: &HostSide<'_>,
+    pt: &RawPassthrough,
+    who: Who<'_>,
+    non_identity: Option<&str>,
+    report: &mut Report,
+) -> DmaProtection {
+    let masters: Vec<&&DeviceInfo> = side.devices.iter().filter(|d| d.dma).collect();
+    if masters.is_empty() {
+        if pt.dma_ack {
+            let msg = format!(
+                "dma-unprotected-ack is ignored: {} cannot master DMA",
+                side.what
+            );
+            report.warn(who, &pt.path, msg, "remove dma-unprotected-ack");
+        }
+        return DmaProtection::None;
+    }
+    if masters.iter().all(|d| d.iommu.is_some()) {
+        return DmaProtection::Iommu;
+    }
+    if !pt.dma_ack {
+        let msg = format!("{} can master DMA and no IOMMU protects it", side.what);
+        let hint = format!("{DMA_RISK}; to accept the risk add dma-unprotected-ack; and make all of the guest's memory identity-mapped, or pick a device behind an SMMU");
+        report.error(who, &pt.path, msg, &hint);
+        return DmaProtection::None;
+    }
+    if let Some(mem) = non_identity {
+        let msg = format!(
+            "dma-unprotected-ack needs all memory of guest {} identity-mapped, but {mem} is not",
+            who.name
+        );
+        let hint = "a DMA master sees host physical addresses, so guest buffers must sit at GPA == HPA: add identity; to every memory node";
+        report.error(who, &pt.path, msg, hint);
+        return DmaProtection::None;
+    }
+    let msg = format!("guest {} gets DMA-capable {} without IOMMU protection (acknowledged by dma-unprotected-ack)", who.name, side.what);
+    report.warn(who, &pt.path, msg, DMA_RISK);
+    DmaProtection::UnprotectedAcknowledged
+}
+
+/// Resolves one pass-through node. `non_identity` is the path of the guest's
+/// first memory region that is not identity mapped, if any.
+pub(crate) fn resolve(
+    host: &HostPlatform,
+    pt: &RawPassthrough,
+    who: Who<'_>,
+    non_identity: Option<&str>,
+    report: &mut Report,
+) -> Option<PassthroughConfig> {
+    let side = host_side(host, pt, who, report)?;
+    if !check_owned(host, &side, pt, who, report) {
+        return None;
+    }
+    let regions = map_regions(&side, pt, who, report);
+    let irqs = map_irqs(&side, pt, who, report);
+    let dma = dma(&side, pt, who, non_identity, report);
+    let mut compatible: Vec<String> = Vec::new();
+    for c in side.devices.iter().flat_map(|d| d.compatible.iter()) {
+        if !compatible.contains(c) {
+            compatible.push(c.clone());
+        }
+    }
+    let host_device = match &pt.source {
+        PtSource::Device(p) => Some(p.clone()),
+        PtSource::Raw { .. } => None,
+    };
+    Some(PassthroughConfig {
+        name: pt.name.clone(),
+        path: pt.path.clone(),
+        host_device,
+        regions: regions?,
+        irqs,
+        dma,
+        compatible,
+    })
+}

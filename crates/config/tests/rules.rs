@@ -1,0 +1,347 @@
+//! One .dts fixture per validation rule: the exact list of findings (node
+//! path + key words of the message) and the guests that survive.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use ferrovisor_config::{load, ConfigError, LoadOutcome};
+
+const QEMU: &[u8] = include_bytes!("fixtures/qemu-virt-gicv3.dtb");
+const QEMU_SMMU: &[u8] = include_bytes!("fixtures/qemu-virt-gicv3-smmuv3.dtb");
+const SMALL: &[u8] = include_bytes!("fixtures/host-small.dtb");
+const BUNDLE: &[&str] = &["linux/Image", "linux/initrd.gz", "guests/probe.bin"];
+
+macro_rules! rule {
+    ($name:literal) => {
+        (
+            $name,
+            include_bytes!(concat!("fixtures/rule-", $name, ".dtb")).as_slice(),
+        )
+    };
+}
+
+/// (path, words that must all appear in the message)
+type Expect<'a> = &'a [(&'a str, &'a [&'a str])];
+
+struct Case<'a> {
+    fixture: (&'a str, &'a [u8]),
+    host: &'a [u8],
+    errors: Expect<'a>,
+    warnings: Expect<'a>,
+    accepted: &'a [&'a str],
+}
+
+fn render(list: &[ConfigError]) -> String {
+    list.iter().map(|e| format!("  {e}\n")).collect()
+}
+
+fn matches(found: &[ConfigError], expected: Expect<'_>) -> bool {
+    found.len() == expected.len()
+        && found.iter().zip(expected).all(|(f, (path, words))| {
+            f.path == *path && words.iter().all(|w| f.message.contains(w))
+        })
+}
+
+fn check(case: &Case<'_>) -> Result<(), String> {
+    let (name, dtb) = case.fixture;
+    let out: LoadOutcome = load(case.host, dtb, BUNDLE);
+    let accepted: Vec<&str> = out.config.guests.iter().map(|g| g.name.as_str()).collect();
+    if !matches(&out.errors, case.errors)
+        || !matches(&out.warnings, case.warnings)
+        || accepted != case.accepted
+    {
+        return Err(format!(
+            "{name}: accepted {accepted:?} (expected {:?})\n errors:\n{} warnings:\n{}",
+            case.accepted,
+            render(&out.errors),
+            render(&out.warnings)
+        ));
+    }
+    for e in &out.errors {
+        assert!(!e.hint.is_empty(), "{name}: empty hint in {e}");
+        assert!(!e.to_string().contains('\n'), "{name}: multi-line {e}");
+    }
+    Ok(())
+}
+
+fn case<'a>(fixture: (&'a str, &'a [u8]), errors: Expect<'a>, accepted: &'a [&'a str]) -> Case<'a> {
+    Case {
+        fixture,
+        host: QEMU,
+        errors,
+        warnings: &[],
+        accepted,
+    }
+}
+
+#[test]
+fn every_rule_reports_path_and_message() {
+    let cases = [
+        case(rule!("wrong-root"), &[("/", &["root compatible is \"linux,dummy-virt\"", "not a ferrovisor config"])], &[]),
+        case(rule!("no-guests"), &[("/guest", &["unknown node \"guest\""]), ("/", &["no /guests node"])], &[]),
+        case(rule!("root-extras"), &[("/", &["unknown property \"colour\""]), ("/chosen", &["unknown node \"chosen\""])], &["g"]),
+        case(rule!("unknown-property"), &[("/guests/g", &["unknown property \"colour\""])], &[]),
+        case(
+            rule!("unknown-node"),
+            &[("/guests/g/thing", &["unknown node \"thing\""]), ("/guests/g/uart@9000000/extra", &["unknown node \"extra\""])],
+            &[],
+        ),
+        case(
+            rule!("missing-property"),
+            &[
+                ("/guests/g", &["missing required property \"vcpus\""]),
+                ("/guests/g/memory@40000000", &["missing required property \"size\""]),
+                ("/guests/g", &["no memory"]),
+            ],
+            &[],
+        ),
+        case(
+            rule!("property-size"),
+            &[
+                ("/guests/g", &["\"vcpus\" must be one 32-bit cell", "8 bytes"]),
+                ("/guests/g", &["\"kernel\" must be one non-empty string"]),
+                ("/guests/g/memory@40000000", &["\"size\" must be 2 cells", "found 4 bytes"]),
+                ("/guests/g", &["no memory"]),
+            ],
+            &[],
+        ),
+        case(
+            rule!("guest-compatible"),
+            &[("/guests/g", &["compatible must be \"ferrovisor,guest\""]), ("/guests/h", &["missing required property \"compatible\""])],
+            &[],
+        ),
+        case(
+            rule!("bad-name"),
+            &[
+                ("/guests/Linux_Guest", &["guest name \"Linux_Guest\" is not valid"]),
+                ("/guests/a-very-long-guest-name-that-is-too-long", &["is not valid"]),
+            ],
+            &["ok_guest-1"],
+        ),
+        case(rule!("vcpus-range"), &[("/guests/zero", &["vcpus = <0> is out of range"]), ("/guests/nine", &["vcpus = <9>"])], &[]),
+        case(
+            rule!("affinity"),
+            &[("/guests/g", &["physical CPU 4 does not exist", "4 CPUs"]), ("/guests/g", &["physical CPU 0 twice"])],
+            &[],
+        ),
+        case(
+            rule!("memory-alignment"),
+            &[
+                ("/guests/g/memory@40000800", &["guest-physical-addr 0x40000800 is not 4 KiB aligned"]),
+                ("/guests/g/memory@50000000", &["memory size 0x1800 is not a multiple of 4 KiB"]),
+                ("/guests/g/memory@60000000", &["memory size is 0"]),
+            ],
+            &[],
+        ),
+        case(rule!("no-memory"), &[("/guests/g", &["guest has no memory"])], &[]),
+        case(
+            rule!("layout-overlap"),
+            &[
+                ("/guests/g/memory@40000000", &["RAM 0x40000000-0x40ffffff overlaps RAM 0x40800000-0x417fffff of /guests/g/memory@40800000"]),
+                ("/guests/g/uart@9000000", &["emulated UART at 0x9000000 overlaps RAM 0x9000000-0x901ffff"]),
+                ("/guests/g/rtc", &["pass-through window 0x9010000-0x9010fff overlaps RAM"]),
+            ],
+            &[],
+        ),
+        case(
+            rule!("vgic-overlap"),
+            &[
+                ("/guests/g/memory@8000000", &["overlaps the virtual GIC distributor"]),
+                ("/guests/g/memory@8000000", &["overlaps the virtual GIC redistributors"]),
+            ],
+            &[],
+        ),
+        case(rule!("identity-outside-ram"), &[("/guests/g/memory@30000000", &["not inside host RAM", "0x40000000-0xbfffffff"])], &[]),
+        case(
+            rule!("identity-shared"),
+            &[("/guests/second/memory@40800000", &["overlaps identity memory", "of guest first", "/guests/first/memory@40000000"])],
+            &["first"],
+        ),
+        case(
+            rule!("host-device-missing"),
+            &[
+                ("/guests/g/nope", &["host device /pl099@9090000 is not a memory-mapped device of the host DT"]),
+                ("/guests/g/timer", &["host device /timer is not a memory-mapped device"]),
+            ],
+            &[],
+        ),
+        case(rule!("raw-not-device"), &[("/guests/g/hole", &["raw region 0x9100000-0x9100fff is not a device of the host DT"])], &[]),
+        case(rule!("raw-in-ram"), &[("/guests/g/ram", &["raw region 0x80000000-0x80000fff lies in host RAM"])], &[]),
+        case(rule!("raw-gic"), &[("/guests/g/gicd", &["covers the GIC distributor (/intc@8000000)", "owned by the hypervisor"])], &[]),
+        Case {
+            host: QEMU_SMMU,
+            ..case(
+                rule!("owned-smmu"),
+                &[
+                    ("/guests/g/smmu", &["host device /smmuv3@9050000 is the SMMU, owned by the hypervisor"]),
+                    ("/guests/g/its", &["host device /intc@8000000/its@8080000 is the GIC ITS"]),
+                ],
+                &[],
+            )
+        },
+        case(
+            rule!("shared-device"),
+            &[("/guests/linux1/rtc", &["host device /pl031@9010000 is already passed through to guest linux0"])],
+            &["linux0"],
+        ),
+        case(rule!("twice-in-guest"), &[("/guests/g/rtc2", &["already passed through to this guest by /guests/g/rtc"])], &[]),
+        Case {
+            host: SMALL,
+            ..case(rule!("shared-irq"), &[("/guests/b/dual1", &["host INTID 41 is already forwarded to guest a by /guests/a/dual0"])], &["a"])
+        },
+        Case {
+            host: SMALL,
+            ..case(rule!("irq-twice-in-guest"), &[("/guests/g/dual1", &["host INTID 41 is already forwarded to this guest by /guests/g/dual0"])], &[])
+        },
+        case(
+            rule!("irq-map"),
+            &[
+                ("/guests/g/rtc", &["host INTID 40 is not an interrupt of /pl031@9010000 (its interrupts: 34)"]),
+                ("/guests/g/rtc", &["guest INTID 33 is already used by /guests/g/uart@9000000"]),
+                ("/guests/g/gpio", &["guest INTID 27 is not a shared peripheral interrupt"]),
+            ],
+            &[],
+        ),
+        case(rule!("irq-map-odd"), &[("/guests/g/rtc", &["\"interrupt-map\" must hold pairs"])], &[]),
+        case(rule!("vuart-irq"), &[("/guests/g/uart@9000000", &["guest INTID 30 is not a shared peripheral interrupt"])], &[]),
+        case(rule!("two-vuarts"), &[("/guests/g/uart@9001000", &["at most one emulated UART", "/guests/g/uart@9000000"])], &[]),
+        Case {
+            host: SMALL,
+            ..case(rule!("ppi-device"), &[("/guests/g/ppi", &["per-CPU interrupt INTID 23", "cannot be passed through"])], &[])
+        },
+        case(
+            rule!("source-conflict"),
+            &[
+                ("/guests/g/both", &["host-device and host-physical-addr are mutually exclusive"]),
+                ("/guests/g/neither", &["missing host-device or host-physical-addr"]),
+                ("/guests/g/sized", &["\"size\" is only for a raw region"]),
+                ("/guests/g/nosize", &["missing required property \"size\""]),
+            ],
+            &[],
+        ),
+        case(
+            rule!("pt-alignment"),
+            &[
+                ("/guests/g/virtio", &["/virtio_mmio@a000000 region 0xa000000-0xa0001ff is not a whole number of 4 KiB pages"]),
+                ("/guests/g/virtio", &["can master DMA and no IOMMU protects it"]),
+                ("/guests/g/rtc", &["guest-physical-addr 0x20000800 is not 4 KiB aligned"]),
+                ("/guests/g/raw", &["raw region 0x9030000-0x90307ff is not a whole number of 4 KiB pages"]),
+            ],
+            &[],
+        ),
+        case(rule!("dma-no-ack"), &[("/guests/g/virtio", &["raw region 0xa000000-0xa000fff can master DMA and no IOMMU protects it"])], &[]),
+        case(
+            rule!("dma-ack-not-identity"),
+            &[("/guests/g/virtio", &["dma-unprotected-ack needs all memory of guest g identity-mapped", "/guests/g/memory@40000000 is not"])],
+            &[],
+        ),
+        Case {
+            warnings: &[("/guests/g/virtio", &["guest g gets DMA-capable raw region 0xa000000-0xa000fff without IOMMU protection"])],
+            ..case(rule!("dma-ack"), &[], &["g"])
+        },
+        Case {
+            warnings: &[("/guests/g/rtc", &["dma-unprotected-ack is ignored", "cannot master DMA"])],
+            ..case(rule!("dma-ack-useless"), &[], &["g"])
+        },
+        Case { host: SMALL, ..case(rule!("iommu"), &[], &["g"]) },
+        Case {
+            warnings: &[("/guests/big1", &["guests up to big1 need 0xc0000000 bytes of RAM, but the host has 0x80000000"])],
+            ..case(rule!("ram-budget"), &[], &["big0", "big1"])
+        },
+        case(
+            rule!("images"),
+            &[("/guests/g", &["initrd \"missing.gz\" is not in the boot bundle"]), ("/guests/g", &["dtb \"custom.dtb\" is not in the boot bundle"])],
+            &[],
+        ),
+    ];
+    let failures: Vec<String> = cases.iter().filter_map(|c| check(c).err()).collect();
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn every_rule_fixture_is_in_the_table() {
+    let src = include_str!("rules.rs");
+    for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures")).unwrap()
+    {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "dts") {
+            let file = path.file_stem().unwrap().to_string_lossy().into_owned();
+            let Some(stem) = file.strip_prefix("rule-") else {
+                continue;
+            };
+            let used = src.contains(&format!("rule!(\"{stem}\")")) || stem == "duplicate-name";
+            assert!(used, "fixture rule-{stem}.dts has no test");
+            let dtb = path.with_extension("dtb");
+            assert!(
+                dtb.exists(),
+                "rule-{stem}.dtb is missing: run tests/fixtures/build.sh"
+            );
+        }
+    }
+}
+
+#[test]
+fn duplicate_guest_names_reject_the_later_guest() {
+    // dtc refuses duplicate node names, so patch the compiled blob: both node
+    // names are five bytes, "dupe1" becomes "dupe0".
+    let mut dtb = include_bytes!("fixtures/rule-duplicate-name.dtb").to_vec();
+    let at = dtb.windows(5).position(|w| w == b"dupe1").unwrap();
+    dtb[at + 4] = b'0';
+    let out = load(QEMU, &dtb, BUNDLE);
+    assert_eq!(out.errors.len(), 1, "{}", render(&out.errors));
+    assert_eq!(out.errors[0].to_string(), "/guests/dupe0: guest name \"dupe0\" is already used by /guests/dupe0 (hint: give every guest a unique node name)");
+    // Both are called dupe0; the first one stays.
+    assert_eq!(out.config.guests.len(), 1);
+}
+
+#[test]
+fn display_is_one_line_path_message_hint() {
+    let out = load(QEMU, rule!("shared-device").1, BUNDLE);
+    assert_eq!(
+        out.errors[0].to_string(),
+        "/guests/linux1/rtc: host device /pl031@9010000 is already passed through to guest linux0 (hint: give each device to one guest only; remove it from one of the two guests)"
+    );
+    assert_eq!(out.errors[0].guest.as_deref(), Some("linux1"));
+    let out = load(QEMU, rule!("dma-no-ack").1, BUNDLE);
+    assert_eq!(
+        out.errors[0].to_string(),
+        "/guests/g/virtio: raw region 0xa000000-0xa000fff can master DMA and no IOMMU protects it (hint: without an IOMMU the device can DMA anywhere in host memory, including the hypervisor and other guests; to accept the risk add dma-unprotected-ack; and make all of the guest's memory identity-mapped, or pick a device behind an SMMU)"
+    );
+    let out = load(QEMU, rule!("wrong-root").1, BUNDLE);
+    assert_eq!(
+        out.errors[0].to_string(),
+        "/: root compatible is \"linux,dummy-virt\", not \"ferrovisor,config-v1\": this is not a ferrovisor config (hint: start the config with compatible = \"ferrovisor,config-v1\"; in the root node)"
+    );
+    assert_eq!(out.errors[0].guest, None);
+    let out = load(QEMU, rule!("unknown-property").1, BUNDLE);
+    assert_eq!(
+        out.errors[0].to_string(),
+        "/guests/g: unknown property \"colour\" (hint: allowed properties here: compatible, vcpus, cpu-affinity, kernel, initrd, dtb, bootargs, #address-cells, #size-cells)"
+    );
+}
+
+#[test]
+fn unusable_inputs_are_config_wide_errors() {
+    let out = load(QEMU, b"garbage", BUNDLE);
+    assert_eq!(out.errors.len(), 1);
+    assert!(
+        out.errors[0]
+            .to_string()
+            .starts_with("/: config DTB is unreadable: malformed DTB"),
+        "{}",
+        out.errors[0]
+    );
+    let out = load(b"", rule!("dma-ack").1, BUNDLE);
+    assert!(out.config.guests.is_empty());
+    assert!(
+        out.errors[0]
+            .message
+            .starts_with("cannot check guests against the host: host DT:"),
+        "{}",
+        out.errors[0]
+    );
+}
