@@ -45,14 +45,26 @@ pub fn hypervisor() -> Result<PathBuf> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
         .current_dir(paths::root())
-        .args(["build", "--release", "-p", "ferrovisor", "--target", setup::TARGET])
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "ferrovisor",
+            "--target",
+            setup::TARGET,
+        ])
         .status()
         .context("running cargo build for the hypervisor")?;
     if !status.success() {
         bail!("building the hypervisor failed");
     }
-    let elf_path = paths::root().join("target").join(setup::TARGET).join("release").join("ferrovisor");
-    let elf = std::fs::read(&elf_path).with_context(|| format!("reading {}", elf_path.display()))?;
+    let elf_path = paths::root()
+        .join("target")
+        .join(setup::TARGET)
+        .join("release")
+        .join("ferrovisor");
+    let elf =
+        std::fs::read(&elf_path).with_context(|| format!("reading {}", elf_path.display()))?;
     let flat = image::flatten(&elf)?;
     std::fs::create_dir_all(paths::out())?;
     let out = paths::out().join("ferrovisor.bin");

@@ -25,12 +25,42 @@ pub struct Test {
 
 /// All integration tests, in the order they run.
 pub const TESTS: &[Test] = &[
-    Test { name: "boot-banner", about: "4 CPUs online, IPIs answered, default guests listed, halt exits QEMU", run: boot_banner },
-    Test { name: "footprint", about: "image <= 1 MiB, hypervisor memory <= 16 MiB", run: footprint },
-    Test { name: "bad-config-rejected", about: "a guest with config errors is rejected with validate's messages; the others stay", run: bad_config },
-    Test { name: "shell-input", about: "commands typed on the console run (UART receive interrupt)", run: shell_input },
-    Test { name: "no-bundle", about: "booting without a bundle warns and reaches the shell", run: no_bundle },
-    Test { name: "not-at-el2", about: "entered at EL1, the hypervisor says why and powers off", run: not_at_el2 },
+    Test {
+        name: "boot-banner",
+        about: "4 CPUs online, IPIs answered, default guests listed, halt exits QEMU",
+        run: boot_banner,
+    },
+    Test {
+        name: "footprint",
+        about: "image <= 1 MiB, hypervisor memory <= 16 MiB",
+        run: footprint,
+    },
+    Test {
+        name: "bad-config-rejected",
+        about: "a guest with config errors is rejected with validate's messages; the others stay",
+        run: bad_config,
+    },
+    Test {
+        name: "validate-command",
+        about:
+            "`cargo xtask validate` passes default.dts and fails bad-guest.dts with its messages",
+        run: validate_command,
+    },
+    Test {
+        name: "shell-input",
+        about: "commands typed on the console run (UART receive interrupt)",
+        run: shell_input,
+    },
+    Test {
+        name: "no-bundle",
+        about: "booting without a bundle warns and reaches the shell",
+        run: no_bundle,
+    },
+    Test {
+        name: "not-at-el2",
+        about: "entered at EL1, the hypervisor says why and powers off",
+        run: not_at_el2,
+    },
 ];
 
 const TIMEOUT: Duration = Duration::from_secs(90);
@@ -44,7 +74,11 @@ fn boot_with(env: &Env, config: Option<&Path>, bootcmd: Option<&str>) -> Result<
         Some(c) => Some(bundle::make(c)?),
         None => None,
     };
-    Ok(Boot { image: env.image.clone(), bundle, bootargs: qemu::bootargs_for(bootcmd)? })
+    Ok(Boot {
+        image: env.image.clone(),
+        bundle,
+        bootargs: qemu::bootargs_for(bootcmd)?,
+    })
 }
 
 fn expect(items: &[&str]) -> Vec<Step> {
@@ -52,15 +86,26 @@ fn expect(items: &[&str]) -> Vec<Step> {
 }
 
 fn session(machine: &Machine, boot: &Boot, steps: Vec<Step>, expect_exit: bool) -> Result<String> {
-    let script = Script { steps, forbid: vec![], expect_exit, timeout: TIMEOUT };
+    let script = Script {
+        steps,
+        forbid: vec![],
+        expect_exit,
+        timeout: TIMEOUT,
+    };
     match qemu::run_script(qemu::command(machine, boot), &script) {
         Ok(t) => Ok(t.text),
-        Err(e) => Err(anyhow::anyhow!("{}\n----- console transcript -----\n{}\n----- end of transcript -----", e.reason, e.transcript)),
+        Err(e) => Err(anyhow::anyhow!(
+            "{}\n----- console transcript -----\n{}\n----- end of transcript -----",
+            e.reason,
+            e.transcript
+        )),
     }
 }
 
 fn with_transcript<T>(result: Result<T>, transcript: &str) -> Result<T> {
-    result.with_context(|| format!("\n----- console transcript -----\n{transcript}\n----- end of transcript -----"))
+    result.with_context(|| {
+        format!("\n----- console transcript -----\n{transcript}\n----- end of transcript -----")
+    })
 }
 
 fn boot_banner(env: &Env) -> Result<()> {
@@ -68,7 +113,11 @@ fn boot_banner(env: &Env) -> Result<()> {
     let cfg = config("default.dts");
     let host = validate::host_dtb(None, &machine)?;
     let report = validate::check(&cfg, &host)?;
-    ensure!(report.errors.is_empty(), "default.dts does not validate: {:?}", report.errors);
+    ensure!(
+        report.errors.is_empty(),
+        "default.dts does not validate: {:?}",
+        report.errors
+    );
     let boot = boot_with(env, Some(&cfg), Some("guest list; cpus; halt"))?;
     let mut steps = expect(&[
         "ferrovisor 0.1.0 - ARMv8-A EL2 hypervisor",
@@ -76,16 +125,30 @@ fn boot_banner(env: &Env) -> Result<()> {
         "gic:       GICv3 dist 0x8000000",
         "console:   /pl011@9000000",
     ]);
-    steps.push(Step::Expect(format!("guests:    {} configured, 0 rejected", report.valid.len())));
+    steps.push(Step::Expect(format!(
+        "guests:    {} configured, 0 rejected",
+        report.valid.len()
+    )));
     steps.push(Step::Expect("ferrovisor> guest list".into()));
     for name in &report.valid {
         steps.push(Step::Expect(name.clone()));
     }
-    steps.extend(expect(&["ferrovisor> cpus", "online", "ferrovisor> halt", "ferrovisor: halting"]));
+    steps.extend(expect(&[
+        "ferrovisor> cpus",
+        "online",
+        "ferrovisor> halt",
+        "ferrovisor: halting",
+    ]));
     let text = session(&machine, &boot, steps, true)?;
     let online = cpu_rows_online(&text);
     with_transcript(
-        if online == 4 { Ok(()) } else { Err(anyhow::anyhow!("`cpus` listed {online} online CPUs, want 4")) },
+        if online == 4 {
+            Ok(())
+        } else {
+            Err(anyhow::anyhow!(
+                "`cpus` listed {online} online CPUs, want 4"
+            ))
+        },
         &text,
     )
 }
@@ -95,7 +158,10 @@ pub fn cpu_rows_online(text: &str) -> usize {
     text.lines()
         .filter(|l| {
             let w: Vec<&str> = l.split_whitespace().collect();
-            w.len() >= 3 && w[0].parse::<usize>().is_ok() && w[1].starts_with("0x") && w[2] == "online"
+            w.len() >= 3
+                && w[0].parse::<usize>().is_ok()
+                && w[1].starts_with("0x")
+                && w[2] == "online"
         })
         .count()
 }
@@ -110,15 +176,29 @@ pub fn kib_after(text: &str, label: &str) -> Option<u64> {
 fn footprint(env: &Env) -> Result<()> {
     let machine = Machine::default();
     let boot = boot_with(env, Some(&config("default.dts")), Some("halt"))?;
-    let text = session(&machine, &boot, expect(&["footprint:", "ferrovisor: halting"]), true)?;
+    let text = session(
+        &machine,
+        &boot,
+        expect(&["footprint:", "ferrovisor: halting"]),
+        true,
+    )?;
     let image = kib_after(&text, "image ").context("no image size in the banner")?;
     let total = kib_after(&text, "hypervisor memory ").context("no memory size in the banner")?;
     let file = std::fs::metadata(&env.image)?.len().div_ceil(1024);
     with_transcript(
         (|| {
-            ensure!(image == file, "banner says image {image} KiB, file is {file} KiB");
-            ensure!(image <= 1024, "image is {image} KiB, target is at most 1024 KiB");
-            ensure!(total <= 16 * 1024, "hypervisor memory is {total} KiB, target is at most 16384 KiB");
+            ensure!(
+                image == file,
+                "banner says image {image} KiB, file is {file} KiB"
+            );
+            ensure!(
+                image <= 1024,
+                "image is {image} KiB, target is at most 1024 KiB"
+            );
+            ensure!(
+                total <= 16 * 1024,
+                "hypervisor memory is {total} KiB, target is at most 16384 KiB"
+            );
             Ok(())
         })(),
         &text,
@@ -136,8 +216,15 @@ fn bad_config(env: &Env) -> Result<()> {
         bail!("bad-guest.dts should have config errors, validate found none");
     }
     let boot = boot_with(env, Some(&cfg), Some("guest list; halt"))?;
-    let mut steps: Vec<Step> = report.errors.iter().map(|e| Step::Expect(e.clone())).collect();
-    steps.push(Step::Expect(format!("guests:    {} configured, 1 rejected", report.valid.len())));
+    let mut steps: Vec<Step> = report
+        .errors
+        .iter()
+        .map(|e| Step::Expect(e.clone()))
+        .collect();
+    steps.push(Step::Expect(format!(
+        "guests:    {} configured, 1 rejected",
+        report.valid.len()
+    )));
     steps.push(Step::Expect("ferrovisor> guest list".into()));
     for name in &report.valid {
         steps.push(Step::Expect(name.clone()));
@@ -145,7 +232,48 @@ fn bad_config(env: &Env) -> Result<()> {
     steps.push(Step::Expect("rejected".into()));
     steps.push(Step::Expect("ferrovisor: halting".into()));
     session(&machine, &boot, steps, true)?;
-    println!("    {} error(s) matched validate; valid guests: {}", report.errors.len(), report.valid.join(", "));
+    println!(
+        "    {} error(s) matched validate; valid guests: {}",
+        report.errors.len(),
+        report.valid.join(", ")
+    );
+    Ok(())
+}
+
+fn validate_command(_: &Env) -> Result<()> {
+    let exe = std::env::current_exe().context("locating the xtask binary")?;
+    let run = |cfg: &Path| -> Result<(bool, String)> {
+        let out = std::process::Command::new(&exe)
+            .arg("validate")
+            .arg(cfg)
+            .output()?;
+        Ok((
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        ))
+    };
+    let (ok, text) = run(&config("default.dts"))?;
+    ensure!(ok, "validate failed on default.dts:\n{text}");
+    ensure!(
+        text.contains("2 valid guest(s) (linux0, probe0), 0 error(s)"),
+        "unexpected summary:\n{text}"
+    );
+    let (ok, text) = run(&config("bad-guest.dts"))?;
+    ensure!(!ok, "validate accepted bad-guest.dts:\n{text}");
+    let host = validate::host_dtb(None, &Machine::default())?;
+    let report = validate::check(&config("bad-guest.dts"), &host)?;
+    for e in &report.errors {
+        ensure!(
+            text.contains(e.as_str()),
+            "validate output lacks '{e}':\n{text}"
+        );
+    }
+    ensure!(
+        text.lines()
+            .filter(|l| l.starts_with("config error: "))
+            .count()
+            == report.errors.len()
+    );
     Ok(())
 }
 
@@ -176,16 +304,32 @@ fn no_bundle(env: &Env) -> Result<()> {
     session(
         &machine,
         &boot,
-        expect(&["no boot bundle", "guests:    0 configured, 0 rejected", "no guests configured", "ferrovisor: halting"]),
+        expect(&[
+            "no boot bundle",
+            "guests:    0 configured, 0 rejected",
+            "no guests configured",
+            "ferrovisor: halting",
+        ]),
         true,
     )?;
     Ok(())
 }
 
 fn not_at_el2(env: &Env) -> Result<()> {
-    let machine = Machine { virtualization: false, ..Machine::default() };
+    let machine = Machine {
+        virtualization: false,
+        ..Machine::default()
+    };
     let boot = boot_with(env, None, None)?;
-    session(&machine, &boot, expect(&["entered at EL1, but a hypervisor must start at EL2", "virtualization=on"]), true)?;
+    session(
+        &machine,
+        &boot,
+        expect(&[
+            "entered at EL1, but a hypervisor must start at EL2",
+            "virtualization=on",
+        ]),
+        true,
+    )?;
     Ok(())
 }
 

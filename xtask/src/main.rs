@@ -7,6 +7,7 @@
 mod bench;
 mod build;
 mod bundle;
+mod check;
 mod image;
 mod itests;
 mod paths;
@@ -41,6 +42,9 @@ enum Command {
     Validate(validate::ValidateArgs),
     /// Build the hypervisor image and a boot bundle without running them.
     Build(build::BuildArgs),
+    /// Formatting, clippy (host and EL2 target, warnings denied) and host
+    /// unit tests: run before committing.
+    Check,
     /// Measure deterministically under QEMU -icount: boot instructions and
     /// footprint (docs/benchmarks.md).
     Bench(bench::BenchArgs),
@@ -54,6 +58,7 @@ fn main() {
         Command::Validate(args) => validate::run(args),
         Command::Build(args) => build::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Check => check::run(),
     };
     if let Err(e) = result {
         eprintln!("xtask: error: {e:#}");

@@ -18,8 +18,14 @@ pub struct Tool {
 
 /// Tools every QEMU-based command needs.
 pub const QEMU_TOOLS: &[Tool] = &[
-    Tool { bin: "qemu-system-aarch64", package: "qemu-system-arm" },
-    Tool { bin: "dtc", package: "device-tree-compiler" },
+    Tool {
+        bin: "qemu-system-aarch64",
+        package: "qemu-system-arm",
+    },
+    Tool {
+        bin: "dtc",
+        package: "device-tree-compiler",
+    },
 ];
 
 /// Prints a progress line.
@@ -34,7 +40,9 @@ pub fn have(bin: &str) -> bool {
 
 fn which(bin: &str) -> Option<std::path::PathBuf> {
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|p| p.join(bin)).find(|p| p.is_file())
+    std::env::split_paths(&path)
+        .map(|p| p.join(bin))
+        .find(|p| p.is_file())
 }
 
 /// Makes sure the aarch64-unknown-none target is installed.
@@ -43,11 +51,18 @@ pub fn ensure_rust_target() -> Result<()> {
         .args(["target", "list", "--installed"])
         .output()
         .context("running `rustup target list --installed` (is rustup installed?)")?;
-    if String::from_utf8_lossy(&out.stdout).lines().any(|l| l.trim() == TARGET) {
+    if String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .any(|l| l.trim() == TARGET)
+    {
         return Ok(());
     }
-    step(format!("installing Rust target {TARGET} (rustup target add)"));
-    let status = Command::new("rustup").args(["target", "add", TARGET]).status()?;
+    step(format!(
+        "installing Rust target {TARGET} (rustup target add)"
+    ));
+    let status = Command::new("rustup")
+        .args(["target", "add", TARGET])
+        .status()?;
     if !status.success() {
         bail!("`rustup target add {TARGET}` failed");
     }
@@ -81,15 +96,25 @@ pub fn ensure_tools(tools: &[Tool]) -> Result<()> {
 pub fn apt_install(packages: &[&str]) -> Result<()> {
     let sudo = !is_root();
     if sudo && !have("sudo") {
-        bail!("need root (or sudo) to install {}: run `apt-get install {}` as root", packages.join(" "), packages.join(" "));
+        bail!(
+            "need root (or sudo) to install {}: run `apt-get install {}` as root",
+            packages.join(" "),
+            packages.join(" ")
+        );
     }
     let apt = |args: &[&str]| -> Result<()> {
-        let mut cmd = if sudo { Command::new("sudo") } else { Command::new("apt-get") };
+        let mut cmd = if sudo {
+            Command::new("sudo")
+        } else {
+            Command::new("apt-get")
+        };
         if sudo {
             cmd.arg("apt-get");
         }
         cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
-        let status = cmd.status().with_context(|| format!("running apt-get {}", args.join(" ")))?;
+        let status = cmd
+            .status()
+            .with_context(|| format!("running apt-get {}", args.join(" ")))?;
         if !status.success() {
             bail!("apt-get {} failed", args.join(" "));
         }

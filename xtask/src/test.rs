@@ -44,7 +44,8 @@ pub fn run(args: TestArgs) -> Result<()> {
     Ok(())
 }
 
-fn host_tests() -> Result<()> {
+/// Runs `cargo test` over every host crate.
+pub fn host_tests() -> Result<()> {
     setup::step("host unit tests (cargo test)");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
@@ -62,8 +63,10 @@ fn integration(filter: Option<&str>) -> Result<()> {
     qemu::require()?;
     let image = build::hypervisor()?;
     let env = itests::Env { image };
-    let selected: Vec<&itests::Test> =
-        itests::TESTS.iter().filter(|t| filter.is_none_or(|f| t.name.contains(f))).collect();
+    let selected: Vec<&itests::Test> = itests::TESTS
+        .iter()
+        .filter(|t| filter.is_none_or(|f| t.name.contains(f)))
+        .collect();
     if selected.is_empty() {
         bail!("no integration test matches {filter:?} (see `cargo xtask test --list`)");
     }
@@ -75,10 +78,18 @@ fn integration(filter: Option<&str>) -> Result<()> {
         match (t.run)(&env) {
             Ok(()) => {
                 passed += 1;
-                println!("test {} ... ok ({:.1}s)", t.name, start.elapsed().as_secs_f64());
+                println!(
+                    "test {} ... ok ({:.1}s)",
+                    t.name,
+                    start.elapsed().as_secs_f64()
+                );
             }
             Err(e) => {
-                println!("test {} ... FAILED ({:.1}s)\n{e:#}", t.name, start.elapsed().as_secs_f64());
+                println!(
+                    "test {} ... FAILED ({:.1}s)\n{e:#}",
+                    t.name,
+                    start.elapsed().as_secs_f64()
+                );
                 failed.push(t.name);
             }
         }

@@ -56,13 +56,22 @@ impl fmt::Display for BundleError {
                 write!(f, "boot bundle: no cpio newc header at offset {offset:#x} (is -initrd a bundle built by `cargo xtask`?)")
             }
             BundleError::BadField { offset } => {
-                write!(f, "boot bundle: malformed cpio header field in entry at {offset:#x}")
+                write!(
+                    f,
+                    "boot bundle: malformed cpio header field in entry at {offset:#x}"
+                )
             }
             BundleError::Truncated { offset } => {
-                write!(f, "boot bundle: archive ends inside the entry at {offset:#x}")
+                write!(
+                    f,
+                    "boot bundle: archive ends inside the entry at {offset:#x}"
+                )
             }
             BundleError::BadName { offset } => {
-                write!(f, "boot bundle: entry name at {offset:#x} is not NUL-terminated UTF-8")
+                write!(
+                    f,
+                    "boot bundle: entry name at {offset:#x} is not NUL-terminated UTF-8"
+                )
             }
             BundleError::NoTrailer => write!(f, "boot bundle: archive has no TRAILER!!! entry"),
         }
@@ -95,7 +104,9 @@ fn hex_field(bytes: &[u8], entry: usize, index: usize) -> Result<usize, BundleEr
         .ok_or(BundleError::Truncated { offset: entry })?;
     let mut value: usize = 0;
     for &b in field {
-        let digit = (b as char).to_digit(16).ok_or(BundleError::BadField { offset: entry })?;
+        let digit = (b as char)
+            .to_digit(16)
+            .ok_or(BundleError::BadField { offset: entry })?;
         value = (value << 4) | digit as usize;
     }
     Ok(value)
@@ -216,7 +227,7 @@ impl Writer {
     }
 
     fn pad(&mut self) {
-        while self.out.len() % 4 != 0 {
+        while !self.out.len().is_multiple_of(4) {
             self.out.push(0);
         }
     }
@@ -243,7 +254,9 @@ mod tests {
     #[test]
     fn round_trip() {
         let mut w = Writer::new();
-        w.add(CONFIG_FILE, b"\xd0\x0d\xfe\xed").add("linux/Image", &[7u8; 1001]).add("x", b"");
+        w.add(CONFIG_FILE, b"\xd0\x0d\xfe\xed")
+            .add("linux/Image", &[7u8; 1001])
+            .add("x", b"");
         let bytes = w.finish();
         let b = Bundle::parse(&bytes).unwrap();
         assert_eq!(b.names(), ["config.dtb", "linux/Image", "x"]);
@@ -254,10 +267,16 @@ mod tests {
 
     #[test]
     fn errors_are_reported() {
-        assert_eq!(Bundle::parse(b"").unwrap_err(), BundleError::Truncated { offset: 0 });
+        assert_eq!(
+            Bundle::parse(b"").unwrap_err(),
+            BundleError::Truncated { offset: 0 }
+        );
         let mut junk = [b'0'; 120];
         junk[..6].copy_from_slice(b"070707");
-        assert_eq!(Bundle::parse(&junk).unwrap_err(), BundleError::BadMagic { offset: 0 });
+        assert_eq!(
+            Bundle::parse(&junk).unwrap_err(),
+            BundleError::BadMagic { offset: 0 }
+        );
         let mut w = Writer::new();
         w.add("a", b"abc");
         let mut bytes = w.finish();
@@ -265,7 +284,10 @@ mod tests {
         bytes.truncate(bytes.len() - trailer_len);
         assert_eq!(Bundle::parse(&bytes).unwrap_err(), BundleError::NoTrailer);
         bytes.truncate(bytes.len() - 2); // into the data of "a"
-        assert_eq!(Bundle::parse(&bytes).unwrap_err(), BundleError::Truncated { offset: 0 });
+        assert_eq!(
+            Bundle::parse(&bytes).unwrap_err(),
+            BundleError::Truncated { offset: 0 }
+        );
     }
 
     #[test]

@@ -47,7 +47,10 @@ mod tests {
     fn splits_commands_and_words() {
         assert_eq!(commands(" guest list; halt ;; "), ["guest list", "halt"]);
         assert_eq!(commands("echo \"a; b\"; x"), ["echo \"a; b\"", "x"]);
-        assert_eq!(words("  guest   start \"my guest\" "), ["guest", "start", "my guest"]);
+        assert_eq!(
+            words("  guest   start \"my guest\" "),
+            ["guest", "start", "my guest"]
+        );
         assert!(words("   ").is_empty());
         assert!(commands("").is_empty());
     }

@@ -29,7 +29,11 @@ pub extern "C" fn not_el2(current_el: u64) -> ! {
          ferrovisor: on QEMU use `-M virt,virtualization=on`; on hardware, have the boot \
          loader enter the image at EL2. Powering off.\n"
     ));
-    let conduit = if current_el == 1 { Conduit::Hvc } else { Conduit::Smc };
+    let conduit = if current_el == 1 {
+        Conduit::Hvc
+    } else {
+        Conduit::Smc
+    };
     power::set_conduit(conduit);
     power::halt()
 }
@@ -54,7 +58,7 @@ pub extern "C" fn primary_main(dtb_addr: usize) -> ! {
 
     let dtb = match host::dtb_from_boot(dtb_addr) {
         Ok(d) => d,
-        Err(e) => panic::fatal_boot(format_args!("no usable host DTB at x0={dtb_addr:#x}: {e:?}")),
+        Err(e) => panic::fatal_boot(format_args!("no usable host DTB at x0={dtb_addr:#x}: {e}")),
     };
     let platform = match HostPlatform::parse(dtb) {
         Ok(p) => host::set_platform(p),
@@ -76,15 +80,25 @@ pub extern "C" fn primary_main(dtb_addr: usize) -> ! {
     let mpidrs: alloc::vec::Vec<u64> = platform.cpus.iter().map(|m| m.0).collect();
     let plan = cpus::plan(&mpidrs);
     if !plan.boot_found {
-        log::warn!("boot CPU mpidr {:#x} is not in the host DT's /cpus", cpu::mpidr());
+        log::warn!(
+            "boot CPU mpidr {:#x} is not in the host DT's /cpus",
+            cpu::mpidr()
+        );
     }
     if plan.ignored > 0 {
-        log::warn!("{} CPUs beyond the supported {} are left off", plan.ignored, cpus::count());
+        log::warn!(
+            "{} CPUs beyond the supported {} are left off",
+            plan.ignored,
+            cpus::count()
+        );
     }
 
     let gic = &platform.gic;
     let Some(redist) = gic.redist.first() else {
-        panic::fatal_boot(format_args!("{}: GICv3 without redistributor region", gic.path))
+        panic::fatal_boot(format_args!(
+            "{}: GICv3 without redistributor region",
+            gic.path
+        ))
     };
     // SAFETY: the distributor and redistributor frames come from the host DT's
     // GICv3 node; the EL2 map covers them as device memory; the GIC is only
@@ -113,7 +127,7 @@ pub extern "C" fn primary_main(dtb_addr: usize) -> ! {
     let bundle = match host::bundle_bytes(platform) {
         Ok(b) => b,
         Err(e) => {
-            log::error!("boot bundle named by /chosen is unusable: {e:?}");
+            log::error!("boot bundle named by /chosen/linux,initrd-start is unusable: {e}");
             None
         }
     };
@@ -125,7 +139,10 @@ pub extern "C" fn primary_main(dtb_addr: usize) -> ! {
             crate::core::irq::register(irq, |_| console::on_rx_interrupt());
             let enabled = gicv3::enable(irq, cpus::gicr_index(0), cpus::mpidr_of(0), 0xa0, false);
             if enabled.is_err() {
-                log::error!("{}: console input interrupt {irq} could not be enabled", uart.path);
+                log::error!(
+                    "{}: console input interrupt {irq} could not be enabled",
+                    uart.path
+                );
             }
             console::enable_rx_interrupt();
             // Bytes typed before the interrupt was on are taken now.
@@ -145,7 +162,9 @@ fn apply_bootargs(platform: &HostPlatform) -> BootOptions {
             ),
         }
     }
-    BootOptions { bootcmd: bootargs::get(&args, "ferrovisor.bootcmd").map(String::from) }
+    BootOptions {
+        bootcmd: bootargs::get(&args, "ferrovisor.bootcmd").map(String::from),
+    }
 }
 
 /// The boot banner: what runs, on what, with which guests.
@@ -155,7 +174,10 @@ fn banner(platform: &HostPlatform, online: usize, answered: usize) {
     let kib = |n: usize| n.div_ceil(1024);
     crate::println!();
     crate::println!("ferrovisor {VERSION} - ARMv8-A EL2 hypervisor");
-    crate::println!("  cpus:      {online} online of {} (ipi answered by {answered})", cpus::count());
+    crate::println!(
+        "  cpus:      {online} online of {} (ipi answered by {answered})",
+        cpus::count()
+    );
     crate::println!(
         "  memory:    {} MiB host RAM in {} region(s)",
         ram >> 20,
@@ -165,7 +187,11 @@ fn banner(platform: &HostPlatform, online: usize, answered: usize) {
         "  gic:       GICv{} dist {} redist {}",
         platform.gic.version,
         platform.gic.dist.base,
-        platform.gic.redist.first().map_or(ferrovisor_types::HostPhysAddr(0), |r| r.base)
+        platform
+            .gic
+            .redist
+            .first()
+            .map_or(ferrovisor_types::HostPhysAddr(0), |r| r.base)
     );
     crate::println!(
         "  timer:     {} Hz, hypervisor tick {} Hz on {}",
@@ -195,7 +221,11 @@ fn banner(platform: &HostPlatform, online: usize, answered: usize) {
             "  guests:    {} configured, {} rejected{}",
             valid.len(),
             rejected.len(),
-            if global.is_empty() { "" } else { " (config errors, see above)" }
+            if global.is_empty() {
+                ""
+            } else {
+                " (config errors, see above)"
+            }
         );
         for g in valid {
             crate::println!(
@@ -208,7 +238,11 @@ fn banner(platform: &HostPlatform, online: usize, answered: usize) {
             );
         }
         for r in rejected {
-            crate::println!("    {:<16} rejected   {} config error(s)", r.name, r.errors.len());
+            crate::println!(
+                "    {:<16} rejected   {} config error(s)",
+                r.name,
+                r.errors.len()
+            );
         }
     });
     crate::println!();
@@ -218,4 +252,3 @@ fn banner(platform: &HostPlatform, online: usize, answered: usize) {
 pub extern "C" fn secondary_main(index: usize) -> ! {
     cpus::secondary_start(index)
 }
-

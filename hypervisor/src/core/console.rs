@@ -15,7 +15,8 @@ pub const EARLY_UART: usize = 0x0900_0000;
 
 static UART: Mutex<Option<Pl011>> = Mutex::new(None);
 static INPUT: Mutex<InputRing> = Mutex::new(InputRing::new());
-static UART_BASE: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(EARLY_UART);
+static UART_BASE: core::sync::atomic::AtomicUsize =
+    core::sync::atomic::AtomicUsize::new(EARLY_UART);
 
 const RING: usize = 512;
 
@@ -27,7 +28,11 @@ struct InputRing {
 
 impl InputRing {
     const fn new() -> Self {
-        Self { buf: [0; RING], head: 0, len: 0 }
+        Self {
+            buf: [0; RING],
+            head: 0,
+            len: 0,
+        }
     }
     fn push(&mut self, b: u8) {
         if self.len < RING {

@@ -47,8 +47,11 @@ struct Registry {
     global_errors: Vec<String>,
 }
 
-static REGISTRY: Mutex<Registry> =
-    Mutex::new(Registry { guests: Vec::new(), rejected: Vec::new(), global_errors: Vec::new() });
+static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
+    guests: Vec::new(),
+    rejected: Vec::new(),
+    global_errors: Vec::new(),
+});
 
 /// Reads the config from the bundle, validates it against the host DT, logs
 /// every error and warning, and records the result.
@@ -62,7 +65,9 @@ pub fn load(host_dtb: &[u8], bundle: Option<&[u8]>) {
         Err(e) => return global_error(e.to_string()),
     };
     let Some(config_dtb) = bundle.get(CONFIG_FILE) else {
-        return global_error(alloc::format!("boot bundle has no {CONFIG_FILE}: no guests are configured"));
+        return global_error(alloc::format!(
+            "boot bundle has no {CONFIG_FILE}: no guests are configured"
+        ));
     };
     let names = bundle.names();
     let outcome: LoadOutcome = ferrovisor_config::load(host_dtb, config_dtb, &names);
@@ -75,13 +80,19 @@ pub fn load(host_dtb: &[u8], bundle: Option<&[u8]>) {
         match &e.guest {
             Some(name) => match reg.rejected.iter_mut().find(|r| &r.name == name) {
                 Some(r) => r.errors.push(e.to_string()),
-                None => reg.rejected.push(Rejected { name: name.clone(), errors: alloc::vec![e.to_string()] }),
+                None => reg.rejected.push(Rejected {
+                    name: name.clone(),
+                    errors: alloc::vec![e.to_string()],
+                }),
             },
             None => reg.global_errors.push(e.to_string()),
         }
     }
     for config in outcome.config.guests {
-        reg.guests.push(Guest { config, state: GuestState::Configured });
+        reg.guests.push(Guest {
+            config,
+            state: GuestState::Configured,
+        });
     }
 }
 

@@ -6,7 +6,6 @@ use ferrovisor_types::HostRegion;
 use spin::Once;
 
 static PLATFORM: Once<HostPlatform> = Once::new();
-static HOST_DTB: Once<&'static [u8]> = Once::new();
 
 const FDT_MAGIC: u32 = 0xd00d_feed;
 /// Larger host DTBs are refused (QEMU's is about 8 KiB, padded to 1 MiB).
@@ -25,9 +24,20 @@ pub enum BlobError {
     OutsideRam,
 }
 
+impl core::fmt::Display for BlobError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            BlobError::Null => write!(f, "no address (or a misaligned one)"),
+            BlobError::BadMagic(m) => write!(f, "magic {m:#010x} is not a DTB's 0xd00dfeed"),
+            BlobError::TooLarge(n) => write!(f, "header claims {n} bytes, more than {MAX_DTB}"),
+            BlobError::OutsideRam => write!(f, "it does not lie inside host RAM"),
+        }
+    }
+}
+
 /// The host DTB at `addr` (from x0 at entry), bounded by its header.
 pub fn dtb_from_boot(addr: usize) -> Result<&'static [u8], BlobError> {
-    if addr == 0 || addr % 8 != 0 {
+    if addr == 0 || !addr.is_multiple_of(8) {
         return Err(BlobError::Null);
     }
     // SAFETY: the boot protocol puts a DTB at x0 in RAM, which the EL2 map
@@ -44,22 +54,12 @@ pub fn dtb_from_boot(addr: usize) -> Result<&'static [u8], BlobError> {
     // SAFETY: as above; the loader placed `size` bytes of DTB there and
     // nothing writes to them afterwards.
     let dtb = unsafe { core::slice::from_raw_parts(addr as *const u8, size) };
-    Ok(HOST_DTB.call_once(|| dtb))
+    Ok(dtb)
 }
 
 /// Keeps the parsed platform for the rest of the run.
 pub fn set_platform(platform: HostPlatform) -> &'static HostPlatform {
     PLATFORM.call_once(|| platform)
-}
-
-/// The parsed host platform (after boot).
-pub fn platform() -> Option<&'static HostPlatform> {
-    PLATFORM.get()
-}
-
-/// The host DTB bytes (after boot).
-pub fn dtb() -> Option<&'static [u8]> {
-    HOST_DTB.get().copied()
 }
 
 /// The boot bundle that QEMU loaded with `-initrd`, if the host DT names one
@@ -68,9 +68,10 @@ pub fn bundle_bytes(platform: &HostPlatform) -> Result<Option<&'static [u8]>, Bl
     let Some(region) = platform.initrd else {
         return Ok(None);
     };
-    let inside = platform.memory.iter().any(|m: &HostRegion| {
-        region.base.raw() >= m.base.raw() && region.end() <= m.end()
-    });
+    let inside = platform
+        .memory
+        .iter()
+        .any(|m: &HostRegion| region.base.raw() >= m.base.raw() && region.end() <= m.end());
     if !inside || region.size == 0 {
         return Err(BlobError::OutsideRam);
     }

@@ -16,7 +16,11 @@ fn epitaph(args: core::fmt::Arguments<'_>) -> ! {
         // Another CPU is already dying; let it finish its report.
         crate::core::power::park();
     }
-    emergency_write(format_args!("\n!!! ferrovisor PANIC on cpu{}: {}\n", cpu::index(), args));
+    emergency_write(format_args!(
+        "\n!!! ferrovisor PANIC on cpu{}: {}\n",
+        cpu::index(),
+        args
+    ));
     crate::core::power::halt()
 }
 
@@ -24,7 +28,12 @@ fn epitaph(args: core::fmt::Arguments<'_>) -> ! {
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     match info.location() {
-        Some(loc) => epitaph(format_args!("{} at {}:{}", info.message(), loc.file(), loc.line())),
+        Some(loc) => epitaph(format_args!(
+            "{} at {}:{}",
+            info.message(),
+            loc.file(),
+            loc.line()
+        )),
         None => epitaph(format_args!("{}", info.message())),
     }
 }

@@ -16,11 +16,6 @@ pub fn mark_boot() {
     BOOT_COUNT.store(timer::now(), Ordering::Relaxed);
 }
 
-/// Counter ticks since boot.
-pub fn since_boot() -> u64 {
-    timer::now().wrapping_sub(BOOT_COUNT.load(Ordering::Relaxed))
-}
-
 /// (seconds, microseconds) of uptime at counter value `now`.
 pub fn uptime(now: u64, freq: u64) -> (u64, u64) {
     let t = now.wrapping_sub(BOOT_COUNT.load(Ordering::Relaxed));

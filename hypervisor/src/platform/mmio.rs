@@ -18,12 +18,15 @@ impl MmioWindow {
     /// `base..base + size` must be device registers mapped in the EL2 tables
     /// (identity map), and no other owner may use them in a conflicting way.
     pub const unsafe fn new(base: usize, size: usize) -> Self {
-        Self { base: base as *mut u32, size }
+        Self {
+            base: base as *mut u32,
+            size,
+        }
     }
 
     /// Reads the 32-bit register at byte `offset` (0 if out of range).
     pub fn read(&self, offset: usize) -> u32 {
-        if offset % 4 != 0 || offset + 4 > self.size {
+        if !offset.is_multiple_of(4) || offset + 4 > self.size {
             return 0;
         }
         // SAFETY: in range and aligned per the check above; `new`'s contract
@@ -33,7 +36,7 @@ impl MmioWindow {
 
     /// Writes the 32-bit register at byte `offset` (ignored if out of range).
     pub fn write(&self, offset: usize, value: u32) {
-        if offset % 4 != 0 || offset + 4 > self.size {
+        if !offset.is_multiple_of(4) || offset + 4 > self.size {
             return;
         }
         // SAFETY: as in `read`.

@@ -28,7 +28,8 @@ impl Pl011 {
     /// the caller.
     pub const unsafe fn new(base: usize) -> Self {
         // SAFETY: forwarded from this function's contract.
-        Self { regs: unsafe { MmioWindow::new(base, 0x1000) } }
+        let regs = unsafe { MmioWindow::new(base, 0x1000) };
+        Self { regs }
     }
 
     /// Sends one byte, waiting while the transmit FIFO is full.

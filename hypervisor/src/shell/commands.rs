@@ -13,11 +13,36 @@ struct Command {
 }
 
 const COMMANDS: &[Command] = &[
-    Command { words: &["help"], usage: "help", help: "list the commands", run: help },
-    Command { words: &["version"], usage: "version", help: "show the hypervisor version and footprint", run: version },
-    Command { words: &["cpus"], usage: "cpus", help: "show the physical CPUs: state, ticks, IPIs", run: cpus_cmd },
-    Command { words: &["guest", "list"], usage: "guest list", help: "list the configured guests", run: guest_list },
-    Command { words: &["halt"], usage: "halt", help: "power the machine off (PSCI SYSTEM_OFF)", run: halt },
+    Command {
+        words: &["help"],
+        usage: "help",
+        help: "list the commands",
+        run: help,
+    },
+    Command {
+        words: &["version"],
+        usage: "version",
+        help: "show the hypervisor version and footprint",
+        run: version,
+    },
+    Command {
+        words: &["cpus"],
+        usage: "cpus",
+        help: "show the physical CPUs: state, ticks, IPIs",
+        run: cpus_cmd,
+    },
+    Command {
+        words: &["guest", "list"],
+        usage: "guest list",
+        help: "list the configured guests",
+        run: guest_list,
+    },
+    Command {
+        words: &["halt"],
+        usage: "halt",
+        help: "power the machine off (PSCI SYSTEM_OFF)",
+        run: halt,
+    },
 ];
 
 /// Runs the command named by `argv`, or explains what went wrong.
@@ -30,8 +55,11 @@ pub fn run(argv: &[&str]) {
     match found {
         Some(c) => (c.run)(&argv[c.words.len()..]),
         None => {
-            let group: alloc::vec::Vec<&str> =
-                COMMANDS.iter().filter(|c| c.words[0] == *first).map(|c| c.usage).collect();
+            let group: alloc::vec::Vec<&str> = COMMANDS
+                .iter()
+                .filter(|c| c.words[0] == *first)
+                .map(|c| c.usage)
+                .collect();
             if group.is_empty() {
                 println!("unknown command '{first}'; type 'help' for the list");
             } else {
@@ -65,12 +93,20 @@ fn cpus_cmd(_: &[&str]) {
             "  {:<4} {:#010x}  {:<8} {:<9} {}",
             i,
             cpus::mpidr_of(i),
-            if cpus::is_online(i) { "online" } else { "offline" },
+            if cpus::is_online(i) {
+                "online"
+            } else {
+                "offline"
+            },
             ticks::count(i),
             cpus::kicks(i)
         );
     }
-    println!("  spurious interrupts: {}; IPIs taken in all: {}", irq::spurious(), irq::count(HostIrq(irq::SGI_KICK)));
+    println!(
+        "  spurious interrupts: {}; IPIs taken in all: {}",
+        irq::spurious(),
+        irq::count(HostIrq(irq::SGI_KICK))
+    );
 }
 
 fn guest_list(_: &[&str]) {

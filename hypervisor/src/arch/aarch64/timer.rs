@@ -21,8 +21,3 @@ pub fn arm_in(ticks: u64) {
     unsafe { core::arch::asm!("msr cnthp_tval_el2, {}", in(reg) tval, options(nomem, nostack)) };
     CNTHP_CTL_EL2.write(CNTHP_CTL_EL2::ENABLE::SET + CNTHP_CTL_EL2::IMASK::CLEAR);
 }
-
-/// Stops the EL2 physical timer.
-pub fn disarm() {
-    CNTHP_CTL_EL2.write(CNTHP_CTL_EL2::ENABLE::CLEAR);
-}

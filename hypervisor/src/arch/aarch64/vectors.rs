@@ -42,7 +42,12 @@ impl VectorKind {
     }
     /// Where the exception came from.
     pub fn origin(self) -> &'static str {
-        ["EL2 with SP_EL0", "EL2", "lower EL (AArch64)", "lower EL (AArch32)"][((self.0 >> 2) & 3) as usize]
+        [
+            "EL2 with SP_EL0",
+            "EL2",
+            "lower EL (AArch64)",
+            "lower EL (AArch32)",
+        ][((self.0 >> 2) & 3) as usize]
     }
     /// Whether this is an IRQ.
     pub fn is_irq(self) -> bool {
