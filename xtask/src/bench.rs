@@ -61,6 +61,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         forbid: vec![],
         expect_exit: true,
         timeout: Duration::from_secs(120),
+        expect_panic: false,
     };
     setup::step("booting under -icount shift=0");
     let text = qemu::run_script(qemu::command(&machine, &boot), &script)

@@ -57,6 +57,11 @@ pub const TESTS: &[Test] = &[
         run: no_bundle,
     },
     Test {
+        name: "crash-reports",
+        about: "a panic and an EL2 fault each print an epitaph (message, location or registers) and power off",
+        run: crash_reports,
+    },
+    Test {
         name: "not-at-el2",
         about: "entered at EL1, the hypervisor says why and powers off",
         run: not_at_el2,
@@ -86,12 +91,20 @@ fn expect(items: &[&str]) -> Vec<Step> {
 }
 
 fn session(machine: &Machine, boot: &Boot, steps: Vec<Step>, expect_exit: bool) -> Result<String> {
-    let script = Script {
-        steps,
-        forbid: vec![],
-        expect_exit,
-        timeout: TIMEOUT,
-    };
+    run_session(
+        machine,
+        boot,
+        Script {
+            steps,
+            forbid: vec![],
+            expect_exit,
+            timeout: TIMEOUT,
+            expect_panic: false,
+        },
+    )
+}
+
+fn run_session(machine: &Machine, boot: &Boot, script: Script) -> Result<String> {
     match qemu::run_script(qemu::command(machine, boot), &script) {
         Ok(t) => Ok(t.text),
         Err(e) => Err(anyhow::anyhow!(
@@ -312,6 +325,32 @@ fn no_bundle(env: &Env) -> Result<()> {
         ]),
         true,
     )?;
+    Ok(())
+}
+
+fn crash_reports(env: &Env) -> Result<()> {
+    let machine = Machine::default();
+    let cases: [(&str, &[&str]); 2] = [
+        ("panic", &["!!! ferrovisor PANIC on cpu0: crash test requested by ferrovisor.crashtest=panic at hypervisor/src/core/boot.rs:"]),
+        ("fault", &["!!! ferrovisor PANIC on cpu0: unexpected sync exception from EL2", "(EC 0x25: data abort, same EL)", "FAR 0x0000010000000000", "x0 "]),
+    ];
+    for (kind, wants) in cases {
+        let mut boot = boot_with(env, None, None)?;
+        boot.bootargs = format!("ferrovisor.crashtest={kind}");
+        let steps = wants.iter().map(|w| Step::Expect(w.to_string())).collect();
+        run_session(
+            &machine,
+            &boot,
+            Script {
+                steps,
+                forbid: vec![],
+                expect_exit: true,
+                timeout: TIMEOUT,
+                expect_panic: true,
+            },
+        )
+        .with_context(|| format!("crash test '{kind}'"))?;
+    }
     Ok(())
 }
 

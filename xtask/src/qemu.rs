@@ -147,6 +147,9 @@ pub struct Script {
     pub expect_exit: bool,
     /// Limit for the whole session.
     pub timeout: Duration,
+    /// Whether a hypervisor panic is what the session expects (crash tests);
+    /// otherwise `ferrovisor PANIC` anywhere fails it.
+    pub expect_panic: bool,
 }
 
 /// Markers that always mean failure.
@@ -236,7 +239,9 @@ pub fn run_script(mut cmd: Command, script: &Script) -> Result<Transcript, Sessi
         text: String::new(),
     };
     let mut forbid: Vec<String> = script.forbid.clone();
-    forbid.extend(ALWAYS_FORBIDDEN.iter().map(|s| s.to_string()));
+    if !script.expect_panic {
+        forbid.extend(ALWAYS_FORBIDDEN.iter().map(|s| s.to_string()));
+    }
     let deadline = Instant::now() + script.timeout;
     let mut cursor = 0;
     let mut closed = false;

@@ -20,6 +20,9 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub struct BootOptions {
     /// Shell commands to run before the prompt (`ferrovisor.bootcmd=`).
     pub bootcmd: Option<String>,
+    /// A deliberate crash after boot, to check the failure paths
+    /// (`ferrovisor.crashtest=panic|fault`).
+    pub crashtest: Option<String>,
 }
 
 /// A CPU entered below or above EL2: say so and power off.
@@ -149,6 +152,9 @@ pub extern "C" fn primary_main(dtb_addr: usize) -> ! {
             console::on_rx_interrupt();
         }
     }
+    if let Some(kind) = options.crashtest.as_deref() {
+        crashtest(kind);
+    }
     crate::shell::run(options.bootcmd.as_deref())
 }
 
@@ -164,6 +170,7 @@ fn apply_bootargs(platform: &HostPlatform) -> BootOptions {
     }
     BootOptions {
         bootcmd: bootargs::get(&args, "ferrovisor.bootcmd").map(String::from),
+        crashtest: bootargs::get(&args, "ferrovisor.crashtest").map(String::from),
     }
 }
 
@@ -246,6 +253,16 @@ fn banner(platform: &HostPlatform, online: usize, answered: usize) {
         }
     });
     crate::println!();
+}
+
+/// Crashes on purpose, so that tests see the panic and fault reports.
+fn crashtest(kind: &str) {
+    log::warn!("ferrovisor.crashtest={kind}: crashing on purpose");
+    match kind {
+        "panic" => panic!("crash test requested by ferrovisor.crashtest=panic"),
+        "fault" => crate::arch::aarch64::cpu::touch_unmapped(),
+        _ => log::error!("ferrovisor.crashtest={kind} is unknown (use panic or fault); ignored"),
+    }
 }
 
 /// Secondary CPU entry from `arch::aarch64::boot`.

@@ -49,3 +49,12 @@ pub fn irqs_masked() -> bool {
     unsafe { core::arch::asm!("mrs {}, daif", out(reg) daif, options(nomem, nostack)) };
     daif & (1 << 7) != 0
 }
+
+/// Reads an address outside the EL2 map (beyond its 39-bit input range), which
+/// raises a translation fault at EL2: used by `ferrovisor.crashtest=fault`.
+pub fn touch_unmapped() {
+    let addr: u64 = 1 << 40;
+    // SAFETY: the load faults before reading anything; the fault is taken by
+    // the EL2 vectors, which report it and stop the machine.
+    unsafe { core::arch::asm!("ldr {0}, [{0}]", inout(reg) addr => _, options(nostack, readonly)) };
+}

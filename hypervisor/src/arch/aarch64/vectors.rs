@@ -55,13 +55,36 @@ impl VectorKind {
     }
 }
 
+/// A short name for the exception class in `esr`.
+pub fn ec_name(esr: u64) -> &'static str {
+    match (esr >> 26) & 0x3f {
+        0x00 => "unknown reason",
+        0x01 => "WFI/WFE",
+        0x07 => "FP/SIMD access",
+        0x0e => "illegal execution state",
+        0x16 => "HVC",
+        0x17 => "SMC",
+        0x18 => "system register access",
+        0x20 => "instruction abort, lower EL",
+        0x21 => "instruction abort, same EL",
+        0x22 => "PC alignment fault",
+        0x24 => "data abort, lower EL",
+        0x25 => "data abort, same EL",
+        0x26 => "SP alignment fault",
+        0x2f => "SError",
+        0x3c => "BRK",
+        _ => "other",
+    }
+}
+
 impl fmt::Display for TrapFrame {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "  ESR {:#018x} (EC {:#04x})  ELR {:#018x}  FAR {:#018x}  SPSR {:#010x}",
+            "  ESR {:#018x} (EC {:#04x}: {})  ELR {:#018x}  FAR {:#018x}  SPSR {:#010x}",
             self.esr,
             (self.esr >> 26) & 0x3f,
+            ec_name(self.esr),
             self.elr,
             self.far,
             self.spsr
