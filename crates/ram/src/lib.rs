@@ -1,0 +1,3 @@
+//! Host RAM bookkeeping: reservations and aligned allocations for guest memory.
+#![no_std]
+#![forbid(unsafe_code)]
