@@ -41,7 +41,10 @@ pub fn build_all(config: &Path) -> Result<Built> {
 
 /// Builds the hypervisor (release) and writes the flat image; returns its path.
 pub fn hypervisor() -> Result<PathBuf> {
-    setup::step("building the hypervisor (aarch64-unknown-none, release)");
+    setup::step(format!(
+        "building the hypervisor ({}, release)",
+        setup::TARGET
+    ));
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
         .current_dir(paths::root())

@@ -5,8 +5,13 @@ use anyhow::{bail, Context, Result};
 use std::process::Command;
 use std::sync::Once;
 
-/// The Rust target the hypervisor is built for.
-pub const TARGET: &str = "aarch64-unknown-none";
+/// The Rust target the hypervisor is built for. Soft-float: the hypervisor
+/// never touches FP/SIMD registers, so a guest's FP state stays live in the
+/// registers across exits and is only switched with the vCPU.
+pub const TARGET: &str = "aarch64-unknown-none-softfloat";
+
+/// The Rust target the bare-metal test guests are built for.
+pub const GUEST_TARGET: &str = "aarch64-unknown-none";
 
 /// A command-line tool and the Debian package that provides it.
 pub struct Tool {
@@ -45,26 +50,26 @@ fn which(bin: &str) -> Option<std::path::PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// Makes sure the aarch64-unknown-none target is installed.
+/// Makes sure the hypervisor's and the guests' Rust targets are installed.
 pub fn ensure_rust_target() -> Result<()> {
     let out = Command::new("rustup")
         .args(["target", "list", "--installed"])
         .output()
         .context("running `rustup target list --installed` (is rustup installed?)")?;
-    if String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .any(|l| l.trim() == TARGET)
-    {
-        return Ok(());
-    }
-    step(format!(
-        "installing Rust target {TARGET} (rustup target add)"
-    ));
-    let status = Command::new("rustup")
-        .args(["target", "add", TARGET])
-        .status()?;
-    if !status.success() {
-        bail!("`rustup target add {TARGET}` failed");
+    let installed = String::from_utf8_lossy(&out.stdout).into_owned();
+    for target in [TARGET, GUEST_TARGET] {
+        if installed.lines().any(|l| l.trim() == target) {
+            continue;
+        }
+        step(format!(
+            "installing Rust target {target} (rustup target add)"
+        ));
+        let status = Command::new("rustup")
+            .args(["target", "add", target])
+            .status()?;
+        if !status.success() {
+            bail!("`rustup target add {target}` failed");
+        }
     }
     Ok(())
 }

@@ -50,7 +50,14 @@ pub fn host_tests() -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
         .current_dir(crate::paths::root())
-        .args(["test", "--workspace", "--exclude", "ferrovisor", "--exclude", "ferrovisor-probe"])
+        .args([
+            "test",
+            "--workspace",
+            "--exclude",
+            "ferrovisor",
+            "--exclude",
+            "ferrovisor-probe",
+        ])
         .status()
         .context("running cargo test")?;
     if !status.success() {
