@@ -44,20 +44,11 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let image = build::hypervisor()?;
     let config = paths::root().join("configs/qemu-virt/default.dts");
     let bundle = bundle::make(&config)?;
-    let machine = Machine {
-        icount: true,
-        ..Machine::default()
-    };
-    let boot = Boot {
-        image: image.clone(),
-        bundle: Some(bundle),
-        bootargs: qemu::bootargs_for(Some("halt"))?,
-    };
+    let machine = Machine { icount: true, ..Machine::default() };
+    let boot =
+        Boot { image: image.clone(), bundle: Some(bundle), bootargs: qemu::bootargs_for(Some("halt"))? };
     let script = Script {
-        steps: vec![
-            Step::Expect("footprint:".into()),
-            Step::Expect("ferrovisor: halting".into()),
-        ],
+        steps: vec![Step::Expect("footprint:".into()), Step::Expect("ferrovisor: halting".into())],
         forbid: vec![],
         expect_exit: true,
         timeout: Duration::from_secs(120),
@@ -69,8 +60,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         .text;
     let ticks = boot_ticks(&text).context("no `boot:` line in the banner")?;
     let image_kib = kib_after(&text, "image ").context("no image size in the banner")?;
-    let total_kib =
-        kib_after(&text, "hypervisor memory ").context("no memory size in the banner")?;
+    let total_kib = kib_after(&text, "hypervisor memory ").context("no memory size in the banner")?;
     let rows = [
         Row {
             what: "boot: reset to shell (4 CPUs, default config)",
@@ -78,12 +68,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
             unit: "instructions",
             target: 100_000_000,
         },
-        Row {
-            what: "hypervisor image",
-            value: image_kib,
-            unit: "KiB",
-            target: 1024,
-        },
+        Row { what: "hypervisor image", value: image_kib, unit: "KiB", target: 1024 },
         Row {
             what: "hypervisor memory (image, bss, stacks, heap)",
             value: total_kib,
@@ -91,8 +76,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
             target: 16 * 1024,
         },
     ];
-    let mut table =
-        String::from("| measure | value | target | met |\n| --- | ---: | ---: | --- |\n");
+    let mut table = String::from("| measure | value | target | met |\n| --- | ---: | ---: | --- |\n");
     for r in &rows {
         table.push_str(&format!(
             "| {} | {} {} | {} {} | {} |\n",
@@ -116,8 +100,7 @@ const END: &str = "<!-- bench:end -->";
 
 fn write_doc(table: &str) -> Result<()> {
     let path = paths::root().join("docs/benchmarks.md");
-    let doc =
-        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let doc = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     let (Some(a), Some(b)) = (doc.find(BEGIN), doc.find(END)) else {
         anyhow::bail!("{} has no {BEGIN} ... {END} markers", path.display());
     };
@@ -133,10 +116,7 @@ mod tests {
 
     #[test]
     fn reads_boot_ticks() {
-        assert_eq!(
-            boot_ticks("x\n  boot:      12345 counter ticks since reset (197 us)\n"),
-            Some(12345)
-        );
+        assert_eq!(boot_ticks("x\n  boot:      12345 counter ticks since reset (197 us)\n"), Some(12345));
         assert_eq!(boot_ticks("no banner"), None);
     }
 }

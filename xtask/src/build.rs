@@ -35,44 +35,45 @@ pub fn run(args: BuildArgs) -> Result<()> {
 /// Builds the hypervisor and the bundle for `config`.
 pub fn build_all(config: &Path) -> Result<Built> {
     let image = hypervisor()?;
+    guests()?;
     let bundle = bundle::make(config)?;
     Ok(Built { image, bundle })
 }
 
 /// Builds the hypervisor (release) and writes the flat image; returns its path.
 pub fn hypervisor() -> Result<PathBuf> {
-    setup::step(format!(
-        "building the hypervisor ({}, release)",
-        setup::TARGET
-    ));
+    flat_binary("ferrovisor", "ferrovisor", setup::TARGET, &paths::out().join("ferrovisor.bin"))
+}
+
+/// Builds the bare-metal test guests into target/ferrovisor/images/guests/,
+/// where bundles find them (`kernel = "guests/probe.bin"`).
+pub fn guests() -> Result<()> {
+    let dir = paths::images().join("guests");
+    flat_binary("ferrovisor-probe", "probe", setup::GUEST_TARGET, &dir.join("probe.bin"))?;
+    Ok(())
+}
+
+/// `cargo build --release -p PACKAGE --target TARGET`, then the ELF `bin`
+/// flattened into `out`.
+fn flat_binary(package: &str, bin: &str, target: &str, out: &Path) -> Result<PathBuf> {
+    setup::step(format!("building {package} ({target}, release)"));
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
         .current_dir(paths::root())
-        .args([
-            "build",
-            "--release",
-            "-p",
-            "ferrovisor",
-            "--target",
-            setup::TARGET,
-        ])
+        .args(["build", "--release", "-p", package, "--target", target])
         .status()
-        .context("running cargo build for the hypervisor")?;
+        .with_context(|| format!("running cargo build for {package}"))?;
     if !status.success() {
-        bail!("building the hypervisor failed");
+        bail!("building {package} failed");
     }
-    let elf_path = paths::root()
-        .join("target")
-        .join(setup::TARGET)
-        .join("release")
-        .join("ferrovisor");
-    let elf =
-        std::fs::read(&elf_path).with_context(|| format!("reading {}", elf_path.display()))?;
-    let flat = image::flatten(&elf)?;
-    std::fs::create_dir_all(paths::out())?;
-    let out = paths::out().join("ferrovisor.bin");
-    std::fs::write(&out, &flat).with_context(|| format!("writing {}", out.display()))?;
-    Ok(out)
+    let elf_path = paths::root().join("target").join(target).join("release").join(bin);
+    let elf = std::fs::read(&elf_path).with_context(|| format!("reading {}", elf_path.display()))?;
+    let flat = image::flatten(&elf).with_context(|| format!("flattening {}", elf_path.display()))?;
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(out, &flat).with_context(|| format!("writing {}", out.display()))?;
+    Ok(out.to_path_buf())
 }
 
 /// Compiles a .dts to a DTB with dtc; returns the DTB bytes.

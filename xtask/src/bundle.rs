@@ -37,10 +37,7 @@ pub fn image_names(config_dtb: &[u8]) -> Vec<String> {
 /// Where the bundle file `name` comes from, if it exists.
 pub fn resolve(config: &Path, name: &str) -> Option<PathBuf> {
     let beside = config.parent().map(|d| d.join(name));
-    [beside, Some(paths::images().join(name))]
-        .into_iter()
-        .flatten()
-        .find(|p| p.is_file())
+    [beside, Some(paths::images().join(name))].into_iter().flatten().find(|p| p.is_file())
 }
 
 /// Compiles `config` and writes its bundle; returns the bundle path.
@@ -51,8 +48,7 @@ pub fn make(config: &Path) -> Result<PathBuf> {
     for name in image_names(&dtb) {
         match resolve(config, &name) {
             Some(path) => {
-                let data =
-                    std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+                let data = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
                 writer.add(&name, &data);
             }
             None => setup::step(format!(
@@ -60,10 +56,7 @@ pub fn make(config: &Path) -> Result<PathBuf> {
             )),
         }
     }
-    let stem = config
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or("config");
+    let stem = config.file_stem().and_then(|s| s.to_str()).unwrap_or("config");
     std::fs::create_dir_all(paths::out())?;
     let out = paths::out().join(format!("{stem}.bundle.cpio"));
     std::fs::write(&out, writer.finish()).with_context(|| format!("writing {}", out.display()))?;
@@ -73,10 +66,6 @@ pub fn make(config: &Path) -> Result<PathBuf> {
 /// The names a bundle for `config` would hold (for `validate`).
 pub fn names_for(config: &Path, dtb: &[u8]) -> Vec<String> {
     let mut names = vec![CONFIG_FILE.to_string()];
-    names.extend(
-        image_names(dtb)
-            .into_iter()
-            .filter(|n| resolve(config, n).is_some()),
-    );
+    names.extend(image_names(dtb).into_iter().filter(|n| resolve(config, n).is_some()));
     names
 }

@@ -35,15 +35,14 @@ pub fn run() -> Result<()> {
         "-D",
         "warnings",
     ])?;
+    cargo(&["clippy", "-p", "ferrovisor", "--release", "--target", setup::TARGET, "--", "-D", "warnings"])?;
     cargo(&[
         "clippy",
-        "-p",
-        "ferrovisor",
         "-p",
         "ferrovisor-probe",
         "--release",
         "--target",
-        setup::TARGET,
+        setup::GUEST_TARGET,
         "--",
         "-D",
         "warnings",

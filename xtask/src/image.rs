@@ -22,11 +22,7 @@ pub fn flatten(elf: &[u8]) -> Result<Vec<u8>> {
     let Some(base) = parts.iter().map(|(addr, _)| *addr).min() else {
         bail!("the hypervisor ELF has no loadable data");
     };
-    let end = parts
-        .iter()
-        .map(|(addr, d)| addr + d.len() as u64)
-        .max()
-        .unwrap_or(base);
+    let end = parts.iter().map(|(addr, d)| addr + d.len() as u64).max().unwrap_or(base);
     let len = usize::try_from(end - base).context("image too large")?;
     if len > 64 << 20 {
         bail!("flat image would be {len} bytes: segments are spread too far apart");

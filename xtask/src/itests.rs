@@ -30,11 +30,7 @@ pub const TESTS: &[Test] = &[
         about: "4 CPUs online, IPIs answered, default guests listed, halt exits QEMU",
         run: boot_banner,
     },
-    Test {
-        name: "footprint",
-        about: "image <= 1 MiB, hypervisor memory <= 16 MiB",
-        run: footprint,
-    },
+    Test { name: "footprint", about: "image <= 1 MiB, hypervisor memory <= 16 MiB", run: footprint },
     Test {
         name: "bad-config-rejected",
         about: "a guest with config errors is rejected with validate's messages; the others stay",
@@ -42,8 +38,7 @@ pub const TESTS: &[Test] = &[
     },
     Test {
         name: "validate-command",
-        about:
-            "`cargo xtask validate` passes default.dts and fails bad-guest.dts with its messages",
+        about: "`cargo xtask validate` passes default.dts and fails bad-guest.dts with its messages",
         run: validate_command,
     },
     Test {
@@ -51,14 +46,28 @@ pub const TESTS: &[Test] = &[
         about: "commands typed on the console run (UART receive interrupt)",
         run: shell_input,
     },
+    Test { name: "no-bundle", about: "booting without a bundle warns and reaches the shell", run: no_bundle },
     Test {
-        name: "no-bundle",
-        about: "booting without a bundle warns and reaches the shell",
-        run: no_bundle,
+        name: "two-probes",
+        about: "two 2-vCPU probe guests run at once on 4 pCPUs, print, start their 2nd vCPU, power off alone",
+        run: two_probes,
     },
     Test {
+        name: "isolation",
+        about:
+            "reads of another guest's RAM and of hypervisor memory abort in the guest; everyone carries on",
+        run: isolation,
+    },
+    Test {
+        name: "guest-lifecycle",
+        about: "shell stop, start, reset, pause and resume of a probe guest",
+        run: guest_lifecycle,
+    },
+    Test { name: "oversubscribed", about: "6 vCPUs on 4 pCPUs all complete", run: oversubscribed },
+    Test {
         name: "crash-reports",
-        about: "a panic and an EL2 fault each print an epitaph (message, location or registers) and power off",
+        about:
+            "a panic and an EL2 fault each print an epitaph (message, location or registers) and power off",
         run: crash_reports,
     },
     Test {
@@ -79,11 +88,7 @@ fn boot_with(env: &Env, config: Option<&Path>, bootcmd: Option<&str>) -> Result<
         Some(c) => Some(bundle::make(c)?),
         None => None,
     };
-    Ok(Boot {
-        image: env.image.clone(),
-        bundle,
-        bootargs: qemu::bootargs_for(bootcmd)?,
-    })
+    Ok(Boot { image: env.image.clone(), bundle, bootargs: qemu::bootargs_for(bootcmd)? })
 }
 
 fn expect(items: &[&str]) -> Vec<Step> {
@@ -94,13 +99,7 @@ fn session(machine: &Machine, boot: &Boot, steps: Vec<Step>, expect_exit: bool) 
     run_session(
         machine,
         boot,
-        Script {
-            steps,
-            forbid: vec![],
-            expect_exit,
-            timeout: TIMEOUT,
-            expect_panic: false,
-        },
+        Script { steps, forbid: vec![], expect_exit, timeout: TIMEOUT, expect_panic: false },
     )
 }
 
@@ -126,11 +125,7 @@ fn boot_banner(env: &Env) -> Result<()> {
     let cfg = config("default.dts");
     let host = validate::host_dtb(None, &machine)?;
     let report = validate::check(&cfg, &host)?;
-    ensure!(
-        report.errors.is_empty(),
-        "default.dts does not validate: {:?}",
-        report.errors
-    );
+    ensure!(report.errors.is_empty(), "default.dts does not validate: {:?}", report.errors);
     let boot = boot_with(env, Some(&cfg), Some("guest list; cpus; halt"))?;
     let mut steps = expect(&[
         "ferrovisor 0.1.0 - ARMv8-A EL2 hypervisor",
@@ -138,30 +133,16 @@ fn boot_banner(env: &Env) -> Result<()> {
         "gic:       GICv3 dist 0x8000000",
         "console:   /pl011@9000000",
     ]);
-    steps.push(Step::Expect(format!(
-        "guests:    {} configured, 0 rejected",
-        report.valid.len()
-    )));
+    steps.push(Step::Expect(format!("guests:    {} configured, 0 rejected", report.valid.len())));
     steps.push(Step::Expect("ferrovisor> guest list".into()));
     for name in &report.valid {
         steps.push(Step::Expect(name.clone()));
     }
-    steps.extend(expect(&[
-        "ferrovisor> cpus",
-        "online",
-        "ferrovisor> halt",
-        "ferrovisor: halting",
-    ]));
+    steps.extend(expect(&["ferrovisor> cpus", "online", "ferrovisor> halt", "ferrovisor: halting"]));
     let text = session(&machine, &boot, steps, true)?;
     let online = cpu_rows_online(&text);
     with_transcript(
-        if online == 4 {
-            Ok(())
-        } else {
-            Err(anyhow::anyhow!(
-                "`cpus` listed {online} online CPUs, want 4"
-            ))
-        },
+        if online == 4 { Ok(()) } else { Err(anyhow::anyhow!("`cpus` listed {online} online CPUs, want 4")) },
         &text,
     )
 }
@@ -171,10 +152,7 @@ pub fn cpu_rows_online(text: &str) -> usize {
     text.lines()
         .filter(|l| {
             let w: Vec<&str> = l.split_whitespace().collect();
-            w.len() >= 3
-                && w[0].parse::<usize>().is_ok()
-                && w[1].starts_with("0x")
-                && w[2] == "online"
+            w.len() >= 3 && w[0].parse::<usize>().is_ok() && w[1].starts_with("0x") && w[2] == "online"
         })
         .count()
 }
@@ -189,29 +167,15 @@ pub fn kib_after(text: &str, label: &str) -> Option<u64> {
 fn footprint(env: &Env) -> Result<()> {
     let machine = Machine::default();
     let boot = boot_with(env, Some(&config("default.dts")), Some("halt"))?;
-    let text = session(
-        &machine,
-        &boot,
-        expect(&["footprint:", "ferrovisor: halting"]),
-        true,
-    )?;
+    let text = session(&machine, &boot, expect(&["footprint:", "ferrovisor: halting"]), true)?;
     let image = kib_after(&text, "image ").context("no image size in the banner")?;
     let total = kib_after(&text, "hypervisor memory ").context("no memory size in the banner")?;
     let file = std::fs::metadata(&env.image)?.len().div_ceil(1024);
     with_transcript(
         (|| {
-            ensure!(
-                image == file,
-                "banner says image {image} KiB, file is {file} KiB"
-            );
-            ensure!(
-                image <= 1024,
-                "image is {image} KiB, target is at most 1024 KiB"
-            );
-            ensure!(
-                total <= 16 * 1024,
-                "hypervisor memory is {total} KiB, target is at most 16384 KiB"
-            );
+            ensure!(image == file, "banner says image {image} KiB, file is {file} KiB");
+            ensure!(image <= 1024, "image is {image} KiB, target is at most 1024 KiB");
+            ensure!(total <= 16 * 1024, "hypervisor memory is {total} KiB, target is at most 16384 KiB");
             Ok(())
         })(),
         &text,
@@ -229,15 +193,8 @@ fn bad_config(env: &Env) -> Result<()> {
         bail!("bad-guest.dts should have config errors, validate found none");
     }
     let boot = boot_with(env, Some(&cfg), Some("guest list; halt"))?;
-    let mut steps: Vec<Step> = report
-        .errors
-        .iter()
-        .map(|e| Step::Expect(e.clone()))
-        .collect();
-    steps.push(Step::Expect(format!(
-        "guests:    {} configured, 1 rejected",
-        report.valid.len()
-    )));
+    let mut steps: Vec<Step> = report.errors.iter().map(|e| Step::Expect(e.clone())).collect();
+    steps.push(Step::Expect(format!("guests:    {} configured, 1 rejected", report.valid.len())));
     steps.push(Step::Expect("ferrovisor> guest list".into()));
     for name in &report.valid {
         steps.push(Step::Expect(name.clone()));
@@ -256,37 +213,20 @@ fn bad_config(env: &Env) -> Result<()> {
 fn validate_command(_: &Env) -> Result<()> {
     let exe = std::env::current_exe().context("locating the xtask binary")?;
     let run = |cfg: &Path| -> Result<(bool, String)> {
-        let out = std::process::Command::new(&exe)
-            .arg("validate")
-            .arg(cfg)
-            .output()?;
-        Ok((
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-        ))
+        let out = std::process::Command::new(&exe).arg("validate").arg(cfg).output()?;
+        Ok((out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned()))
     };
     let (ok, text) = run(&config("default.dts"))?;
     ensure!(ok, "validate failed on default.dts:\n{text}");
-    ensure!(
-        text.contains("2 valid guest(s) (linux0, probe0), 0 error(s)"),
-        "unexpected summary:\n{text}"
-    );
+    ensure!(text.contains("2 valid guest(s) (linux0, probe0), 0 error(s)"), "unexpected summary:\n{text}");
     let (ok, text) = run(&config("bad-guest.dts"))?;
     ensure!(!ok, "validate accepted bad-guest.dts:\n{text}");
     let host = validate::host_dtb(None, &Machine::default())?;
     let report = validate::check(&config("bad-guest.dts"), &host)?;
     for e in &report.errors {
-        ensure!(
-            text.contains(e.as_str()),
-            "validate output lacks '{e}':\n{text}"
-        );
+        ensure!(text.contains(e.as_str()), "validate output lacks '{e}':\n{text}");
     }
-    ensure!(
-        text.lines()
-            .filter(|l| l.starts_with("config error: "))
-            .count()
-            == report.errors.len()
-    );
+    ensure!(text.lines().filter(|l| l.starts_with("config error: ")).count() == report.errors.len());
     Ok(())
 }
 
@@ -328,6 +268,125 @@ fn no_bundle(env: &Env) -> Result<()> {
     Ok(())
 }
 
+/// The line a probe guest prints when all its tests passed.
+fn probe_done(name: &str, passed: usize) -> String {
+    format!("[{name}] PROBE {name} DONE pass={passed} fail=0")
+}
+
+/// Fails with the transcript unless `text` contains every one of `wants`.
+fn require_all(text: &str, wants: &[String]) -> Result<()> {
+    for w in wants {
+        with_transcript(
+            if text.contains(w.as_str()) { Ok(()) } else { Err(anyhow::anyhow!("missing '{w}'")) },
+            text,
+        )?;
+    }
+    Ok(())
+}
+
+fn two_probes(env: &Env) -> Result<()> {
+    let machine = Machine::default();
+    let boot = boot_with(env, Some(&config("two-probes.dts")), None)?;
+    let mut steps = expect(&["guest probe-a: started", "guest probe-b: started"]);
+    steps.extend(expect(&["powered off (PSCI SYSTEM_OFF", "powered off (PSCI SYSTEM_OFF"]));
+    steps.push(Step::Send("guest list\r".into()));
+    steps.extend(expect(&["probe-a          stopped", "probe-b          stopped"]));
+    steps.push(Step::Send("vcpu list\r".into()));
+    steps.extend(expect(&["probe-b          1    3"]));
+    steps.push(Step::Send("halt\r".into()));
+    steps.push(Step::Expect("ferrovisor: halting".into()));
+    let text = session(&machine, &boot, steps, true)?;
+    let mut wants = Vec::new();
+    for name in ["probe-a", "probe-b"] {
+        wants.push(probe_done(name, 4));
+        wants.push(format!("[{name}] PROBE {name} cpu1 online"));
+        wants.push(format!("[{name}] PROBE {name} smp: PASS"));
+    }
+    require_all(&text, &wants)
+}
+
+fn isolation(env: &Env) -> Result<()> {
+    let machine = Machine::default();
+    let boot = boot_with(env, Some(&config("isolation.dts")), None)?;
+    let mut steps = expect(&[
+        "guest attacker vcpu0: read from 0x60000000 at pc",
+        "[attacker] PROBE attacker read=0x60000000: PASS aborted",
+        "guest attacker vcpu0: write to 0x60000000 at pc",
+        "[attacker] PROBE attacker write=0x60000000: PASS aborted",
+        "guest attacker vcpu0: read from 0x48000000 at pc",
+        "[attacker] PROBE attacker read=0x48000000: PASS aborted",
+        "[attacker] PROBE attacker DONE pass=4 fail=0",
+    ]);
+    steps.push(Step::Expect(probe_done("victim", 4)));
+    steps.push(Step::Send("guest list\r".into()));
+    steps.extend(expect(&["victim           stopped", "attacker         stopped"]));
+    steps.push(Step::Send("halt\r".into()));
+    steps.push(Step::Expect("ferrovisor: halting".into()));
+    session(&machine, &boot, steps, true)?;
+    Ok(())
+}
+
+fn guest_lifecycle(env: &Env) -> Result<()> {
+    let machine = Machine::default();
+    let boot = boot_with(env, Some(&config("lifecycle.dts")), None)?;
+    let started = "[life] PROBE life START";
+    let done = "[life] PROBE life DONE pass=2 fail=0";
+    let steps = vec![
+        Step::Expect(started.into()),
+        Step::Expect(done.into()),
+        Step::Send("guest pause life\r".into()),
+        Step::Expect("guest life: paused".into()),
+        Step::Send("guest list\r".into()),
+        Step::Expect("life             paused".into()),
+        Step::Send("guest resume life\r".into()),
+        Step::Expect("guest life: resumed".into()),
+        Step::Send("guest reset life\r".into()),
+        Step::Expect("guest life: started".into()),
+        Step::Expect(started.into()),
+        Step::Expect(done.into()),
+        Step::Send("guest stop life\r".into()),
+        Step::Expect("guest life: stopped".into()),
+        Step::Send("guest stop life\r".into()),
+        Step::Expect("guest life is already stopped".into()),
+        Step::Send("guest start life\r".into()),
+        Step::Expect(started.into()),
+        Step::Expect(done.into()),
+        Step::Send("guest start nobody\r".into()),
+        Step::Expect("no guest called 'nobody'".into()),
+        Step::Send("halt\r".into()),
+        Step::Expect("ferrovisor: halting".into()),
+    ];
+    session(&machine, &boot, steps, true)?;
+    Ok(())
+}
+
+fn oversubscribed(env: &Env) -> Result<()> {
+    let machine = Machine::default();
+    let boot = boot_with(env, Some(&config("oversubscribed.dts")), None)?;
+    let mut steps = expect(&["DONE pass=2 fail=0", "DONE pass=2 fail=0", "DONE pass=2 fail=0"]);
+    steps.push(Step::Send("vcpu list\r".into()));
+    steps.push(Step::Expect("busy-c           1".into()));
+    steps.push(Step::Send("halt\r".into()));
+    steps.push(Step::Expect("ferrovisor: halting".into()));
+    let text = session(&machine, &boot, steps, true)?;
+    let wants: Vec<String> = ["busy-a", "busy-b", "busy-c"].iter().map(|n| probe_done(n, 2)).collect();
+    require_all(&text, &wants)?;
+    let pcpus: std::collections::BTreeSet<&str> = text
+        .lines()
+        .filter(|l| l.trim_start().starts_with("busy-"))
+        .filter(|l| l.split_whitespace().nth(1).is_some_and(|w| w.parse::<usize>().is_ok()))
+        .filter_map(|l| l.split_whitespace().nth(2))
+        .collect();
+    with_transcript(
+        if pcpus.len() == 4 {
+            Ok(())
+        } else {
+            Err(anyhow::anyhow!("vCPUs should spread over 4 pCPUs, saw {pcpus:?}"))
+        },
+        &text,
+    )
+}
+
 fn crash_reports(env: &Env) -> Result<()> {
     let machine = Machine::default();
     let cases: [(&str, &[&str]); 2] = [
@@ -341,13 +400,7 @@ fn crash_reports(env: &Env) -> Result<()> {
         run_session(
             &machine,
             &boot,
-            Script {
-                steps,
-                forbid: vec![],
-                expect_exit: true,
-                timeout: TIMEOUT,
-                expect_panic: true,
-            },
+            Script { steps, forbid: vec![], expect_exit: true, timeout: TIMEOUT, expect_panic: true },
         )
         .with_context(|| format!("crash test '{kind}'"))?;
     }
@@ -355,18 +408,12 @@ fn crash_reports(env: &Env) -> Result<()> {
 }
 
 fn not_at_el2(env: &Env) -> Result<()> {
-    let machine = Machine {
-        virtualization: false,
-        ..Machine::default()
-    };
+    let machine = Machine { virtualization: false, ..Machine::default() };
     let boot = boot_with(env, None, None)?;
     session(
         &machine,
         &boot,
-        expect(&[
-            "entered at EL1, but a hypervisor must start at EL2",
-            "virtualization=on",
-        ]),
+        expect(&["entered at EL1, but a hypervisor must start at EL2", "virtualization=on"]),
         true,
     )?;
     Ok(())

@@ -26,13 +26,7 @@ pub struct Machine {
 
 impl Default for Machine {
     fn default() -> Self {
-        Self {
-            smp: 4,
-            memory: "2G",
-            virtualization: true,
-            smmu: false,
-            icount: false,
-        }
+        Self { smp: 4, memory: "2G", virtualization: true, smmu: false, icount: false }
     }
 }
 
@@ -85,10 +79,7 @@ impl Machine {
             .output()
             .context("running qemu-system-aarch64 to dump the host DTB")?;
         if !path.is_file() {
-            bail!(
-                "QEMU did not dump the host DTB: {}",
-                String::from_utf8_lossy(&out.stderr).trim_end()
-            );
+            bail!("QEMU did not dump the host DTB: {}", String::from_utf8_lossy(&out.stderr).trim_end());
         }
         Ok(path)
     }
@@ -196,35 +187,16 @@ impl Drop for Session {
 
 /// Runs QEMU with `cmd` and drives `script` on its console.
 pub fn run_script(mut cmd: Command, script: &Script) -> Result<Transcript, SessionError> {
-    let fail = |reason: String, text: &str| SessionError {
-        reason,
-        transcript: text.to_string(),
-    };
-    cmd.args([
-        "-display",
-        "none",
-        "-monitor",
-        "none",
-        "-serial",
-        "stdio",
-        "-no-reboot",
-    ])
-    .stdin(Stdio::piped())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| fail(format!("could not start QEMU: {e}"), ""))?;
+    let fail = |reason: String, text: &str| SessionError { reason, transcript: text.to_string() };
+    cmd.args(["-display", "none", "-monitor", "none", "-serial", "stdio", "-no-reboot"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().map_err(|e| fail(format!("could not start QEMU: {e}"), ""))?;
     let (tx, rx) = mpsc::channel();
     for stream in [
-        child
-            .stdout
-            .take()
-            .map(|s| Box::new(s) as Box<dyn Read + Send>),
-        child
-            .stderr
-            .take()
-            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+        child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
+        child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
     ]
     .into_iter()
     .flatten()
@@ -233,11 +205,7 @@ pub fn run_script(mut cmd: Command, script: &Script) -> Result<Transcript, Sessi
         std::thread::spawn(move || pump(stream, tx));
     }
     drop(tx);
-    let mut s = Session {
-        child,
-        rx,
-        text: String::new(),
-    };
+    let mut s = Session { child, rx, text: String::new() };
     let mut forbid: Vec<String> = script.forbid.clone();
     if !script.expect_panic {
         forbid.extend(ALWAYS_FORBIDDEN.iter().map(|s| s.to_string()));
@@ -248,11 +216,8 @@ pub fn run_script(mut cmd: Command, script: &Script) -> Result<Transcript, Sessi
     for step in &script.steps {
         match step {
             Step::Send(text) => {
-                let stdin = s
-                    .child
-                    .stdin
-                    .as_mut()
-                    .ok_or_else(|| fail("QEMU's stdin is closed".into(), &s.text))?;
+                let stdin =
+                    s.child.stdin.as_mut().ok_or_else(|| fail("QEMU's stdin is closed".into(), &s.text))?;
                 stdin
                     .write_all(text.as_bytes())
                     .and_then(|_| stdin.flush())
@@ -267,10 +232,7 @@ pub fn run_script(mut cmd: Command, script: &Script) -> Result<Transcript, Sessi
                     return Err(fail(format!("console showed '{bad}'"), &s.text));
                 }
                 if closed {
-                    return Err(fail(
-                        format!("QEMU exited before '{want}' appeared"),
-                        &s.text,
-                    ));
+                    return Err(fail(format!("QEMU exited before '{want}' appeared"), &s.text));
                 }
                 let now = Instant::now();
                 if now >= deadline {
@@ -295,10 +257,7 @@ pub fn run_script(mut cmd: Command, script: &Script) -> Result<Transcript, Sessi
                 Err(e) => return Err(fail(format!("waiting for QEMU: {e}"), &s.text)),
             }
             if Instant::now() >= deadline {
-                return Err(fail(
-                    format!("QEMU did not exit within {:?}", script.timeout),
-                    &s.text,
-                ));
+                return Err(fail(format!("QEMU did not exit within {:?}", script.timeout), &s.text));
             }
             match s.rx.recv_timeout(Duration::from_millis(50)) {
                 Ok(chunk) => s.text.push_str(&String::from_utf8_lossy(&chunk)),
@@ -312,9 +271,7 @@ pub fn run_script(mut cmd: Command, script: &Script) -> Result<Transcript, Sessi
     if let Some(bad) = forbidden_in(&s.text, &forbid) {
         return Err(fail(format!("console showed '{bad}'"), &s.text));
     }
-    Ok(Transcript {
-        text: std::mem::take(&mut s.text),
-    })
+    Ok(Transcript { text: std::mem::take(&mut s.text) })
 }
 
 fn pump(mut stream: Box<dyn Read + Send>, tx: mpsc::Sender<Vec<u8>>) {
@@ -341,10 +298,7 @@ pub fn require() -> Result<()> {
 
 /// A path shown relative to the workspace root.
 pub fn display(path: &Path) -> String {
-    path.strip_prefix(paths::root())
-        .unwrap_or(path)
-        .display()
-        .to_string()
+    path.strip_prefix(paths::root()).unwrap_or(path).display().to_string()
 }
 
 #[cfg(test)]
@@ -353,13 +307,12 @@ mod tests {
 
     #[test]
     fn machine_args_name_the_board() {
-        let m = Machine {
-            smmu: true,
-            icount: true,
-            ..Machine::default()
-        };
+        let m = Machine { smmu: true, icount: true, ..Machine::default() };
         let args = m.args().join(" ");
-        assert_eq!(args, "-M virt,gic-version=3,virtualization=on,iommu=smmuv3 -cpu max -smp 4 -m 2G -icount shift=0");
+        assert_eq!(
+            args,
+            "-M virt,gic-version=3,virtualization=on,iommu=smmuv3 -cpu max -smp 4 -m 2G -icount shift=0"
+        );
     }
 
     #[test]

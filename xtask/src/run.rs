@@ -32,26 +32,15 @@ pub fn run(args: RunArgs) -> Result<()> {
     setup::ensure_all()?;
     let config = args.config.clone().unwrap_or_else(crate::default_config);
     let built = build::build_all(&config)?;
-    let machine = Machine {
-        smmu: args.smmu,
-        icount: args.icount,
-        ..Machine::default()
-    };
+    let machine = Machine { smmu: args.smmu, icount: args.icount, ..Machine::default() };
     let mut bootargs = qemu::bootargs_for(args.bootcmd.as_deref())?;
     if let Some(extra) = &args.bootargs {
         bootargs = format!("{extra} {bootargs}").trim().to_string();
     }
-    let boot = Boot {
-        image: built.image,
-        bundle: Some(built.bundle),
-        bootargs,
-    };
+    let boot = Boot { image: built.image, bundle: Some(built.bundle), bootargs };
     let mut cmd = qemu::command(&machine, &boot);
     cmd.arg("-nographic");
-    setup::step(format!(
-        "booting {} (quit QEMU: Ctrl-A then X; or type `halt`)",
-        qemu::display(&config)
-    ));
+    setup::step(format!("booting {} (quit QEMU: Ctrl-A then X; or type `halt`)", qemu::display(&config)));
     let status = cmd.status().context("starting qemu-system-aarch64")?;
     if !status.success() {
         bail!("QEMU exited with {status}");

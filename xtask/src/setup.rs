@@ -23,14 +23,8 @@ pub struct Tool {
 
 /// Tools every QEMU-based command needs.
 pub const QEMU_TOOLS: &[Tool] = &[
-    Tool {
-        bin: "qemu-system-aarch64",
-        package: "qemu-system-arm",
-    },
-    Tool {
-        bin: "dtc",
-        package: "device-tree-compiler",
-    },
+    Tool { bin: "qemu-system-aarch64", package: "qemu-system-arm" },
+    Tool { bin: "dtc", package: "device-tree-compiler" },
 ];
 
 /// Prints a progress line.
@@ -45,9 +39,7 @@ pub fn have(bin: &str) -> bool {
 
 fn which(bin: &str) -> Option<std::path::PathBuf> {
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|p| p.join(bin))
-        .find(|p| p.is_file())
+    std::env::split_paths(&path).map(|p| p.join(bin)).find(|p| p.is_file())
 }
 
 /// Makes sure the hypervisor's and the guests' Rust targets are installed.
@@ -61,12 +53,8 @@ pub fn ensure_rust_target() -> Result<()> {
         if installed.lines().any(|l| l.trim() == target) {
             continue;
         }
-        step(format!(
-            "installing Rust target {target} (rustup target add)"
-        ));
-        let status = Command::new("rustup")
-            .args(["target", "add", target])
-            .status()?;
+        step(format!("installing Rust target {target} (rustup target add)"));
+        let status = Command::new("rustup").args(["target", "add", target]).status()?;
         if !status.success() {
             bail!("`rustup target add {target}` failed");
         }
@@ -108,18 +96,12 @@ pub fn apt_install(packages: &[&str]) -> Result<()> {
         );
     }
     let apt = |args: &[&str]| -> Result<()> {
-        let mut cmd = if sudo {
-            Command::new("sudo")
-        } else {
-            Command::new("apt-get")
-        };
+        let mut cmd = if sudo { Command::new("sudo") } else { Command::new("apt-get") };
         if sudo {
             cmd.arg("apt-get");
         }
         cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
-        let status = cmd
-            .status()
-            .with_context(|| format!("running apt-get {}", args.join(" ")))?;
+        let status = cmd.status().with_context(|| format!("running apt-get {}", args.join(" ")))?;
         if !status.success() {
             bail!("apt-get {} failed", args.join(" "));
         }

@@ -50,14 +50,7 @@ pub fn host_tests() -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
         .current_dir(crate::paths::root())
-        .args([
-            "test",
-            "--workspace",
-            "--exclude",
-            "ferrovisor",
-            "--exclude",
-            "ferrovisor-probe",
-        ])
+        .args(["test", "--workspace", "--exclude", "ferrovisor", "--exclude", "ferrovisor-probe"])
         .status()
         .context("running cargo test")?;
     if !status.success() {
@@ -69,11 +62,10 @@ pub fn host_tests() -> Result<()> {
 fn integration(filter: Option<&str>) -> Result<()> {
     qemu::require()?;
     let image = build::hypervisor()?;
+    build::guests()?;
     let env = itests::Env { image };
-    let selected: Vec<&itests::Test> = itests::TESTS
-        .iter()
-        .filter(|t| filter.is_none_or(|f| t.name.contains(f)))
-        .collect();
+    let selected: Vec<&itests::Test> =
+        itests::TESTS.iter().filter(|t| filter.is_none_or(|f| t.name.contains(f))).collect();
     if selected.is_empty() {
         bail!("no integration test matches {filter:?} (see `cargo xtask test --list`)");
     }
@@ -85,18 +77,10 @@ fn integration(filter: Option<&str>) -> Result<()> {
         match (t.run)(&env) {
             Ok(()) => {
                 passed += 1;
-                println!(
-                    "test {} ... ok ({:.1}s)",
-                    t.name,
-                    start.elapsed().as_secs_f64()
-                );
+                println!("test {} ... ok ({:.1}s)", t.name, start.elapsed().as_secs_f64());
             }
             Err(e) => {
-                println!(
-                    "test {} ... FAILED ({:.1}s)\n{e:#}",
-                    t.name,
-                    start.elapsed().as_secs_f64()
-                );
+                println!("test {} ... FAILED ({:.1}s)\n{e:#}", t.name, start.elapsed().as_secs_f64());
                 failed.push(t.name);
             }
         }

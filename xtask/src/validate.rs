@@ -41,22 +41,9 @@ pub fn check(config: &std::path::Path, host_dtb: &[u8]) -> Result<Report> {
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
     let outcome = ferrovisor_config::load(host_dtb, &dtb, &names);
     Ok(Report {
-        errors: outcome
-            .errors
-            .iter()
-            .map(|e| format!("config error: {e}"))
-            .collect(),
-        warnings: outcome
-            .warnings
-            .iter()
-            .map(|w| format!("config warning: {w}"))
-            .collect(),
-        valid: outcome
-            .config
-            .guests
-            .iter()
-            .map(|g| g.name.clone())
-            .collect(),
+        errors: outcome.errors.iter().map(|e| format!("config error: {e}")).collect(),
+        warnings: outcome.warnings.iter().map(|w| format!("config warning: {w}")).collect(),
+        valid: outcome.config.guests.iter().map(|g| g.name.clone()).collect(),
     })
 }
 
@@ -72,10 +59,10 @@ pub fn host_dtb(path: Option<&PathBuf>, machine: &Machine) -> Result<Vec<u8>> {
 /// `cargo xtask validate`.
 pub fn run(args: ValidateArgs) -> Result<()> {
     setup::ensure_all()?;
-    let machine = Machine {
-        smmu: args.smmu,
-        ..Machine::default()
-    };
+    // The configs in this repository name the test guests; build them so
+    // that the bundle check sees what `run` would put in the bundle.
+    build::guests()?;
+    let machine = Machine { smmu: args.smmu, ..Machine::default() };
     let host = host_dtb(args.host_dtb.as_ref(), &machine)?;
     let report = check(&args.config, &host)?;
     for w in &report.warnings {
@@ -93,11 +80,7 @@ pub fn run(args: ValidateArgs) -> Result<()> {
         report.warnings.len()
     );
     if !report.errors.is_empty() {
-        bail!(
-            "{} has {} config error(s)",
-            args.config.display(),
-            report.errors.len()
-        );
+        bail!("{} has {} config error(s)", args.config.display(), report.errors.len());
     }
     Ok(())
 }

@@ -56,22 +56,13 @@ impl fmt::Display for BundleError {
                 write!(f, "boot bundle: no cpio newc header at offset {offset:#x} (is -initrd a bundle built by `cargo xtask`?)")
             }
             BundleError::BadField { offset } => {
-                write!(
-                    f,
-                    "boot bundle: malformed cpio header field in entry at {offset:#x}"
-                )
+                write!(f, "boot bundle: malformed cpio header field in entry at {offset:#x}")
             }
             BundleError::Truncated { offset } => {
-                write!(
-                    f,
-                    "boot bundle: archive ends inside the entry at {offset:#x}"
-                )
+                write!(f, "boot bundle: archive ends inside the entry at {offset:#x}")
             }
             BundleError::BadName { offset } => {
-                write!(
-                    f,
-                    "boot bundle: entry name at {offset:#x} is not NUL-terminated UTF-8"
-                )
+                write!(f, "boot bundle: entry name at {offset:#x} is not NUL-terminated UTF-8")
             }
             BundleError::NoTrailer => write!(f, "boot bundle: archive has no TRAILER!!! entry"),
         }
@@ -99,14 +90,11 @@ fn align4(n: usize) -> Option<usize> {
 
 fn hex_field(bytes: &[u8], entry: usize, index: usize) -> Result<usize, BundleError> {
     let start = 6 + index * 8;
-    let field = bytes
-        .get(entry + start..entry + start + 8)
-        .ok_or(BundleError::Truncated { offset: entry })?;
+    let field =
+        bytes.get(entry + start..entry + start + 8).ok_or(BundleError::Truncated { offset: entry })?;
     let mut value: usize = 0;
     for &b in field {
-        let digit = (b as char)
-            .to_digit(16)
-            .ok_or(BundleError::BadField { offset: entry })?;
+        let digit = (b as char).to_digit(16).ok_or(BundleError::BadField { offset: entry })?;
         value = (value << 4) | digit as usize;
     }
     Ok(value)
@@ -132,25 +120,15 @@ impl<'a> Bundle<'a> {
             let file_size = hex_field(bytes, offset, 6)?;
             let name_size = hex_field(bytes, offset, 11)?;
             let name_start = offset + HEADER_LEN;
-            let name_end = name_start
-                .checked_add(name_size)
-                .ok_or(BundleError::Truncated { offset })?;
-            let raw_name = bytes
-                .get(name_start..name_end)
-                .ok_or(BundleError::Truncated { offset })?;
+            let name_end = name_start.checked_add(name_size).ok_or(BundleError::Truncated { offset })?;
+            let raw_name = bytes.get(name_start..name_end).ok_or(BundleError::Truncated { offset })?;
             let name = match raw_name.split_last() {
-                Some((0, name)) => {
-                    core::str::from_utf8(name).map_err(|_| BundleError::BadName { offset })?
-                }
+                Some((0, name)) => core::str::from_utf8(name).map_err(|_| BundleError::BadName { offset })?,
                 _ => return Err(BundleError::BadName { offset }),
             };
             let data_start = align4(name_end).ok_or(BundleError::Truncated { offset })?;
-            let data_end = data_start
-                .checked_add(file_size)
-                .ok_or(BundleError::Truncated { offset })?;
-            let data = bytes
-                .get(data_start..data_end)
-                .ok_or(BundleError::Truncated { offset })?;
+            let data_end = data_start.checked_add(file_size).ok_or(BundleError::Truncated { offset })?;
+            let data = bytes.get(data_start..data_end).ok_or(BundleError::Truncated { offset })?;
             if name == TRAILER {
                 return Ok(Bundle { files });
             }
@@ -197,21 +175,8 @@ impl Writer {
     fn entry(&mut self, name: &str, mode: u32, data: &[u8]) {
         self.inode += 1;
         let name_size = name.len() + 1;
-        let fields: [u32; 13] = [
-            self.inode,
-            mode,
-            0,
-            0,
-            1,
-            0,
-            data.len() as u32,
-            0,
-            0,
-            0,
-            0,
-            name_size as u32,
-            0,
-        ];
+        let fields: [u32; 13] =
+            [self.inode, mode, 0, 0, 1, 0, data.len() as u32, 0, 0, 0, 0, name_size as u32, 0];
         self.out.extend_from_slice(MAGIC);
         for field in fields {
             for shift in (0..8).rev() {
@@ -254,9 +219,7 @@ mod tests {
     #[test]
     fn round_trip() {
         let mut w = Writer::new();
-        w.add(CONFIG_FILE, b"\xd0\x0d\xfe\xed")
-            .add("linux/Image", &[7u8; 1001])
-            .add("x", b"");
+        w.add(CONFIG_FILE, b"\xd0\x0d\xfe\xed").add("linux/Image", &[7u8; 1001]).add("x", b"");
         let bytes = w.finish();
         let b = Bundle::parse(&bytes).unwrap();
         assert_eq!(b.names(), ["config.dtb", "linux/Image", "x"]);
@@ -267,16 +230,10 @@ mod tests {
 
     #[test]
     fn errors_are_reported() {
-        assert_eq!(
-            Bundle::parse(b"").unwrap_err(),
-            BundleError::Truncated { offset: 0 }
-        );
+        assert_eq!(Bundle::parse(b"").unwrap_err(), BundleError::Truncated { offset: 0 });
         let mut junk = [b'0'; 120];
         junk[..6].copy_from_slice(b"070707");
-        assert_eq!(
-            Bundle::parse(&junk).unwrap_err(),
-            BundleError::BadMagic { offset: 0 }
-        );
+        assert_eq!(Bundle::parse(&junk).unwrap_err(), BundleError::BadMagic { offset: 0 });
         let mut w = Writer::new();
         w.add("a", b"abc");
         let mut bytes = w.finish();
@@ -284,10 +241,7 @@ mod tests {
         bytes.truncate(bytes.len() - trailer_len);
         assert_eq!(Bundle::parse(&bytes).unwrap_err(), BundleError::NoTrailer);
         bytes.truncate(bytes.len() - 2); // into the data of "a"
-        assert_eq!(
-            Bundle::parse(&bytes).unwrap_err(),
-            BundleError::Truncated { offset: 0 }
-        );
+        assert_eq!(Bundle::parse(&bytes).unwrap_err(), BundleError::Truncated { offset: 0 });
     }
 
     #[test]

@@ -22,24 +22,15 @@ pub fn parse(bootargs: &str) -> Vec<Arg> {
     crate::words::words(bootargs)
         .into_iter()
         .map(|item| match item.split_once('=') {
-            Some((k, v)) => Arg {
-                key: k.into(),
-                value: Some(v.into()),
-            },
-            None => Arg {
-                key: item,
-                value: None,
-            },
+            Some((k, v)) => Arg { key: k.into(), value: Some(v.into()) },
+            None => Arg { key: item, value: None },
         })
         .collect()
 }
 
 /// The value of the last occurrence of `key`, if any.
 pub fn get<'a>(args: &'a [Arg], key: &str) -> Option<&'a str> {
-    args.iter()
-        .rev()
-        .find(|a| a.key == key)
-        .and_then(|a| a.value.as_deref())
+    args.iter().rev().find(|a| a.key == key).and_then(|a| a.value.as_deref())
 }
 
 #[cfg(test)]
@@ -48,20 +39,12 @@ mod tests {
 
     #[test]
     fn parses_quoted_values() {
-        let args = parse(
-            "console=x ferrovisor.bootcmd=\"guest list; halt\" quiet ferrovisor.loglevel=debug",
-        );
+        let args = parse("console=x ferrovisor.bootcmd=\"guest list; halt\" quiet ferrovisor.loglevel=debug");
         assert_eq!(get(&args, "ferrovisor.bootcmd"), Some("guest list; halt"));
         assert_eq!(get(&args, "ferrovisor.loglevel"), Some("debug"));
         assert_eq!(get(&args, "quiet"), None);
         assert_eq!(args.len(), 4);
-        assert_eq!(
-            args[2],
-            Arg {
-                key: "quiet".into(),
-                value: None
-            }
-        );
+        assert_eq!(args[2], Arg { key: "quiet".into(), value: None });
     }
 
     #[test]

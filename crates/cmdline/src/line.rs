@@ -45,11 +45,7 @@ impl LineEditor {
         let after_cr = core::mem::replace(&mut self.last_was_cr, byte == b'\r');
         match self.escape {
             Escape::Started => {
-                self.escape = if byte == b'[' {
-                    Escape::Csi
-                } else {
-                    Escape::None
-                };
+                self.escape = if byte == b'[' { Escape::Csi } else { Escape::None };
                 return Event::Echo(Vec::new());
             }
             Escape::Csi => {

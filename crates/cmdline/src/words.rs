@@ -23,11 +23,7 @@ fn split_unquoted(input: &str, sep: impl Fn(char) -> bool) -> Vec<&str> {
 
 /// The commands of a `;`-separated script, trimmed, empty ones dropped.
 pub fn commands(script: &str) -> Vec<&str> {
-    split_unquoted(script, |c| c == ';')
-        .into_iter()
-        .map(str::trim)
-        .filter(|c| !c.is_empty())
-        .collect()
+    split_unquoted(script, |c| c == ';').into_iter().map(str::trim).filter(|c| !c.is_empty()).collect()
 }
 
 /// The words of one command; double quotes group words and are removed.
@@ -47,10 +43,7 @@ mod tests {
     fn splits_commands_and_words() {
         assert_eq!(commands(" guest list; halt ;; "), ["guest list", "halt"]);
         assert_eq!(commands("echo \"a; b\"; x"), ["echo \"a; b\"", "x"]);
-        assert_eq!(
-            words("  guest   start \"my guest\" "),
-            ["guest", "start", "my guest"]
-        );
+        assert_eq!(words("  guest   start \"my guest\" "), ["guest", "start", "my guest"]);
         assert!(words("   ").is_empty());
         assert!(commands("").is_empty());
     }

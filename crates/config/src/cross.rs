@@ -16,12 +16,7 @@ fn identity(g: &GuestConfig) -> impl Iterator<Item = &MemoryRegion> {
 }
 
 /// Cross-guest rules for `g` against every earlier guest.
-pub(crate) fn check_against(
-    g: &GuestConfig,
-    who: Who<'_>,
-    earlier: &[GuestConfig],
-    r: &mut Report,
-) {
+pub(crate) fn check_against(g: &GuestConfig, who: Who<'_>, earlier: &[GuestConfig], r: &mut Report) {
     for e in earlier {
         for m in identity(g) {
             let mr = HostRegion::new(m.gpa.0, m.size);
@@ -33,12 +28,7 @@ pub(crate) fn check_against(
                     e.name,
                     o.path
                 );
-                r.error(
-                    who,
-                    &m.path,
-                    msg,
-                    "host RAM can belong to one guest only: move one of the regions",
-                );
+                r.error(who, &m.path, msg, "host RAM can belong to one guest only: move one of the regions");
             }
         }
         for pt in &g.passthrough {
@@ -46,10 +36,9 @@ pub(crate) fn check_against(
             for other in e.passthrough.iter().filter(|o| host_overlap(pt, o)) {
                 clash = true;
                 let msg = match (&pt.host_device, &other.host_device) {
-                    (Some(a), Some(b)) if a == b => format!(
-                        "host device {a} is already passed through to guest {}",
-                        e.name
-                    ),
+                    (Some(a), Some(b)) if a == b => {
+                        format!("host device {a} is already passed through to guest {}", e.name)
+                    }
                     _ => format!(
                         "its host region overlaps one already passed through to guest {} by {}",
                         e.name, other.path
@@ -66,21 +55,14 @@ pub(crate) fn check_against(
                 continue;
             }
             for route in &pt.irqs {
-                if let Some(other) = e
-                    .passthrough
-                    .iter()
-                    .find(|o| o.irqs.iter().any(|x| x.host == route.host))
+                if let Some(other) =
+                    e.passthrough.iter().find(|o| o.irqs.iter().any(|x| x.host == route.host))
                 {
                     let msg = format!(
                         "host INTID {} is already forwarded to guest {} by {}",
                         route.host.0, e.name, other.path
                     );
-                    r.error(
-                        who,
-                        &pt.path,
-                        msg,
-                        "a host interrupt can go to one guest only",
-                    );
+                    r.error(who, &pt.path, msg, "a host interrupt can go to one guest only");
                 }
             }
         }
@@ -89,9 +71,7 @@ pub(crate) fn check_against(
 
 pub(crate) fn host_overlap(a: &PassthroughConfig, b: &PassthroughConfig) -> bool {
     a.regions.iter().any(|x| {
-        b.regions
-            .iter()
-            .any(|y| HostRegion::new(x.hpa.0, x.size).overlaps(&HostRegion::new(y.hpa.0, y.size)))
+        b.regions.iter().any(|y| HostRegion::new(x.hpa.0, x.size).overlaps(&HostRegion::new(y.hpa.0, y.size)))
     })
 }
 
@@ -103,10 +83,7 @@ pub(crate) fn check_ram_budget(
     used: &mut u64,
     r: &mut Report,
 ) {
-    let need = g
-        .memory
-        .iter()
-        .fold(0u64, |acc, m| acc.saturating_add(m.size));
+    let need = g.memory.iter().fold(0u64, |acc, m| acc.saturating_add(m.size));
     *used = used.saturating_add(need);
     if *used > host.ram_size() {
         let msg = format!(
@@ -115,6 +92,11 @@ pub(crate) fn check_ram_budget(
             *used,
             host.ram_size()
         );
-        r.warn(who, &g.path, msg, "shrink the guests' memory or boot fewer guests; the hypervisor will fail to allocate the rest");
+        r.warn(
+            who,
+            &g.path,
+            msg,
+            "shrink the guests' memory or boot fewer guests; the hypervisor will fail to allocate the rest",
+        );
     }
 }

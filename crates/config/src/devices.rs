@@ -70,18 +70,12 @@ pub struct DeviceInfo {
 
 /// Index of the first node compatible with "arm,gic-v3".
 pub(crate) fn find_gic(tree: &Tree<'_>) -> Option<usize> {
-    tree.nodes
-        .iter()
-        .position(|n| n.is_compatible(GIC_V3_COMPATIBLE))
+    tree.nodes.iter().position(|n| n.is_compatible(GIC_V3_COMPATIBLE))
 }
 
 fn bad(tree: &Tree<'_>, idx: usize, property: &'static str, reason: &'static str) -> HostDtError {
     let node = tree.node(idx).map(|n| n.path.clone()).unwrap_or_default();
-    HostDtError::BadProperty {
-        node,
-        property,
-        reason,
-    }
+    HostDtError::BadProperty { node, property, reason }
 }
 
 /// Splits a `reg`-like value into `(address, size)` pairs of the given cell
@@ -114,11 +108,7 @@ fn translate(tree: &Tree<'_>, mut bus: usize, mut addr: u64, size: u64) -> Optio
         };
         let ranges = node.prop("ranges")?;
         if !ranges.is_empty() {
-            let (cac, pac, sc) = (
-                tree.address_cells(bus),
-                tree.address_cells(parent),
-                tree.size_cells(bus),
-            );
+            let (cac, pac, sc) = (tree.address_cells(bus), tree.address_cells(parent), tree.size_cells(bus));
             if cac == 0 || cac > 2 || pac == 0 || pac > 2 || sc == 0 || sc > 2 {
                 return None;
             }
@@ -162,55 +152,30 @@ fn gic_spec(spec: &[u32]) -> Option<HostIrqSpec> {
         (1, 0..=15) => 16 + num,
         _ => return None,
     };
-    let trigger = if flags & 0x3 != 0 {
-        Trigger::Edge
-    } else {
-        Trigger::Level
-    };
-    Some(HostIrqSpec {
-        irq: HostIrq(intid),
-        trigger,
-    })
+    let trigger = if flags & 0x3 != 0 { Trigger::Edge } else { Trigger::Level };
+    Some(HostIrqSpec { irq: HostIrq(intid), trigger })
 }
 
 /// The GIC interrupts of node `idx` (`interrupts-extended` or `interrupts`).
 pub(crate) fn decode_irqs(tree: &Tree<'_>, idx: usize) -> Result<Vec<HostIrqSpec>, HostDtError> {
-    let node = tree.node(idx).ok_or(HostDtError::NotFound {
-        path: String::new(),
-    })?;
+    let node = tree.node(idx).ok_or(HostDtError::NotFound { path: String::new() })?;
     let mut out = Vec::new();
     let irq_cells = |ctrl: usize| tree.node(ctrl).and_then(|c| c.u32_prop("#interrupt-cells"));
-    let is_gic = |ctrl: usize| {
-        tree.node(ctrl)
-            .is_some_and(|c| c.is_compatible(GIC_V3_COMPATIBLE))
-    };
+    let is_gic = |ctrl: usize| tree.node(ctrl).is_some_and(|c| c.is_compatible(GIC_V3_COMPATIBLE));
     if let Some(value) = node.prop("interrupts-extended") {
-        let cells = as_cells(value).ok_or(bad(
-            tree,
-            idx,
-            "interrupts-extended",
-            "length is not a multiple of 4",
-        ))?;
+        let cells =
+            as_cells(value).ok_or(bad(tree, idx, "interrupts-extended", "length is not a multiple of 4"))?;
         let mut rest = cells.as_slice();
         while let Some((ph, tail)) = rest.split_first() {
-            let ctrl = tree.by_phandle(*ph).ok_or(bad(
-                tree,
-                idx,
-                "interrupts-extended",
-                "unknown phandle",
-            ))?;
+            let ctrl =
+                tree.by_phandle(*ph).ok_or(bad(tree, idx, "interrupts-extended", "unknown phandle"))?;
             let n = irq_cells(ctrl).ok_or(bad(
                 tree,
                 idx,
                 "interrupts-extended",
                 "controller has no #interrupt-cells",
             ))? as usize;
-            let spec = tail.get(..n).ok_or(bad(
-                tree,
-                idx,
-                "interrupts-extended",
-                "truncated specifier",
-            ))?;
+            let spec = tail.get(..n).ok_or(bad(tree, idx, "interrupts-extended", "truncated specifier"))?;
             if is_gic(ctrl) {
                 out.extend(gic_spec(spec));
             }
@@ -228,19 +193,9 @@ pub(crate) fn decode_irqs(tree: &Tree<'_>, idx: usize) -> Result<Vec<HostIrqSpec
     if n == 0 || !is_gic(ctrl) {
         return Ok(out);
     }
-    let cells = as_cells(value).ok_or(bad(
-        tree,
-        idx,
-        "interrupts",
-        "length is not a multiple of 4",
-    ))?;
+    let cells = as_cells(value).ok_or(bad(tree, idx, "interrupts", "length is not a multiple of 4"))?;
     if cells.len() % n != 0 {
-        return Err(bad(
-            tree,
-            idx,
-            "interrupts",
-            "length is not a multiple of #interrupt-cells",
-        ));
+        return Err(bad(tree, idx, "interrupts", "length is not a multiple of #interrupt-cells"));
     }
     out.extend(cells.chunks_exact(n).filter_map(gic_spec));
     Ok(out)
@@ -250,27 +205,19 @@ pub(crate) fn decode_irqs(tree: &Tree<'_>, idx: usize) -> Result<Vec<HostIrqSpec
 fn iommu_link(tree: &Tree<'_>, idx: usize) -> Option<IommuLink> {
     let node = tree.node(idx)?;
     let smmu_node = |ph: u32| {
-        tree.by_phandle(ph)
-            .and_then(|i| tree.node(i))
-            .filter(|n| n.is_compatible(SMMU_V3_COMPATIBLE))
+        tree.by_phandle(ph).and_then(|i| tree.node(i)).filter(|n| n.is_compatible(SMMU_V3_COMPATIBLE))
     };
     if let Some(cells) = node.prop("iommus").and_then(as_cells) {
         let (ph, sid) = (*cells.first()?, cells.get(1).copied().unwrap_or(0));
         let smmu = smmu_node(ph)?;
-        return Some(IommuLink {
-            smmu: smmu.path.clone(),
-            stream_ids: alloc::vec![(sid, 1)],
-        });
+        return Some(IommuLink { smmu: smmu.path.clone(), stream_ids: alloc::vec![(sid, 1)] });
     }
     let cells = node.prop("iommu-map").and_then(as_cells)?;
     let mut link: Option<IommuLink> = None;
     for e in cells.chunks_exact(4) {
         let (ph, sid, len) = (*e.get(1)?, *e.get(2)?, *e.get(3)?);
         let smmu = smmu_node(ph)?;
-        let l = link.get_or_insert_with(|| IommuLink {
-            smmu: smmu.path.clone(),
-            stream_ids: Vec::new(),
-        });
+        let l = link.get_or_insert_with(|| IommuLink { smmu: smmu.path.clone(), stream_ids: Vec::new() });
         l.stream_ids.push((sid, len));
     }
     link
@@ -309,25 +256,12 @@ pub(crate) fn device_at(tree: &Tree<'_>, idx: usize) -> Result<Option<DeviceInfo
     let mut regions = Vec::new();
     for (addr, size) in pairs {
         match translate(tree, parent, addr, size) {
-            Some(base) if base.checked_add(size).is_some() => {
-                regions.push(HostRegion::new(base, size))
-            }
-            Some(_) => {
-                return Err(bad(
-                    tree,
-                    idx,
-                    "reg",
-                    "region wraps past the end of the address space",
-                ))
-            }
+            Some(base) if base.checked_add(size).is_some() => regions.push(HostRegion::new(base, size)),
+            Some(_) => return Err(bad(tree, idx, "reg", "region wraps past the end of the address space")),
             None => return Ok(None),
         }
     }
-    let compatible: Vec<String> = node
-        .str_list("compatible")
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let compatible: Vec<String> = node.str_list("compatible").iter().map(|s| s.to_string()).collect();
     let has = |c: &str| compatible.iter().any(|x| x == c);
     let iommu = iommu_link(tree, idx);
     let master = DMA_COMPATIBLES.iter().any(|c| has(c))
@@ -336,33 +270,20 @@ pub(crate) fn device_at(tree: &Tree<'_>, idx: usize) -> Result<Option<DeviceInfo
         || node.has("iommu-map");
     let dma = master && !NON_DMA_COMPATIBLES.iter().any(|c| has(c));
     let irqs = decode_irqs(tree, idx)?;
-    Ok(Some(DeviceInfo {
-        path: node.path.clone(),
-        compatible,
-        regions,
-        irqs,
-        dma,
-        iommu,
-    }))
+    Ok(Some(DeviceInfo { path: node.path.clone(), compatible, regions, irqs, dma, iommu }))
 }
 
 /// Every memory-mapped device of the tree, in DT order. Nodes whose `reg` or
 /// `interrupts` cannot be decoded are left out (they cannot be passed through).
 pub(crate) fn all_devices(tree: &Tree<'_>) -> Vec<DeviceInfo> {
-    (0..tree.nodes.len())
-        .filter_map(|i| device_at(tree, i).ok().flatten())
-        .collect()
+    (0..tree.nodes.len()).filter_map(|i| device_at(tree, i).ok().flatten()).collect()
 }
 
 /// Looks up one host device by full DT path.
 pub fn host_device(dtb: &[u8], path: &str) -> Result<DeviceInfo, HostDtError> {
     let tree = Tree::parse(dtb).map_err(HostDtError::Malformed)?;
-    let idx = tree.find(path).ok_or_else(|| HostDtError::NotFound {
-        path: path.to_string(),
-    })?;
-    device_at(&tree, idx)?.ok_or_else(|| HostDtError::NotADevice {
-        path: path.to_string(),
-    })
+    let idx = tree.find(path).ok_or_else(|| HostDtError::NotFound { path: path.to_string() })?;
+    device_at(&tree, idx)?.ok_or_else(|| HostDtError::NotADevice { path: path.to_string() })
 }
 
 /// Every memory-mapped device of the host DT (nodes with a translatable

@@ -132,9 +132,7 @@ pub(crate) fn as_str_list(value: &[u8]) -> Option<Vec<&str>> {
     if *last != 0 {
         return None;
     }
-    body.split(|b| *b == 0)
-        .map(|s| core::str::from_utf8(s).ok())
-        .collect()
+    body.split(|b| *b == 0).map(|s| core::str::from_utf8(s).ok()).collect()
 }
 
 /// A property value as exactly one 32-bit cell.
@@ -173,30 +171,23 @@ struct Walker<'a> {
 
 impl<'a> Walker<'a> {
     fn err(&self, what: &'static str) -> DtbError {
-        DtbError {
-            offset: self.base.saturating_add(self.pos),
-            what,
-        }
+        DtbError { offset: self.base.saturating_add(self.pos), what }
     }
 
     fn token(&mut self) -> Result<u32, DtbError> {
-        let t =
-            be32(self.block, self.pos).ok_or(self.err("structure block ends without FDT_END"))?;
+        let t = be32(self.block, self.pos).ok_or(self.err("structure block ends without FDT_END"))?;
         self.pos = self.pos.saturating_add(4);
         Ok(t)
     }
 
     fn node_name(&mut self) -> Result<&'a str, DtbError> {
-        let name = cstr(self.block, self.pos)
-            .ok_or(self.err("node name is not a terminated UTF-8 string"))?;
+        let name =
+            cstr(self.block, self.pos).ok_or(self.err("node name is not a terminated UTF-8 string"))?;
         if name.contains('/') {
             return Err(self.err("node name contains '/'"));
         }
-        self.pos = self
-            .pos
-            .checked_add(name.len() + 1)
-            .and_then(align4)
-            .ok_or(self.err("node name overflows"))?;
+        self.pos =
+            self.pos.checked_add(name.len() + 1).and_then(align4).ok_or(self.err("node name overflows"))?;
         Ok(name)
     }
 
@@ -204,15 +195,11 @@ impl<'a> Walker<'a> {
         let len = self.token()? as usize;
         let name_off = self.token()? as usize;
         let start = self.pos;
-        let end = start
-            .checked_add(len)
-            .ok_or(self.err("property length overflows"))?;
-        let value = self
-            .block
-            .get(start..end)
-            .ok_or(self.err("property value runs past the structure block"))?;
-        let name = cstr(self.strings, name_off)
-            .ok_or(self.err("property name offset outside the strings block"))?;
+        let end = start.checked_add(len).ok_or(self.err("property length overflows"))?;
+        let value =
+            self.block.get(start..end).ok_or(self.err("property value runs past the structure block"))?;
+        let name =
+            cstr(self.strings, name_off).ok_or(self.err("property name offset outside the strings block"))?;
         self.pos = align4(end).ok_or(self.err("property length overflows"))?;
         Ok(Prop { name, value })
     }
@@ -223,31 +210,19 @@ impl<'a> Tree<'a> {
     pub fn parse(data: &'a [u8]) -> Result<Tree<'a>, DtbError> {
         let hdr = |off: usize, what| be32(data, off).ok_or(DtbError { offset: off, what });
         if data.len() < HEADER_LEN {
-            return Err(DtbError {
-                offset: 0,
-                what: "shorter than a DTB header",
-            });
+            return Err(DtbError { offset: 0, what: "shorter than a DTB header" });
         }
         if hdr(0, "no magic")? != MAGIC {
-            return Err(DtbError {
-                offset: 0,
-                what: "bad magic (not a DTB)",
-            });
+            return Err(DtbError { offset: 0, what: "bad magic (not a DTB)" });
         }
         let total = hdr(4, "no totalsize")? as usize;
-        let data = data.get(..total).ok_or(DtbError {
-            offset: 4,
-            what: "totalsize larger than the blob",
-        })?;
+        let data = data.get(..total).ok_or(DtbError { offset: 4, what: "totalsize larger than the blob" })?;
         let off_struct = hdr(8, "no structure offset")? as usize;
         let off_strings = hdr(12, "no strings offset")? as usize;
         let version = hdr(20, "no version")?;
         let last_comp = hdr(24, "no last compatible version")?;
         if version < 16 || last_comp > 17 {
-            return Err(DtbError {
-                offset: 20,
-                what: "unsupported DTB version (need 16 or 17)",
-            });
+            return Err(DtbError { offset: 20, what: "unsupported DTB version (need 16 or 17)" });
         }
         let size_strings = hdr(32, "no strings size")? as usize;
         let struct_end = if version >= 17 {
@@ -257,23 +232,12 @@ impl<'a> Tree<'a> {
         };
         let block = struct_end
             .and_then(|end| data.get(off_struct..end))
-            .ok_or(DtbError {
-                offset: 8,
-                what: "structure block outside the blob",
-            })?;
+            .ok_or(DtbError { offset: 8, what: "structure block outside the blob" })?;
         let strings = off_strings
             .checked_add(size_strings)
             .and_then(|end| data.get(off_strings..end))
-            .ok_or(DtbError {
-                offset: 12,
-                what: "strings block outside the blob",
-            })?;
-        let mut w = Walker {
-            block,
-            strings,
-            base: off_struct,
-            pos: 0,
-        };
+            .ok_or(DtbError { offset: 12, what: "strings block outside the blob" })?;
+        let mut w = Walker { block, strings, base: off_struct, pos: 0 };
         let mut nodes: Vec<Node<'a>> = Vec::new();
         let mut stack: Vec<usize> = Vec::new();
         loop {
@@ -297,13 +261,7 @@ impl<'a> Tree<'a> {
                     if let Some(p) = parent.and_then(|p| nodes.get_mut(p)) {
                         p.children.push(idx);
                     }
-                    nodes.push(Node {
-                        name,
-                        path,
-                        parent,
-                        children: Vec::new(),
-                        props: Vec::new(),
-                    });
+                    nodes.push(Node { name, path, parent, children: Vec::new(), props: Vec::new() });
                     stack.push(idx);
                 }
                 TOKEN_END_NODE => {
@@ -358,36 +316,24 @@ impl<'a> Tree<'a> {
 
     /// The children of a node.
     pub fn children(&self, idx: usize) -> impl Iterator<Item = (usize, &Node<'a>)> + '_ {
-        let list = self
-            .nodes
-            .get(idx)
-            .map(|n| n.children.as_slice())
-            .unwrap_or(&[]);
-        list.iter()
-            .filter_map(move |c| self.nodes.get(*c).map(|n| (*c, n)))
+        let list = self.nodes.get(idx).map(|n| n.children.as_slice()).unwrap_or(&[]);
+        list.iter().filter_map(move |c| self.nodes.get(*c).map(|n| (*c, n)))
     }
 
     /// The node carrying `phandle` (or `linux,phandle`) = `handle`.
     pub fn by_phandle(&self, handle: u32) -> Option<usize> {
         let at = self.phandles.partition_point(|(p, _)| *p < handle);
-        self.phandles
-            .get(at)
-            .filter(|(p, _)| *p == handle)
-            .map(|(_, i)| *i)
+        self.phandles.get(at).filter(|(p, _)| *p == handle).map(|(_, i)| *i)
     }
 
     /// `#address-cells` of a node (spec default 2).
     pub fn address_cells(&self, idx: usize) -> usize {
-        self.node(idx)
-            .and_then(|n| n.u32_prop("#address-cells"))
-            .map_or(2, |v| v as usize)
+        self.node(idx).and_then(|n| n.u32_prop("#address-cells")).map_or(2, |v| v as usize)
     }
 
     /// `#size-cells` of a node (spec default 1).
     pub fn size_cells(&self, idx: usize) -> usize {
-        self.node(idx)
-            .and_then(|n| n.u32_prop("#size-cells"))
-            .map_or(1, |v| v as usize)
+        self.node(idx).and_then(|n| n.u32_prop("#size-cells")).map_or(1, |v| v as usize)
     }
 }
 

@@ -56,19 +56,12 @@ impl fmt::Display for HostDtError {
             HostDtError::MissingProperty { node, property } => {
                 write!(f, "host DT: node {node} has no \"{property}\" property")
             }
-            HostDtError::BadProperty {
-                node,
-                property,
-                reason,
-            } => {
+            HostDtError::BadProperty { node, property, reason } => {
                 write!(f, "host DT: node {node}: property \"{property}\": {reason}")
             }
             HostDtError::NotFound { path } => write!(f, "host DT: no node {path}"),
             HostDtError::NotADevice { path } => {
-                write!(
-                    f,
-                    "host DT: node {path} is not a memory-mapped device (no usable reg)"
-                )
+                write!(f, "host DT: node {path} is not a memory-mapped device (no usable reg)")
             }
         }
     }
@@ -138,8 +131,7 @@ impl Report {
 
     /// A warning about guest `who` (the guest still boots).
     pub fn warn(&mut self, who: Who<'_>, path: &str, message: String, hint: &str) {
-        self.warnings
-            .push(Self::make(Some(who), path, message, hint));
+        self.warnings.push(Self::make(Some(who), path, message, hint));
     }
 
     /// Whether guest `index` has an error.

@@ -10,9 +10,7 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use ferrovisor_types::{HostIrq, HostRegion, Mpidr};
 
-use crate::devices::{
-    all_devices, decode_irqs, find_gic, split_reg, DeviceInfo, SMMU_V3_COMPATIBLE,
-};
+use crate::devices::{all_devices, decode_irqs, find_gic, split_reg, DeviceInfo, SMMU_V3_COMPATIBLE};
 use crate::dt::{as_cells, as_str, cells_to_u64, Node, Tree};
 use crate::error::HostDtError;
 
@@ -92,31 +90,17 @@ pub struct HostPlatform {
 /// Compatible string of the console UART.
 const PL011_COMPATIBLE: &str = "arm,pl011";
 
-fn reg_regions(
-    tree: &Tree<'_>,
-    idx: usize,
-    node: &Node<'_>,
-) -> Result<Vec<HostRegion>, HostDtError> {
-    let bad = |reason| HostDtError::BadProperty {
-        node: node.path.clone(),
-        property: "reg",
-        reason,
-    };
-    let reg = node.prop("reg").ok_or(HostDtError::MissingProperty {
-        node: node.path.clone(),
-        property: "reg",
-    })?;
+fn reg_regions(tree: &Tree<'_>, idx: usize, node: &Node<'_>) -> Result<Vec<HostRegion>, HostDtError> {
+    let bad = |reason| HostDtError::BadProperty { node: node.path.clone(), property: "reg", reason };
+    let reg =
+        node.prop("reg").ok_or(HostDtError::MissingProperty { node: node.path.clone(), property: "reg" })?;
     let parent = node.parent.unwrap_or(idx);
     let pairs = split_reg(reg, tree.address_cells(parent), tree.size_cells(parent))
         .ok_or(bad("length does not match #address-cells/#size-cells"))?
         .ok_or(bad("unsupported #address-cells/#size-cells"))?;
     pairs
         .into_iter()
-        .map(|(a, s)| {
-            a.checked_add(s)
-                .map(|_| HostRegion::new(a, s))
-                .ok_or(bad("region wraps past the end"))
-        })
+        .map(|(a, s)| a.checked_add(s).map(|_| HostRegion::new(a, s)).ok_or(bad("region wraps past the end")))
         .collect()
 }
 
@@ -125,76 +109,50 @@ fn parse_memory(tree: &Tree<'_>) -> Result<Vec<HostRegion>, HostDtError> {
     for (idx, node) in tree.nodes.iter().enumerate() {
         let is_mem = node.str_prop("device_type") == Some("memory") && node.parent == Some(0);
         if is_mem {
-            memory.extend(
-                reg_regions(tree, idx, node)?
-                    .into_iter()
-                    .filter(|r| r.size > 0),
-            );
+            memory.extend(reg_regions(tree, idx, node)?.into_iter().filter(|r| r.size > 0));
         }
     }
     if memory.is_empty() {
-        return Err(HostDtError::MissingNode {
-            what: "memory node with a non-empty reg",
-        });
+        return Err(HostDtError::MissingNode { what: "memory node with a non-empty reg" });
     }
     Ok(memory)
 }
 
 fn parse_cpus(tree: &Tree<'_>) -> Result<Vec<Mpidr>, HostDtError> {
-    let cpus_idx = tree
-        .find("/cpus")
-        .ok_or(HostDtError::MissingNode { what: "/cpus node" })?;
+    let cpus_idx = tree.find("/cpus").ok_or(HostDtError::MissingNode { what: "/cpus node" })?;
     let ac = tree.address_cells(cpus_idx);
     let mut cpus = Vec::new();
     for (_, cpu) in tree.children(cpus_idx) {
         if cpu.str_prop("device_type") != Some("cpu") && cpu.base_name() != "cpu" {
             continue;
         }
-        let bad = |reason| HostDtError::BadProperty {
-            node: cpu.path.clone(),
-            property: "reg",
-            reason,
-        };
-        let reg = cpu.prop("reg").ok_or(HostDtError::MissingProperty {
-            node: cpu.path.clone(),
-            property: "reg",
-        })?;
+        let bad = |reason| HostDtError::BadProperty { node: cpu.path.clone(), property: "reg", reason };
+        let reg = cpu
+            .prop("reg")
+            .ok_or(HostDtError::MissingProperty { node: cpu.path.clone(), property: "reg" })?;
         let cells = as_cells(reg).ok_or(bad("length is not a multiple of 4"))?;
         let first = cells.get(..ac).ok_or(bad("shorter than #address-cells"))?;
-        cpus.push(Mpidr(
-            cells_to_u64(first).ok_or(bad("unsupported #address-cells"))?,
-        ));
+        cpus.push(Mpidr(cells_to_u64(first).ok_or(bad("unsupported #address-cells"))?));
     }
     if cpus.is_empty() {
-        return Err(HostDtError::MissingNode {
-            what: "cpu node under /cpus",
-        });
+        return Err(HostDtError::MissingNode { what: "cpu node under /cpus" });
     }
     Ok(cpus)
 }
 
 fn parse_gic(tree: &Tree<'_>) -> Result<GicInfo, HostDtError> {
-    let idx = find_gic(tree).ok_or(HostDtError::MissingNode {
-        what: "node compatible with \"arm,gic-v3\"",
-    })?;
-    let node = tree
-        .node(idx)
-        .ok_or(HostDtError::MissingNode { what: "GIC node" })?;
+    let idx =
+        find_gic(tree).ok_or(HostDtError::MissingNode { what: "node compatible with \"arm,gic-v3\"" })?;
+    let node = tree.node(idx).ok_or(HostDtError::MissingNode { what: "GIC node" })?;
     let regions = crate::devices::device_at(tree, idx)?
         .map(|d| d.regions)
-        .ok_or(HostDtError::NotADevice {
-            path: node.path.clone(),
-        })?;
+        .ok_or(HostDtError::NotADevice { path: node.path.clone() })?;
     let n_redist = node.u32_prop("#redistributor-regions").unwrap_or(1) as usize;
-    let bad = |reason| HostDtError::BadProperty {
-        node: node.path.clone(),
-        property: "reg",
-        reason,
-    };
+    let bad = |reason| HostDtError::BadProperty { node: node.path.clone(), property: "reg", reason };
     let dist = *regions.first().ok_or(bad("no distributor region"))?;
-    let redist = regions.get(1..n_redist.saturating_add(1)).ok_or(bad(
-        "fewer redistributor regions than #redistributor-regions",
-    ))?;
+    let redist = regions
+        .get(1..n_redist.saturating_add(1))
+        .ok_or(bad("fewer redistributor regions than #redistributor-regions"))?;
     if redist.is_empty() {
         return Err(bad("no redistributor region"));
     }
@@ -203,13 +161,7 @@ fn parse_gic(tree: &Tree<'_>) -> Result<GicInfo, HostDtError> {
         .find(|(_, n)| n.is_compatible("arm,gic-v3-its"))
         .and_then(|(i, _)| crate::devices::device_at(tree, i).ok().flatten())
         .and_then(|d| d.regions.first().copied());
-    Ok(GicInfo {
-        version: 3,
-        dist,
-        redist: redist.to_vec(),
-        its,
-        path: node.path.clone(),
-    })
+    Ok(GicInfo { version: 3, dist, redist: redist.to_vec(), its, path: node.path.clone() })
 }
 
 fn parse_timer(tree: &Tree<'_>) -> Result<TimerInfo, HostDtError> {
@@ -217,53 +169,35 @@ fn parse_timer(tree: &Tree<'_>) -> Result<TimerInfo, HostDtError> {
         .nodes
         .iter()
         .position(|n| n.is_compatible("arm,armv8-timer"))
-        .ok_or(HostDtError::MissingNode {
-            what: "node compatible with \"arm,armv8-timer\"",
-        })?;
+        .ok_or(HostDtError::MissingNode { what: "node compatible with \"arm,armv8-timer\"" })?;
     let irqs = decode_irqs(tree, idx)?;
     let path = tree.node(idx).map(|n| n.path.clone()).unwrap_or_default();
     let get = |i: usize| {
-        irqs.get(i)
-            .map(|s| s.irq)
-            .ok_or_else(|| HostDtError::BadProperty {
-                node: path.clone(),
-                property: "interrupts",
-                reason: "fewer than 4 GIC interrupts",
-            })
+        irqs.get(i).map(|s| s.irq).ok_or_else(|| HostDtError::BadProperty {
+            node: path.clone(),
+            property: "interrupts",
+            reason: "fewer than 4 GIC interrupts",
+        })
     };
-    Ok(TimerInfo {
-        secure_phys: get(0)?,
-        phys: get(1)?,
-        virt: get(2)?,
-        hyp_phys: get(3)?,
-    })
+    Ok(TimerInfo { secure_phys: get(0)?, phys: get(1)?, virt: get(2)?, hyp_phys: get(3)? })
 }
 
 fn parse_console(tree: &Tree<'_>, devices: &[DeviceInfo]) -> Option<UartInfo> {
     let is_pl011 = |d: &&DeviceInfo| d.compatible.iter().any(|c| c == PL011_COMPATIBLE);
     let chosen = tree.find("/chosen").and_then(|i| tree.node(i));
-    let stdout = chosen.and_then(|c| {
-        c.str_prop("stdout-path")
-            .or_else(|| c.str_prop("linux,stdout-path"))
+    let stdout = chosen.and_then(|c| c.str_prop("stdout-path").or_else(|| c.str_prop("linux,stdout-path")));
+    let target = stdout.map(|s| s.split(':').next().unwrap_or(s)).and_then(|s| {
+        if s.starts_with('/') {
+            Some(s.to_string())
+        } else {
+            let aliases = tree.find("/aliases").and_then(|i| tree.node(i))?;
+            aliases.prop(s).and_then(as_str).map(|p| p.to_string())
+        }
     });
-    let target = stdout
-        .map(|s| s.split(':').next().unwrap_or(s))
-        .and_then(|s| {
-            if s.starts_with('/') {
-                Some(s.to_string())
-            } else {
-                let aliases = tree.find("/aliases").and_then(|i| tree.node(i))?;
-                aliases.prop(s).and_then(as_str).map(|p| p.to_string())
-            }
-        });
     let by_path = target.and_then(|t| devices.iter().filter(is_pl011).find(|d| d.path == t));
     let uart = by_path.or_else(|| devices.iter().find(is_pl011))?;
     let region = *uart.regions.first()?;
-    Some(UartInfo {
-        path: uart.path.clone(),
-        region,
-        irq: uart.irqs.first().map(|s| s.irq),
-    })
+    Some(UartInfo { path: uart.path.clone(), region, irq: uart.irqs.first().map(|s| s.irq) })
 }
 
 fn chosen_u64(node: &Node<'_>, name: &'static str) -> Result<Option<u64>, HostDtError> {
@@ -304,15 +238,10 @@ impl HostPlatform {
             },
         };
         let chosen = tree.find("/chosen").and_then(|i| tree.node(i));
-        let bootargs = chosen
-            .and_then(|c| c.str_prop("bootargs"))
-            .map(|s| s.to_string());
+        let bootargs = chosen.and_then(|c| c.str_prop("bootargs")).map(|s| s.to_string());
         let initrd = match chosen {
             None => None,
-            Some(c) => match (
-                chosen_u64(c, "linux,initrd-start")?,
-                chosen_u64(c, "linux,initrd-end")?,
-            ) {
+            Some(c) => match (chosen_u64(c, "linux,initrd-start")?, chosen_u64(c, "linux,initrd-end")?) {
                 (Some(start), Some(end)) => {
                     let size = end.checked_sub(start).ok_or(HostDtError::BadProperty {
                         node: c.path.clone(),
@@ -329,18 +258,7 @@ impl HostPlatform {
             .filter(|d| d.compatible.iter().any(|c| c == SMMU_V3_COMPATIBLE))
             .cloned()
             .collect();
-        Ok(HostPlatform {
-            memory,
-            cpus,
-            gic,
-            console,
-            timer,
-            psci,
-            bootargs,
-            initrd,
-            smmus,
-            devices,
-        })
+        Ok(HostPlatform { memory, cpus, gic, console, timer, psci, bootargs, initrd, smmus, devices })
     }
 
     /// The memory-mapped host device at this full DT path.
@@ -349,28 +267,19 @@ impl HostPlatform {
     }
 
     /// The memory-mapped host devices whose `reg` overlaps `region`.
-    pub fn devices_overlapping(
-        &self,
-        region: &HostRegion,
-    ) -> impl Iterator<Item = &DeviceInfo> + '_ {
+    pub fn devices_overlapping(&self, region: &HostRegion) -> impl Iterator<Item = &DeviceInfo> + '_ {
         let region = *region;
-        self.devices
-            .iter()
-            .filter(move |d| d.regions.iter().any(|r| r.overlaps(&region)))
+        self.devices.iter().filter(move |d| d.regions.iter().any(|r| r.overlaps(&region)))
     }
 
     /// Whether `region` lies entirely inside one host RAM region.
     pub fn in_ram(&self, region: &HostRegion) -> bool {
-        self.memory
-            .iter()
-            .any(|m| region.base.0 >= m.base.0 && region.end() <= m.end())
+        self.memory.iter().any(|m| region.base.0 >= m.base.0 && region.end() <= m.end())
     }
 
     /// Total host RAM in bytes (saturating).
     pub fn ram_size(&self) -> u64 {
-        self.memory
-            .iter()
-            .fold(0u64, |acc, m| acc.saturating_add(m.size))
+        self.memory.iter().fold(0u64, |acc, m| acc.saturating_add(m.size))
     }
 
     /// Host regions the hypervisor keeps for itself, with the owner's DT path

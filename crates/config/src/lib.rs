@@ -41,8 +41,8 @@ pub use dt::DtbError;
 pub use error::{ConfigError, HostDtError};
 pub use host::{GicInfo, HostPlatform, PsciMethod, TimerInfo, UartInfo};
 pub use model::{
-    Config, DmaProtection, GuestConfig, IrqRoute, MemoryRegion, PassthroughConfig, PtRegion,
-    VuartConfig, MAX_GUEST_NAME, MAX_VCPUS, PAGE_SIZE, VUART_SIZE,
+    Config, DmaProtection, GuestConfig, IrqRoute, MemoryRegion, PassthroughConfig, PtRegion, VuartConfig,
+    MAX_GUEST_NAME, MAX_VCPUS, PAGE_SIZE, VUART_SIZE,
 };
 pub use parse::{CONFIG_COMPATIBLE, GUEST_COMPATIBLE, PASSTHROUGH_COMPATIBLE, VUART_COMPATIBLE};
 
@@ -74,13 +74,8 @@ pub fn load(host_dtb: &[u8], config_dtb: &[u8], bundle_files: &[&str]) -> LoadOu
     let host = match host {
         Ok(h) => h,
         Err(e) => {
-            let hint =
-                "the hypervisor needs a host DT with memory, cpus, a GICv3 and an arch timer";
-            report.global(
-                "/",
-                format!("cannot check guests against the host: {e}"),
-                hint,
-            );
+            let hint = "the hypervisor needs a host DT with memory, cpus, a GICv3 and an arch timer";
+            report.global("/", format!("cannot check guests against the host: {e}"), hint);
             return LoadOutcome {
                 config: Config::default(),
                 errors: report.errors,
@@ -91,10 +86,7 @@ pub fn load(host_dtb: &[u8], config_dtb: &[u8], bundle_files: &[&str]) -> LoadOu
     let mut checked: Vec<GuestConfig> = Vec::new();
     let mut ram_used = 0u64;
     for (index, raw_guest) in raw.iter().flatten().enumerate() {
-        let who = error::Who {
-            index,
-            name: &raw_guest.name,
-        };
+        let who = error::Who { index, name: &raw_guest.name };
         let guest = validate::check_guest(&host, raw_guest, who, bundle_files, &mut report);
         cross::check_against(&guest, who, &checked, &mut report);
         if !report.is_rejected(index) {
@@ -102,15 +94,7 @@ pub fn load(host_dtb: &[u8], config_dtb: &[u8], bundle_files: &[&str]) -> LoadOu
         }
         checked.push(guest);
     }
-    let guests = checked
-        .into_iter()
-        .enumerate()
-        .filter(|(i, _)| !report.is_rejected(*i))
-        .map(|(_, g)| g)
-        .collect();
-    LoadOutcome {
-        config: Config { guests },
-        errors: report.errors,
-        warnings: report.warnings,
-    }
+    let guests =
+        checked.into_iter().enumerate().filter(|(i, _)| !report.is_rejected(*i)).map(|(_, g)| g).collect();
+    LoadOutcome { config: Config { guests }, errors: report.errors, warnings: report.warnings }
 }

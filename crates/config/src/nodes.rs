@@ -49,10 +49,7 @@ impl Ctx<'_, '_, '_> {
 
     pub(crate) fn required<T>(&mut self, name: &str, value: Option<T>, example: &str) -> Option<T> {
         if value.is_none() && !self.node.has(name) {
-            self.error(
-                format!("missing required property \"{name}\""),
-                &format!("add {example}"),
-            );
+            self.error(format!("missing required property \"{name}\""), &format!("add {example}"));
         }
         value
     }
@@ -60,10 +57,8 @@ impl Ctx<'_, '_, '_> {
     pub(crate) fn u64_prop(&mut self, name: &str) -> Option<u64> {
         let v = self.node.prop(name)?;
         if v.len() != 8 {
-            let msg = format!(
-                "property \"{name}\" must be 2 cells <high low> (8 bytes), found {} bytes",
-                v.len()
-            );
+            let msg =
+                format!("property \"{name}\" must be 2 cells <high low> (8 bytes), found {} bytes", v.len());
             self.error(msg, &format!("write {name} = <0x0 0x10000000>;"));
             return None;
         }
@@ -74,10 +69,7 @@ impl Ctx<'_, '_, '_> {
         let v = self.node.prop(name)?;
         let n = crate::dt::as_u32(v);
         if n.is_none() {
-            let msg = format!(
-                "property \"{name}\" must be one 32-bit cell, found {} bytes",
-                v.len()
-            );
+            let msg = format!("property \"{name}\" must be one 32-bit cell, found {} bytes", v.len());
             self.error(msg, &format!("write {example}"));
         }
         n
@@ -137,46 +129,27 @@ impl Ctx<'_, '_, '_> {
 pub(crate) fn parse_memory(c: &mut Ctx<'_, '_, '_>) -> Option<MemoryRegion> {
     c.check_props(MEMORY_PROPS);
     let gpa = c.u64_prop("guest-physical-addr");
-    let gpa = c.required(
-        "guest-physical-addr",
-        gpa,
-        "guest-physical-addr = <0x0 0x40000000>;",
-    );
+    let gpa = c.required("guest-physical-addr", gpa, "guest-physical-addr = <0x0 0x40000000>;");
     let size = c.u64_prop("size");
     let size = c.required("size", size, "size = <0x0 0x10000000>;");
     let identity = c.flag("identity");
-    Some(MemoryRegion {
-        gpa: GuestPhysAddr(gpa?),
-        size: size?,
-        identity,
-        path: c.node.path.clone(),
-    })
+    Some(MemoryRegion { gpa: GuestPhysAddr(gpa?), size: size?, identity, path: c.node.path.clone() })
 }
 
 pub(crate) fn parse_vuart(c: &mut Ctx<'_, '_, '_>, g: &mut RawGuest) {
     c.check_props(VUART_PROPS);
     let gpa = c.u64_prop("guest-physical-addr");
-    let gpa = c.required(
-        "guest-physical-addr",
-        gpa,
-        "guest-physical-addr = <0x0 0x09000000>;",
-    );
+    let gpa = c.required("guest-physical-addr", gpa, "guest-physical-addr = <0x0 0x09000000>;");
     let irq = c.u32_prop("interrupts", "interrupts = <33>;");
     let irq = c.required("interrupts", irq, "interrupts = <33>; (the guest INTID)");
     if let Some(first) = &g.vuart {
-        let msg = format!(
-            "a guest has at most one emulated UART, and {} is already one",
-            first.path
-        );
+        let msg = format!("a guest has at most one emulated UART, and {} is already one", first.path);
         c.error(msg, "remove one of the two UART nodes");
         return;
     }
     if let (Some(gpa), Some(irq)) = (gpa, irq) {
-        g.vuart = Some(VuartConfig {
-            gpa: GuestPhysAddr(gpa),
-            irq: GuestIrq(irq),
-            path: c.node.path.clone(),
-        });
+        g.vuart =
+            Some(VuartConfig { gpa: GuestPhysAddr(gpa), irq: GuestIrq(irq), path: c.node.path.clone() });
     }
 }
 
@@ -190,50 +163,41 @@ pub(crate) fn parse_passthrough(c: &mut Ctx<'_, '_, '_>) -> Option<RawPassthroug
     let mut irq_map = Vec::new();
     if let Some(cells) = c.cell_list("interrupt-map", "interrupt-map = <34 34>;") {
         if cells.len() % 2 != 0 {
-            let msg =
-                "property \"interrupt-map\" must hold pairs <host-intid guest-intid>".to_string();
-            c.error(
-                msg,
-                "write interrupt-map = <34 40>; (host INTID 34 appears as guest INTID 40)",
-            );
+            let msg = "property \"interrupt-map\" must hold pairs <host-intid guest-intid>".to_string();
+            c.error(msg, "write interrupt-map = <34 40>; (host INTID 34 appears as guest INTID 40)");
         }
-        irq_map = cells
-            .chunks_exact(2)
-            .filter_map(|p| Some((*p.first()?, *p.get(1)?)))
-            .collect();
+        irq_map = cells.chunks_exact(2).filter_map(|p| Some((*p.first()?, *p.get(1)?))).collect();
     }
     let has = |n: &str| c.node.has(n);
     let source = match (has("host-device"), has("host-physical-addr")) {
         (true, true) => {
             let msg = "host-device and host-physical-addr are mutually exclusive".to_string();
-            c.error(msg, "use host-device for a host DT device, or host-physical-addr + size for a raw region");
+            c.error(
+                msg,
+                "use host-device for a host DT device, or host-physical-addr + size for a raw region",
+            );
             return None;
         }
         (false, false) => {
             let msg = "missing host-device or host-physical-addr".to_string();
-            c.error(msg, "add host-device = \"/pl031@9010000\"; or host-physical-addr = <...>; size = <...>;");
+            c.error(
+                msg,
+                "add host-device = \"/pl031@9010000\"; or host-physical-addr = <...>; size = <...>;",
+            );
             return None;
         }
         (true, false) => {
             if has("size") {
-                let msg = "property \"size\" is only for a raw region: a host device's size comes from its reg".to_string();
-                c.error(
-                    msg,
-                    "remove size, or use host-physical-addr instead of host-device",
-                );
+                let msg =
+                    "property \"size\" is only for a raw region: a host device's size comes from its reg"
+                        .to_string();
+                c.error(msg, "remove size, or use host-physical-addr instead of host-device");
             }
             PtSource::Device(device?)
         }
         (false, true) => {
-            let size = c.required(
-                "size",
-                size,
-                "size = <0x0 0x1000>; (raw regions need a size)",
-            );
-            PtSource::Raw {
-                hpa: hpa?,
-                size: size?,
-            }
+            let size = c.required("size", size, "size = <0x0 0x1000>; (raw regions need a size)");
+            PtSource::Raw { hpa: hpa?, size: size? }
         }
     };
     Some(RawPassthrough {

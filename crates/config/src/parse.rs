@@ -76,9 +76,7 @@ pub(crate) struct RawGuest {
 
 fn valid_name(name: &str) -> bool {
     (1..=crate::model::MAX_GUEST_NAME).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
 /// Reads the config DTB. Returns `None` (after reporting) when it has no
@@ -87,8 +85,7 @@ pub(crate) fn parse_config(dtb: &[u8], report: &mut Report) -> Option<Vec<RawGue
     let tree = match Tree::parse(dtb) {
         Ok(t) => t,
         Err(e) => {
-            let hint =
-                "compile the config with `dtc -I dts -O dtb` and put the .dtb into the boot bundle";
+            let hint = "compile the config with `dtc -I dts -O dtb` and put the .dtb into the boot bundle";
             report.global("/", format!("config DTB is unreadable: {e}"), hint);
             return None;
         }
@@ -96,7 +93,9 @@ pub(crate) fn parse_config(dtb: &[u8], report: &mut Report) -> Option<Vec<RawGue
     let root = tree.root()?;
     if !root.is_compatible(CONFIG_COMPATIBLE) {
         let found = root.str_list("compatible").join("\", \"");
-        let msg = format!("root compatible is \"{found}\", not \"{CONFIG_COMPATIBLE}\": this is not a ferrovisor config");
+        let msg = format!(
+            "root compatible is \"{found}\", not \"{CONFIG_COMPATIBLE}\": this is not a ferrovisor config"
+        );
         report.global(
             "/",
             msg,
@@ -145,11 +144,7 @@ pub(crate) fn parse_config(dtb: &[u8], report: &mut Report) -> Option<Vec<RawGue
         guests.push(guest);
     }
     if guests.is_empty() {
-        report.global(
-            "/guests",
-            "no guest is defined".into(),
-            "add at least one guest node under /guests",
-        );
+        report.global("/guests", "no guest is defined".into(), "add at least one guest node under /guests");
     }
     Some(guests)
 }
@@ -162,33 +157,19 @@ fn parse_guest(
     earlier: &[RawGuest],
     report: &mut Report,
 ) -> RawGuest {
-    let who = Who {
-        index,
-        name: node.name,
-    };
+    let who = Who { index, name: node.name };
     let mut c = Ctx { report, who, node };
     if !valid_name(node.name) {
         let msg = format!("guest name \"{}\" is not valid", node.name);
-        c.error(
-            msg,
-            "a guest name is 1 to 32 characters from a-z, 0-9, '_' and '-' (no unit address)",
-        );
+        c.error(msg, "a guest name is 1 to 32 characters from a-z, 0-9, '_' and '-' (no unit address)");
     }
     if let Some(first) = earlier.iter().find(|g| g.name == node.name) {
-        let msg = format!(
-            "guest name \"{}\" is already used by {}",
-            node.name, first.path
-        );
+        let msg = format!("guest name \"{}\" is already used by {}", node.name, first.path);
         c.error(msg, "give every guest a unique node name");
     }
     c.check_props(GUEST_PROPS);
     let compat = node.str_list("compatible");
-    if c.required(
-        "compatible",
-        node.prop("compatible"),
-        "compatible = \"ferrovisor,guest\";",
-    )
-    .is_some()
+    if c.required("compatible", node.prop("compatible"), "compatible = \"ferrovisor,guest\";").is_some()
         && !compat.contains(&GUEST_COMPATIBLE)
     {
         c.error(
@@ -210,11 +191,7 @@ fn parse_guest(
         ..RawGuest::default()
     };
     for (child_idx, child) in tree.children(idx) {
-        let mut c = Ctx {
-            report,
-            who,
-            node: child,
-        };
+        let mut c = Ctx { report, who, node: child };
         let compat = child.str_list("compatible");
         if compat.contains(&VUART_COMPATIBLE) {
             parse_vuart(&mut c, &mut g);
@@ -223,10 +200,7 @@ fn parse_guest(
         } else if child.base_name() == "memory" && !child.has("compatible") {
             g.memory.extend(parse_memory(&mut c));
         } else {
-            c.error(
-                format!("unknown node \"{}\"", child.name),
-                GUEST_CHILDREN_HINT,
-            );
+            c.error(format!("unknown node \"{}\"", child.name), GUEST_CHILDREN_HINT);
             continue;
         }
         c.no_children(tree, child_idx);

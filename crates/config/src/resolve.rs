@@ -17,7 +17,8 @@ use crate::model::{aligned, DmaProtection, IrqRoute, PassthroughConfig, PtRegion
 use crate::parse::{PtSource, RawPassthrough};
 
 const OWNED_HINT: &str = "the hypervisor keeps the GIC, its console UART and the SMMUs; a guest gets a virtual GIC, and an emulated UART (compatible = \"ferrovisor,vuart-pl011\")";
-const DMA_RISK: &str = "without an IOMMU the device can DMA anywhere in host memory, including the hypervisor and other guests";
+const DMA_RISK: &str =
+    "without an IOMMU the device can DMA anywhere in host memory, including the hypervisor and other guests";
 
 /// The host side of one pass-through before the guest mapping.
 struct HostSide<'h> {
@@ -55,8 +56,7 @@ fn host_side<'h>(
     match &pt.source {
         PtSource::Device(path) => {
             let Some(dev) = host.device(path) else {
-                let msg =
-                    format!("host device {path} is not a memory-mapped device of the host DT");
+                let msg = format!("host device {path} is not a memory-mapped device of the host DT");
                 err(msg, "host-device must be the full path of a host DT node with a reg property, e.g. \"/pl031@9010000\" (see `dtc -I dtb -O dts` of the host DTB)");
                 return None;
             };
@@ -85,10 +85,7 @@ fn host_side<'h>(
             }
             if host.memory.iter().any(|m| m.overlaps(&region)) {
                 let msg = format!("{what} lies in host RAM");
-                err(
-                    msg,
-                    "guest RAM goes in memory nodes; a pass-through region must be device MMIO",
-                );
+                err(msg, "guest RAM goes in memory nodes; a pass-through region must be device MMIO");
                 return None;
             }
             let devices: Vec<&DeviceInfo> = host.devices_overlapping(&region).collect();
@@ -97,11 +94,7 @@ fn host_side<'h>(
                 err(msg, "a raw pass-through region must lie inside the reg of host DT devices; check the address against the host DT");
                 return None;
             }
-            Some(HostSide {
-                devices,
-                regions: alloc::vec![region],
-                what,
-            })
+            Some(HostSide { devices, regions: alloc::vec![region], what })
         }
     }
 }
@@ -123,10 +116,7 @@ fn check_owned(
             PtSource::Device(path) if *path == owner => {
                 format!("host device {path} is the {why}, owned by the hypervisor")
             }
-            _ => format!(
-                "{} covers the {why} ({owner}), owned by the hypervisor",
-                side.what
-            ),
+            _ => format!("{} covers the {why} ({owner}), owned by the hypervisor", side.what),
         };
         report.error(who, &pt.path, msg, OWNED_HINT);
         seen.push(owner);
@@ -148,12 +138,7 @@ fn map_regions(
     let mut out = Vec::new();
     if pt.gpa.is_some_and(|g| !aligned(g)) {
         let msg = format!("guest-physical-addr {gpa0:#x} is not 4 KiB aligned");
-        report.error(
-            who,
-            &pt.path,
-            msg,
-            "stage-2 maps whole 4 KiB pages: use a multiple of 0x1000",
-        );
+        report.error(who, &pt.path, msg, "stage-2 maps whole 4 KiB pages: use a multiple of 0x1000");
         ok = false;
     }
     for r in &side.regions {
@@ -179,11 +164,9 @@ fn map_regions(
             gpa0.checked_sub(first - r.base.0)
         };
         match gpa.filter(|g| g.checked_add(r.size).is_some()) {
-            Some(g) => out.push(PtRegion {
-                hpa: HostPhysAddr(r.base.0),
-                gpa: GuestPhysAddr(g),
-                size: r.size,
-            }),
+            Some(g) => {
+                out.push(PtRegion { hpa: HostPhysAddr(r.base.0), gpa: GuestPhysAddr(g), size: r.size })
+            }
             None => {
                 let msg = format!(
                     "guest window for {} does not fit in the guest address space",
@@ -198,34 +181,20 @@ fn map_regions(
 }
 
 /// Device interrupts + `interrupt-map` -> routes.
-fn map_irqs(
-    side: &HostSide<'_>,
-    pt: &RawPassthrough,
-    who: Who<'_>,
-    report: &mut Report,
-) -> Vec<IrqRoute> {
-    let specs: Vec<HostIrqSpec> = side
-        .devices
-        .iter()
-        .flat_map(|d| d.irqs.iter().copied())
-        .collect();
+fn map_irqs(side: &HostSide<'_>, pt: &RawPassthrough, who: Who<'_>, report: &mut Report) -> Vec<IrqRoute> {
+    let specs: Vec<HostIrqSpec> = side.devices.iter().flat_map(|d| d.irqs.iter().copied()).collect();
     let names: Vec<&str> = side.devices.iter().map(|d| d.path.as_str()).collect();
     let list: Vec<String> = specs.iter().map(|s| s.irq.0.to_string()).collect();
-    let list = if list.is_empty() {
-        "none".to_string()
-    } else {
-        list.join(", ")
-    };
+    let list = if list.is_empty() { "none".to_string() } else { list.join(", ") };
     let mut routes = Vec::new();
     for (host, guest) in &pt.irq_map {
         match specs.iter().find(|s| s.irq.0 == *host) {
-            Some(s) => routes.push(IrqRoute {
-                host: s.irq,
-                guest: GuestIrq(*guest),
-                trigger: s.trigger,
-            }),
+            Some(s) => routes.push(IrqRoute { host: s.irq, guest: GuestIrq(*guest), trigger: s.trigger }),
             None => {
-                let msg = format!("interrupt-map: host INTID {host} is not an interrupt of {} (its interrupts: {list})", names.join(", "));
+                let msg = format!(
+                    "interrupt-map: host INTID {host} is not an interrupt of {} (its interrupts: {list})",
+                    names.join(", ")
+                );
                 report.error(who, &pt.path, msg, "the first number of each pair must be one of the device's host interrupts (SPI n in the host DT is INTID 32+n)");
             }
         }
@@ -244,11 +213,7 @@ fn map_irqs(
                     "only devices with shared peripheral interrupts (SPIs) can be passed through",
                 );
             } else if !pt.irq_map.iter().any(|(h, _)| *h == s.irq.0) {
-                routes.push(IrqRoute {
-                    host: s.irq,
-                    guest: GuestIrq(s.irq.0),
-                    trigger: s.trigger,
-                });
+                routes.push(IrqRoute { host: s.irq, guest: GuestIrq(s.irq.0), trigger: s.trigger });
             }
         }
     }
@@ -266,10 +231,7 @@ fn dma(
     let masters: Vec<&&DeviceInfo> = side.devices.iter().filter(|d| d.dma).collect();
     if masters.is_empty() {
         if pt.dma_ack {
-            let msg = format!(
-                "dma-unprotected-ack is ignored: {} cannot master DMA",
-                side.what
-            );
+            let msg = format!("dma-unprotected-ack is ignored: {} cannot master DMA", side.what);
             report.warn(who, &pt.path, msg, "remove dma-unprotected-ack");
         }
         return DmaProtection::None;
@@ -292,7 +254,10 @@ fn dma(
         report.error(who, &pt.path, msg, hint);
         return DmaProtection::None;
     }
-    let msg = format!("guest {} gets DMA-capable {} without IOMMU protection (acknowledged by dma-unprotected-ack)", who.name, side.what);
+    let msg = format!(
+        "guest {} gets DMA-capable {} without IOMMU protection (acknowledged by dma-unprotected-ack)",
+        who.name, side.what
+    );
     report.warn(who, &pt.path, msg, DMA_RISK);
     DmaProtection::UnprotectedAcknowledged
 }

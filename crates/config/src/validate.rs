@@ -28,19 +28,9 @@ struct Window {
     path: Option<String>,
 }
 
-fn check_vcpus(
-    host: &HostPlatform,
-    g: &RawGuest,
-    who: Who<'_>,
-    r: &mut Report,
-) -> Option<Vec<usize>> {
+fn check_vcpus(host: &HostPlatform, g: &RawGuest, who: Who<'_>, r: &mut Report) -> Option<Vec<usize>> {
     if let Some(v) = g.vcpus.filter(|v| !(1..=MAX_VCPUS).contains(v)) {
-        r.error(
-            who,
-            &g.path,
-            format!("vcpus = <{v}> is out of range"),
-            "a guest has 1 to 8 virtual CPUs",
-        );
+        r.error(who, &g.path, format!("vcpus = <{v}> is out of range"), "a guest has 1 to 8 virtual CPUs");
     }
     let list = g.affinity.as_ref()?;
     let n = host.cpus.len();
@@ -52,12 +42,7 @@ fn check_vcpus(
                 "cpu-affinity: physical CPU {cpu} does not exist (the host has {n} CPUs, 0 to {})",
                 n.saturating_sub(1)
             );
-            r.error(
-                who,
-                &g.path,
-                msg,
-                "cpu-affinity lists 0-based indices into the host DT's /cpus nodes",
-            );
+            r.error(who, &g.path, msg, "cpu-affinity lists 0-based indices into the host DT's /cpus nodes");
         } else if out.contains(&idx) {
             r.error(
                 who,
@@ -99,32 +84,15 @@ fn check_memory(host: &HostPlatform, g: &RawGuest, who: Who<'_>, r: &mut Report)
             );
         }
         if !aligned(base) {
-            r.error(
-                who,
-                &m.path,
-                format!("guest-physical-addr {base:#x} is not 4 KiB aligned"),
-                ALIGN_HINT,
-            );
+            r.error(who, &m.path, format!("guest-physical-addr {base:#x} is not 4 KiB aligned"), ALIGN_HINT);
         }
         if !aligned(size) {
-            r.error(
-                who,
-                &m.path,
-                format!("memory size {size:#x} is not a multiple of 4 KiB"),
-                ALIGN_HINT,
-            );
+            r.error(who, &m.path, format!("memory size {size:#x} is not a multiple of 4 KiB"), ALIGN_HINT);
         }
         if m.identity && size > 0 && !host.in_ram(&HostRegion::new(base, size)) {
-            let ram: Vec<String> = host
-                .memory
-                .iter()
-                .map(|h| range(h.base.0, h.size))
-                .collect();
-            let msg = format!(
-                "identity memory {} is not inside host RAM ({})",
-                range(base, size),
-                ram.join(", ")
-            );
+            let ram: Vec<String> = host.memory.iter().map(|h| range(h.base.0, h.size)).collect();
+            let msg =
+                format!("identity memory {} is not inside host RAM ({})", range(base, size), ram.join(", "));
             r.error(who, &m.path, msg, "an identity region must lie inside a host /memory region, or drop identity; to let the hypervisor place it");
         }
     }
@@ -166,12 +134,7 @@ fn windows(host: &HostPlatform, g: &RawGuest, pts: &[PassthroughConfig]) -> Vec<
     for pt in pts {
         for reg in &pt.regions {
             let what = format!("the pass-through window {}", range(reg.gpa.0, reg.size));
-            w.push(Window {
-                base: reg.gpa.0,
-                size: reg.size,
-                what,
-                path: Some(pt.path.clone()),
-            });
+            w.push(Window { base: reg.gpa.0, size: reg.size, what, path: Some(pt.path.clone()) });
         }
     }
     w
@@ -196,28 +159,12 @@ fn check_layout(wins: &[Window], who: Who<'_>, r: &mut Report) {
     }
 }
 
-fn use_guest_irq(
-    irq: u32,
-    path: &str,
-    used: &mut Vec<(u32, String)>,
-    who: Who<'_>,
-    r: &mut Report,
-) {
+fn use_guest_irq(irq: u32, path: &str, used: &mut Vec<(u32, String)>, who: Who<'_>, r: &mut Report) {
     if IntidClass::of(irq) != IntidClass::Spi {
-        r.error(
-            who,
-            path,
-            format!("guest INTID {irq} is not a shared peripheral interrupt"),
-            SPI_HINT,
-        );
+        r.error(who, path, format!("guest INTID {irq} is not a shared peripheral interrupt"), SPI_HINT);
     } else if let Some((_, first)) = used.iter().find(|(i, _)| *i == irq) {
         let msg = format!("guest INTID {irq} is already used by {first}");
-        r.error(
-            who,
-            path,
-            msg,
-            "each guest interrupt has one source: pick a free SPI (32 to 1019)",
-        );
+        r.error(who, path, msg, "each guest interrupt has one source: pick a free SPI (32 to 1019)");
     } else {
         used.push((irq, path.into()));
     }
@@ -233,10 +180,8 @@ fn check_irqs(g: &RawGuest, pts: &[&PassthroughConfig], who: Who<'_>, r: &mut Re
         for route in &pt.irqs {
             use_guest_irq(route.guest.0, &pt.path, &mut guest_used, who, r);
             if let Some((_, first)) = host_used.iter().find(|(i, _)| *i == route.host.0) {
-                let msg = format!(
-                    "host INTID {} is already forwarded to this guest by {first}",
-                    route.host.0
-                );
+                let msg =
+                    format!("host INTID {} is already forwarded to this guest by {first}", route.host.0);
                 r.error(who, &pt.path, msg, "forward each host interrupt once");
             } else {
                 host_used.push((route.host.0, &pt.path));
@@ -246,11 +191,7 @@ fn check_irqs(g: &RawGuest, pts: &[&PassthroughConfig], who: Who<'_>, r: &mut Re
 }
 
 fn check_images(g: &RawGuest, who: Who<'_>, bundle: &[&str], r: &mut Report) {
-    let images = [
-        ("kernel", &g.kernel),
-        ("initrd", &g.initrd),
-        ("dtb", &g.dtb),
-    ];
+    let images = [("kernel", &g.kernel), ("initrd", &g.initrd), ("dtb", &g.dtb)];
     for (prop, name) in images {
         let Some(name) = name else { continue };
         if !bundle.contains(&name.as_str()) {
@@ -260,18 +201,9 @@ fn check_images(g: &RawGuest, who: Who<'_>, bundle: &[&str], r: &mut Report) {
             }
             let hint = format!(
                 "add the file to the boot bundle or fix the name (bundle files: {})",
-                if files.is_empty() {
-                    "none".into()
-                } else {
-                    files.join(", ")
-                }
+                if files.is_empty() { "none".into() } else { files.join(", ") }
             );
-            r.error(
-                who,
-                &g.path,
-                format!("{prop} \"{name}\" is not in the boot bundle"),
-                &hint,
-            );
+            r.error(who, &g.path, format!("{prop} \"{name}\" is not in the boot bundle"), &hint);
         }
     }
 }
@@ -297,16 +229,8 @@ pub(crate) fn check_guest(
             );
         }
     }
-    let non_identity = g
-        .memory
-        .iter()
-        .find(|m| !m.identity)
-        .map(|m| m.path.as_str());
-    let pts: Vec<_> = g
-        .passthrough
-        .iter()
-        .filter_map(|pt| resolve(host, pt, who, non_identity, r))
-        .collect();
+    let non_identity = g.memory.iter().find(|m| !m.identity).map(|m| m.path.as_str());
+    let pts: Vec<_> = g.passthrough.iter().filter_map(|pt| resolve(host, pt, who, non_identity, r)).collect();
     check_layout(&windows(host, g, &pts), who, r);
     let unique = check_host_duplicates(&pts, who, r);
     check_irqs(g, &unique, who, r);
@@ -337,16 +261,8 @@ fn check_host_duplicates<'p>(
     for (j, pt) in pts.iter().enumerate() {
         match pts.iter().take(j).find(|o| host_overlap(pt, o)) {
             Some(o) => {
-                let msg = format!(
-                    "its host region is already passed through to this guest by {}",
-                    o.path
-                );
-                r.error(
-                    who,
-                    &pt.path,
-                    msg,
-                    "pass each host device or region through once",
-                );
+                let msg = format!("its host region is already passed through to this guest by {}", o.path);
+                r.error(who, &pt.path, msg, "pass each host device or region through once");
             }
             None => unique.push(pt),
         }

@@ -16,12 +16,7 @@ const BAD: &[u8] = include_bytes!("fixtures/qemu-virt-bad-guest.dtb");
 const BUNDLE: &[&str] = &["linux/Image", "linux/initrd.gz", "guests/probe.bin"];
 
 fn mem(gpa: u64, size: u64, identity: bool, path: &str) -> MemoryRegion {
-    MemoryRegion {
-        gpa: GuestPhysAddr(gpa),
-        size,
-        identity,
-        path: path.into(),
-    }
+    MemoryRegion { gpa: GuestPhysAddr(gpa), size, identity, path: path.into() }
 }
 
 fn vuart(guest: &str) -> Option<VuartConfig> {
@@ -58,12 +53,7 @@ fn default_config_is_clean_and_typed() {
         path: "/guests/linux0".into(),
         vcpus: 2,
         affinity: Some(vec![0, 1]),
-        memory: vec![mem(
-            0x4000_0000,
-            0x1000_0000,
-            false,
-            "/guests/linux0/memory@40000000",
-        )],
+        memory: vec![mem(0x4000_0000, 0x1000_0000, false, "/guests/linux0/memory@40000000")],
         kernel: None,
         initrd: None,
         dtb: None,
@@ -78,11 +68,7 @@ fn default_config_is_clean_and_typed() {
                 gpa: GuestPhysAddr(0x0901_0000),
                 size: 0x1000,
             }],
-            irqs: vec![IrqRoute {
-                host: HostIrq(34),
-                guest: GuestIrq(34),
-                trigger: Trigger::Level,
-            }],
+            irqs: vec![IrqRoute { host: HostIrq(34), guest: GuestIrq(34), trigger: Trigger::Level }],
             dma: DmaProtection::None,
             compatible: vec!["arm,pl031".into(), "arm,primecell".into()],
         }],
@@ -92,12 +78,7 @@ fn default_config_is_clean_and_typed() {
         path: "/guests/probe0".into(),
         vcpus: 1,
         affinity: Some(vec![2]),
-        memory: vec![mem(
-            0x4000_0000,
-            0x0100_0000,
-            false,
-            "/guests/probe0/memory@40000000",
-        )],
+        memory: vec![mem(0x4000_0000, 0x0100_0000, false, "/guests/probe0/memory@40000000")],
         kernel: None,
         initrd: None,
         dtb: None,
@@ -129,10 +110,7 @@ fn bad_guest_rejects_only_the_middle_guest() {
     let out = load(QEMU, BAD, BUNDLE);
     let text: Vec<String> = out.errors.iter().map(|e| e.to_string()).collect();
     assert_eq!(text, BAD_GUEST_ERRORS);
-    assert!(out
-        .errors
-        .iter()
-        .all(|e| e.guest.as_deref() == Some("evil0")));
+    assert!(out.errors.iter().all(|e| e.guest.as_deref() == Some("evil0")));
     assert!(out.warnings.is_empty());
     let names: Vec<&str> = out.config.guests.iter().map(|g| g.name.as_str()).collect();
     assert_eq!(names, ["linux0", "probe0"]);
@@ -146,21 +124,14 @@ fn dma_protection_values() {
     assert_eq!(pts[0].dma, DmaProtection::Iommu);
     assert_eq!(
         pts[0].regions,
-        [PtRegion {
-            hpa: HostPhysAddr(0x0908_0000),
-            gpa: GuestPhysAddr(0x2000_0000),
-            size: 0x1000
-        }]
+        [PtRegion { hpa: HostPhysAddr(0x0908_0000), gpa: GuestPhysAddr(0x2000_0000), size: 0x1000 }]
     );
     // Two regions keep their offset; interrupt 42 remapped to 50, 41 identity.
     assert_eq!(pts[1].dma, DmaProtection::None);
     let gpas: Vec<u64> = pts[1].regions.iter().map(|r| r.gpa.0).collect();
     assert_eq!(gpas, [0x0906_0000, 0x0906_1000]);
-    let routes: Vec<(u32, u32, Trigger)> = pts[1]
-        .irqs
-        .iter()
-        .map(|r| (r.host.0, r.guest.0, r.trigger))
-        .collect();
+    let routes: Vec<(u32, u32, Trigger)> =
+        pts[1].irqs.iter().map(|r| (r.host.0, r.guest.0, r.trigger)).collect();
     assert_eq!(routes, [(42, 50, Trigger::Edge), (41, 41, Trigger::Level)]);
 
     let out = load(QEMU, include_bytes!("fixtures/rule-dma-ack.dtb"), BUNDLE);

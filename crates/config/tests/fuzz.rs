@@ -98,16 +98,9 @@ proptest! {
 fn every_header_word_set_to_extremes() {
     for base in [QEMU, DEFAULT] {
         for word in 0..10 {
-            for value in [
-                0u32,
-                1,
-                3,
-                0x7fff_ffff,
-                0xffff_fff0,
-                u32::MAX,
-                base.len() as u32,
-                base.len() as u32 + 4,
-            ] {
+            for value in
+                [0u32, 1, 3, 0x7fff_ffff, 0xffff_fff0, u32::MAX, base.len() as u32, base.len() as u32 + 4]
+            {
                 let v = mutate(base, &[Mutation::SetWord(word * 4, value)]);
                 let _ = HostPlatform::parse(&v);
                 let _ = load(QEMU, &v, BUNDLE);

@@ -23,10 +23,7 @@ fn check_common(p: &HostPlatform) {
     assert_eq!(console.region, HostRegion::new(0x0900_0000, 0x1000));
     assert_eq!(console.irq, Some(HostIrq(33)));
     let t = p.timer;
-    assert_eq!(
-        [t.secure_phys, t.phys, t.virt, t.hyp_phys].map(|i| i.0),
-        [29, 30, 27, 26]
-    );
+    assert_eq!([t.secure_phys, t.phys, t.virt, t.hyp_phys].map(|i| i.0), [29, 30, 27, 26]);
     assert_eq!(p.psci, Some(PsciMethod::Smc));
     assert_eq!(p.initrd, None);
 }
@@ -38,13 +35,7 @@ fn qemu_virt_gicv3() {
     assert!(p.smmus.is_empty());
     let rtc = p.device("/pl031@9010000").unwrap();
     assert_eq!(rtc.regions, [HostRegion::new(0x0901_0000, 0x1000)]);
-    assert_eq!(
-        rtc.irqs,
-        [HostIrqSpec {
-            irq: HostIrq(34),
-            trigger: Trigger::Level
-        }]
-    );
+    assert_eq!(rtc.irqs, [HostIrqSpec { irq: HostIrq(34), trigger: Trigger::Level }]);
     assert!(!rtc.dma);
     let virtio = p.device("/virtio_mmio@a000000").unwrap();
     assert!(virtio.dma);
@@ -53,11 +44,7 @@ fn qemu_virt_gicv3() {
     assert!(p.device("/fw-cfg@9020000").unwrap().dma);
     assert!(p.device("/memory@40000000").is_none());
     assert!(p.device("/cpus/cpu@0").is_none());
-    let owned: Vec<_> = p
-        .hypervisor_owned()
-        .into_iter()
-        .map(|(path, _, why)| (path, why))
-        .collect();
+    let owned: Vec<_> = p.hypervisor_owned().into_iter().map(|(path, _, why)| (path, why)).collect();
     assert!(owned.contains(&("/intc@8000000/its@8080000".into(), "GIC ITS")));
     assert!(owned.contains(&("/pl011@9000000".into(), "hypervisor console UART")));
 }
@@ -70,30 +57,16 @@ fn qemu_virt_gicv3_smmuv3() {
     assert_eq!(p.smmus[0].regions, [HostRegion::new(0x0905_0000, 0x2_0000)]);
     let pcie = p.device("/pcie@10000000").unwrap();
     assert_eq!(pcie.iommu.as_ref().unwrap().smmu, "/smmuv3@9050000");
-    assert!(p
-        .hypervisor_owned()
-        .iter()
-        .any(|(path, _, why)| path == "/smmuv3@9050000" && *why == "SMMU"));
+    assert!(p.hypervisor_owned().iter().any(|(path, _, why)| path == "/smmuv3@9050000" && *why == "SMMU"));
 }
 
 #[test]
 fn device_lookup_functions() {
-    assert_eq!(
-        host_device(PLAIN, "/pl061@9030000").unwrap().irqs[0].irq,
-        HostIrq(39)
-    );
-    assert!(matches!(
-        host_device(PLAIN, "/nope"),
-        Err(HostDtError::NotFound { .. })
-    ));
-    assert!(matches!(
-        host_device(PLAIN, "/timer"),
-        Err(HostDtError::NotADevice { .. })
-    ));
+    assert_eq!(host_device(PLAIN, "/pl061@9030000").unwrap().irqs[0].irq, HostIrq(39));
+    assert!(matches!(host_device(PLAIN, "/nope"), Err(HostDtError::NotFound { .. })));
+    assert!(matches!(host_device(PLAIN, "/timer"), Err(HostDtError::NotADevice { .. })));
     let all = host_devices(PLAIN).unwrap();
-    assert!(all
-        .iter()
-        .any(|d| d.path == "/flash@0" && d.regions.len() == 2));
+    assert!(all.iter().any(|d| d.path == "/flash@0" && d.regions.len() == 2));
     assert!(!all.iter().any(|d| d.path.starts_with("/cpus")));
 }
 
@@ -110,10 +83,7 @@ fn small_host_aliases_ranges_and_chosen() {
     assert_eq!(p.memory, [HostRegion::new(0x4000_0000, 0x4000_0000)]);
     assert_eq!(
         p.gic.redist,
-        [
-            HostRegion::new(0x080a_0000, 0x10_0000),
-            HostRegion::new(0x081a_0000, 0x10_0000)
-        ]
+        [HostRegion::new(0x080a_0000, 0x10_0000), HostRegion::new(0x081a_0000, 0x10_0000)]
     );
     assert_eq!(p.gic.its, None);
     // stdout-path = "serial0:115200n8", an alias; reg translated through /soc ranges.
@@ -128,26 +98,14 @@ fn small_host_aliases_ranges_and_chosen() {
     let master = p.device("/soc/master@80000").unwrap();
     assert!(master.dma);
     let link = master.iommu.as_ref().unwrap();
-    assert_eq!(
-        (link.smmu.as_str(), link.stream_ids.as_slice()),
-        ("/iommu@9400000", [(0x42, 1)].as_slice())
-    );
+    assert_eq!((link.smmu.as_str(), link.stream_ids.as_slice()), ("/iommu@9400000", [(0x42, 1)].as_slice()));
     // The I2C child has no CPU address: not a device.
     assert!(p.device("/i2c@9100000/eeprom@50").is_none());
     assert!(p.device("/i2c@9100000").is_some());
     let dual = p.device("/soc/dual@60000").unwrap();
+    assert_eq!(dual.regions, [HostRegion::new(0x0906_0000, 0x1000), HostRegion::new(0x0906_1000, 0x1000)]);
     assert_eq!(
-        dual.regions,
-        [
-            HostRegion::new(0x0906_0000, 0x1000),
-            HostRegion::new(0x0906_1000, 0x1000)
-        ]
-    );
-    assert_eq!(
-        dual.irqs
-            .iter()
-            .map(|s| (s.irq.0, s.trigger))
-            .collect::<Vec<_>>(),
+        dual.irqs.iter().map(|s| (s.irq.0, s.trigger)).collect::<Vec<_>>(),
         [(41, Trigger::Level), (42, Trigger::Edge)]
     );
 }

@@ -11,10 +11,7 @@ const BUNDLE: &[&str] = &["linux/Image", "linux/initrd.gz", "guests/probe.bin"];
 
 macro_rules! rule {
     ($name:literal) => {
-        (
-            $name,
-            include_bytes!(concat!("fixtures/rule-", $name, ".dtb")).as_slice(),
-        )
+        ($name, include_bytes!(concat!("fixtures/rule-", $name, ".dtb")).as_slice())
     };
 }
 
@@ -35,9 +32,10 @@ fn render(list: &[ConfigError]) -> String {
 
 fn matches(found: &[ConfigError], expected: Expect<'_>) -> bool {
     found.len() == expected.len()
-        && found.iter().zip(expected).all(|(f, (path, words))| {
-            f.path == *path && words.iter().all(|w| f.message.contains(w))
-        })
+        && found
+            .iter()
+            .zip(expected)
+            .all(|(f, (path, words))| f.path == *path && words.iter().all(|w| f.message.contains(w)))
 }
 
 fn check(case: &Case<'_>) -> Result<(), String> {
@@ -63,13 +61,7 @@ fn check(case: &Case<'_>) -> Result<(), String> {
 }
 
 fn case<'a>(fixture: (&'a str, &'a [u8]), errors: Expect<'a>, accepted: &'a [&'a str]) -> Case<'a> {
-    Case {
-        fixture,
-        host: QEMU,
-        errors,
-        warnings: &[],
-        accepted,
-    }
+    Case { fixture, host: QEMU, errors, warnings: &[], accepted }
 }
 
 #[test]
@@ -265,8 +257,7 @@ fn every_rule_reports_path_and_message() {
 #[test]
 fn every_rule_fixture_is_in_the_table() {
     let src = include_str!("rules.rs");
-    for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures")).unwrap()
-    {
+    for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures")).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "dts") {
             let file = path.file_stem().unwrap().to_string_lossy().into_owned();
@@ -276,10 +267,7 @@ fn every_rule_fixture_is_in_the_table() {
             let used = src.contains(&format!("rule!(\"{stem}\")")) || stem == "duplicate-name";
             assert!(used, "fixture rule-{stem}.dts has no test");
             let dtb = path.with_extension("dtb");
-            assert!(
-                dtb.exists(),
-                "rule-{stem}.dtb is missing: run tests/fixtures/build.sh"
-            );
+            assert!(dtb.exists(), "rule-{stem}.dtb is missing: run tests/fixtures/build.sh");
         }
     }
 }
@@ -329,18 +317,14 @@ fn unusable_inputs_are_config_wide_errors() {
     let out = load(QEMU, b"garbage", BUNDLE);
     assert_eq!(out.errors.len(), 1);
     assert!(
-        out.errors[0]
-            .to_string()
-            .starts_with("/: config DTB is unreadable: malformed DTB"),
+        out.errors[0].to_string().starts_with("/: config DTB is unreadable: malformed DTB"),
         "{}",
         out.errors[0]
     );
     let out = load(b"", rule!("dma-ack").1, BUNDLE);
     assert!(out.config.guests.is_empty());
     assert!(
-        out.errors[0]
-            .message
-            .starts_with("cannot check guests against the host: host DT:"),
+        out.errors[0].message.starts_with("cannot check guests against the host: host DT:"),
         "{}",
         out.errors[0]
     );

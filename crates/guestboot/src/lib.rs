@@ -1,3 +1,21 @@
 //! Guest boot: kernel image placement and the generated guest device tree.
+//!
+//! [`image`] reads the arm64 Linux `Image` header, [`plan`] decides where the
+//! kernel, initrd and DTB go in guest RAM following the arm64 boot protocol,
+//! and [`dtb`] writes the device tree the guest boots with.
 #![no_std]
 #![forbid(unsafe_code)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+extern crate alloc;
+
+pub mod dtb;
+pub mod image;
+pub mod plan;
+
+#[cfg(test)]
+mod testfdt;
+
+pub use dtb::{build, DtbError, GicLayout, GuestDtb, PassthroughNode, PropValue};
+pub use image::{parse_header, ImageHeader};
+pub use plan::{plan, Blob, BootPlan, PlanError};

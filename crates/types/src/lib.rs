@@ -138,10 +138,7 @@ pub struct HostRegion {
 impl HostRegion {
     /// Creates a region.
     pub const fn new(base: u64, size: u64) -> Self {
-        Self {
-            base: HostPhysAddr(base),
-            size,
-        }
+        Self { base: HostPhysAddr(base), size }
     }
 
     /// One past the last byte, saturating at `u64::MAX`.

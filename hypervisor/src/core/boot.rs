@@ -6,11 +6,12 @@
 
 use crate::arch::aarch64::psci::Conduit;
 use crate::arch::aarch64::{cpu, timer};
-use crate::core::{console, cpus, footprint, guests, heap, host, logger, panic, power, ticks};
+use crate::core::{console, cpus, footprint, guests, heap, host, logger, memory, panic, power, ticks, vm};
 use crate::platform::gicv3;
 use alloc::string::String;
 use ferrovisor_cmdline::bootargs;
 use ferrovisor_config::{HostPlatform, PsciMethod};
+use ferrovisor_types::HostRegion;
 use log::LevelFilter;
 
 /// The version the banner and `version` print.
@@ -32,11 +33,7 @@ pub extern "C" fn not_el2(current_el: u64) -> ! {
          ferrovisor: on QEMU use `-M virt,virtualization=on`; on hardware, have the boot \
          loader enter the image at EL2. Powering off.\n"
     ));
-    let conduit = if current_el == 1 {
-        Conduit::Hvc
-    } else {
-        Conduit::Smc
-    };
+    let conduit = if current_el == 1 { Conduit::Hvc } else { Conduit::Smc };
     power::set_conduit(conduit);
     power::halt()
 }
@@ -83,25 +80,15 @@ pub extern "C" fn primary_main(dtb_addr: usize) -> ! {
     let mpidrs: alloc::vec::Vec<u64> = platform.cpus.iter().map(|m| m.0).collect();
     let plan = cpus::plan(&mpidrs);
     if !plan.boot_found {
-        log::warn!(
-            "boot CPU mpidr {:#x} is not in the host DT's /cpus",
-            cpu::mpidr()
-        );
+        log::warn!("boot CPU mpidr {:#x} is not in the host DT's /cpus", cpu::mpidr());
     }
     if plan.ignored > 0 {
-        log::warn!(
-            "{} CPUs beyond the supported {} are left off",
-            plan.ignored,
-            cpus::count()
-        );
+        log::warn!("{} CPUs beyond the supported {} are left off", plan.ignored, cpus::count());
     }
 
     let gic = &platform.gic;
     let Some(redist) = gic.redist.first() else {
-        panic::fatal_boot(format_args!(
-            "{}: GICv3 without redistributor region",
-            gic.path
-        ))
+        panic::fatal_boot(format_args!("{}: GICv3 without redistributor region", gic.path))
     };
     // SAFETY: the distributor and redistributor frames come from the host DT's
     // GICv3 node; the EL2 map covers them as device memory; the GIC is only
@@ -134,7 +121,12 @@ pub extern "C" fn primary_main(dtb_addr: usize) -> ! {
             None
         }
     };
-    guests::load(dtb, bundle);
+    if let Some(b) = bundle {
+        host::set_bundle(b);
+    }
+    init_memory(platform, dtb, bundle);
+    let configs = guests::load(dtb, bundle);
+    create_vms(configs);
     banner(platform, online, answered);
 
     if let Some(uart) = &platform.console {
@@ -142,10 +134,7 @@ pub extern "C" fn primary_main(dtb_addr: usize) -> ! {
             crate::core::irq::register(irq, |_| console::on_rx_interrupt());
             let enabled = gicv3::enable(irq, cpus::gicr_index(0), cpus::mpidr_of(0), 0xa0, false);
             if enabled.is_err() {
-                log::error!(
-                    "{}: console input interrupt {irq} could not be enabled",
-                    uart.path
-                );
+                log::error!("{}: console input interrupt {irq} could not be enabled", uart.path);
             }
             console::enable_rx_interrupt();
             // Bytes typed before the interrupt was on are taken now.
@@ -155,7 +144,71 @@ pub extern "C" fn primary_main(dtb_addr: usize) -> ! {
     if let Some(kind) = options.crashtest.as_deref() {
         crashtest(kind);
     }
-    crate::shell::run(options.bootcmd.as_deref())
+    start_guests();
+    crate::shell::start(options.bootcmd.as_deref());
+    crate::core::sched::run(Some(boot_cpu_housekeeping))
+}
+
+/// What the boot CPU does between guest time slices.
+fn boot_cpu_housekeeping() {
+    crate::shell::poll();
+    vm::control::service_requests();
+}
+
+/// Hands host RAM to the guest allocator, minus the hypervisor (from the
+/// start of RAM to its end: QEMU's boot stub sits below the image), the host
+/// DTB and the boot bundle.
+fn init_memory(platform: &HostPlatform, dtb: &[u8], bundle: Option<&[u8]>) {
+    let fp = footprint::measure();
+    let ram_base = platform.memory.iter().map(|m| m.base.raw()).filter(|&b| b <= fp.base as u64).max();
+    let hyp_start = ram_base.unwrap_or(fp.base as u64);
+    let hyp = HostRegion::new(hyp_start, (fp.base + fp.total) as u64 - hyp_start);
+    let page = |addr: usize, len: usize| {
+        let start = addr as u64 & !0xfff;
+        HostRegion::new(start, ((addr + len) as u64).next_multiple_of(0x1000) - start)
+    };
+    let mut reserved = alloc::vec![(hyp, "hypervisor"), (page(dtb.as_ptr() as usize, dtb.len()), "host DTB")];
+    if let Some(b) = bundle {
+        reserved.push((page(b.as_ptr() as usize, b.len()), "boot bundle"));
+    }
+    memory::init(&platform.memory, &reserved);
+}
+
+/// Builds a VM for each valid guest config and queues its vCPUs.
+fn create_vms(configs: alloc::vec::Vec<ferrovisor_config::GuestConfig>) {
+    for (id, config) in configs.into_iter().enumerate() {
+        let name = config.name.clone();
+        let path = config.path.clone();
+        match vm::build::create(id, config) {
+            Ok(vm) => {
+                for index in 0..vm.vcpus.len() {
+                    crate::core::sched::enqueue(alloc::boxed::Box::new(vm::vcpu::Vcpu::new(
+                        vm.clone(),
+                        index,
+                    )));
+                }
+                vm::register(vm);
+            }
+            Err(e) => {
+                log::error!("guest {name}: cannot be built: {e}");
+                guests::reject(&name, alloc::format!("{path}: cannot be built: {e}"));
+            }
+        }
+    }
+}
+
+/// Starts every guest that has a kernel image.
+fn start_guests() {
+    for g in vm::all() {
+        match &g.unbootable {
+            Some(why) => log::info!("guest {}: not started: {why}", g.name),
+            None => {
+                if let Err(e) = vm::control::start(&g) {
+                    log::error!("{e}");
+                }
+            }
+        }
+    }
 }
 
 fn apply_bootargs(platform: &HostPlatform) -> BootOptions {
@@ -181,24 +234,13 @@ fn banner(platform: &HostPlatform, online: usize, answered: usize) {
     let kib = |n: usize| n.div_ceil(1024);
     crate::println!();
     crate::println!("ferrovisor {VERSION} - ARMv8-A EL2 hypervisor");
-    crate::println!(
-        "  cpus:      {online} online of {} (ipi answered by {answered})",
-        cpus::count()
-    );
-    crate::println!(
-        "  memory:    {} MiB host RAM in {} region(s)",
-        ram >> 20,
-        platform.memory.len()
-    );
+    crate::println!("  cpus:      {online} online of {} (ipi answered by {answered})", cpus::count());
+    crate::println!("  memory:    {} MiB host RAM in {} region(s)", ram >> 20, platform.memory.len());
     crate::println!(
         "  gic:       GICv{} dist {} redist {}",
         platform.gic.version,
         platform.gic.dist.base,
-        platform
-            .gic
-            .redist
-            .first()
-            .map_or(ferrovisor_types::HostPhysAddr(0), |r| r.base)
+        platform.gic.redist.first().map_or(ferrovisor_types::HostPhysAddr(0), |r| r.base)
     );
     crate::println!(
         "  timer:     {} Hz, hypervisor tick {} Hz on {}",
@@ -223,33 +265,26 @@ fn banner(platform: &HostPlatform, online: usize, answered: usize) {
         kib(fp.heap),
         fp.base
     );
-    guests::with(|valid, rejected, global| {
+    let valid = vm::all();
+    guests::with(|rejected, global| {
         crate::println!(
             "  guests:    {} configured, {} rejected{}",
             valid.len(),
             rejected.len(),
-            if global.is_empty() {
-                ""
-            } else {
-                " (config errors, see above)"
-            }
+            if global.is_empty() { "" } else { " (config errors, see above)" }
         );
-        for g in valid {
+        for g in &valid {
             crate::println!(
                 "    {:<16} {:<10} vcpus {} memory {} MiB, {} pass-through device(s)",
                 g.config.name,
-                g.state.name(),
+                g.state().name(),
                 g.config.vcpus,
                 g.config.memory.iter().map(|m| m.size).sum::<u64>() >> 20,
                 g.config.passthrough.len()
             );
         }
         for r in rejected {
-            crate::println!(
-                "    {:<16} rejected   {} config error(s)",
-                r.name,
-                r.errors.len()
-            );
+            crate::println!("    {:<16} rejected   {} error(s)", r.name, r.errors.len());
         }
     });
     crate::println!();

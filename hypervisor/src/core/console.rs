@@ -15,8 +15,7 @@ pub const EARLY_UART: usize = 0x0900_0000;
 
 static UART: Mutex<Option<Pl011>> = Mutex::new(None);
 static INPUT: Mutex<InputRing> = Mutex::new(InputRing::new());
-static UART_BASE: core::sync::atomic::AtomicUsize =
-    core::sync::atomic::AtomicUsize::new(EARLY_UART);
+static UART_BASE: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(EARLY_UART);
 
 const RING: usize = 512;
 
@@ -28,11 +27,7 @@ struct InputRing {
 
 impl InputRing {
     const fn new() -> Self {
-        Self {
-            buf: [0; RING],
-            head: 0,
-            len: 0,
-        }
+        Self { buf: [0; RING], head: 0, len: 0 }
     }
     fn push(&mut self, b: u8) {
         if self.len < RING {
@@ -144,6 +139,11 @@ pub fn on_rx_interrupt() {
 /// Enables the console's receive interrupt.
 pub fn enable_rx_interrupt() {
     with_uart(|u| u.enable_rx_interrupt());
+}
+
+/// Whether console input is waiting to be read.
+pub fn input_pending() -> bool {
+    INPUT.lock().len > 0
 }
 
 /// Takes one byte of console input, if any arrived. Call with IRQs masked.

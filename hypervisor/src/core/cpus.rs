@@ -42,9 +42,7 @@ pub fn plan(mpidrs: &[u64]) -> Plan {
     let boot = cpu::mpidr();
     let boot_pos = mpidrs.iter().position(|&m| m == boot);
     SLOTS[0].mpidr.store(boot, Ordering::Relaxed);
-    SLOTS[0]
-        .gicr
-        .store(boot_pos.unwrap_or(0), Ordering::Relaxed);
+    SLOTS[0].gicr.store(boot_pos.unwrap_or(0), Ordering::Relaxed);
     let mut next = 1;
     let mut ignored = 0;
     for (pos, &m) in mpidrs.iter().enumerate() {
@@ -61,10 +59,7 @@ pub fn plan(mpidrs: &[u64]) -> Plan {
         }
     }
     COUNT.store(next, Ordering::Relaxed);
-    Plan {
-        ignored,
-        boot_found: boot_pos.is_some(),
-    }
+    Plan { ignored, boot_found: boot_pos.is_some() }
 }
 
 /// CPUs the hypervisor manages.
@@ -74,23 +69,17 @@ pub fn count() -> usize {
 
 /// The GIC redistributor frame of CPU `index`.
 pub fn gicr_index(index: usize) -> usize {
-    SLOTS
-        .get(index)
-        .map_or(0, |s| s.gicr.load(Ordering::Relaxed))
+    SLOTS.get(index).map_or(0, |s| s.gicr.load(Ordering::Relaxed))
 }
 
 /// The affinity of CPU `index`.
 pub fn mpidr_of(index: usize) -> u64 {
-    SLOTS
-        .get(index)
-        .map_or(0, |s| s.mpidr.load(Ordering::Relaxed))
+    SLOTS.get(index).map_or(0, |s| s.mpidr.load(Ordering::Relaxed))
 }
 
 /// Whether CPU `index` has come online.
 pub fn is_online(index: usize) -> bool {
-    SLOTS
-        .get(index)
-        .is_some_and(|s| s.online.load(Ordering::Acquire))
+    SLOTS.get(index).is_some_and(|s| s.online.load(Ordering::Acquire))
 }
 
 /// CPUs online now.
@@ -100,9 +89,7 @@ pub fn online_count() -> usize {
 
 /// Kicks (IPIs) CPU `index` has received.
 pub fn kicks(index: usize) -> u64 {
-    SLOTS
-        .get(index)
-        .map_or(0, |s| s.kicks.load(Ordering::Relaxed))
+    SLOTS.get(index).map_or(0, |s| s.kicks.load(Ordering::Relaxed))
 }
 
 fn on_kick(_: HostIrq) {
@@ -146,12 +133,7 @@ pub fn start_secondaries() -> usize {
     let mut failed = 0;
     for index in 1..count() {
         let mpidr = mpidr_of(index);
-        if let Err(e) = psci::cpu_on(
-            power::conduit(),
-            mpidr,
-            secondary_entry_addr(),
-            index as u64,
-        ) {
+        if let Err(e) = psci::cpu_on(power::conduit(), mpidr, secondary_entry_addr(), index as u64) {
             log::error!("cpu{index} (mpidr {mpidr:#x}): PSCI CPU_ON failed: {e:?}");
             failed += 1;
         }
@@ -201,13 +183,5 @@ pub fn secondary_start(index: usize) -> ! {
         power::park();
     }
     init_local_interrupts(index);
-    idle()
-}
-
-/// The idle loop: sleep until an interrupt, handle it, sleep again.
-pub fn idle() -> ! {
-    loop {
-        cpu::irq_enable();
-        cpu::wait_for_interrupt();
-    }
+    crate::core::sched::run(None)
 }

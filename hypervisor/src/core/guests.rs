@@ -1,6 +1,6 @@
-//! The guests the config describes: loaded from the boot bundle at boot,
-//! validated, and kept with their state. Guests with config errors are kept
-//! as "rejected" with their messages, so the shell can show why.
+//! The guest configuration at boot: read from the bundle, validated, and
+//! turned into VMs. Guests the validator (or VM construction) refuses are
+//! kept as "rejected" with their messages, so the shell can show why.
 
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
@@ -8,31 +8,7 @@ use ferrovisor_bundle::{Bundle, CONFIG_FILE};
 use ferrovisor_config::{GuestConfig, LoadOutcome};
 use spin::Mutex;
 
-/// A guest's lifecycle state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GuestState {
-    /// Validated and ready to be started.
-    Configured,
-}
-
-impl GuestState {
-    /// The state's name as the shell prints it.
-    pub fn name(self) -> &'static str {
-        match self {
-            GuestState::Configured => "configured",
-        }
-    }
-}
-
-/// A valid guest.
-pub struct Guest {
-    /// Its validated configuration.
-    pub config: GuestConfig,
-    /// Where it is in its life.
-    pub state: GuestState,
-}
-
-/// A guest the validator refused, with the messages that explain why.
+/// A guest that could not be set up, with the messages that explain why.
 pub struct Rejected {
     /// The guest's name (the config node name).
     pub name: String,
@@ -41,59 +17,44 @@ pub struct Rejected {
 }
 
 struct Registry {
-    guests: Vec<Guest>,
     rejected: Vec<Rejected>,
     /// Errors that concern no single guest (bundle, config DTB).
     global_errors: Vec<String>,
 }
 
-static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
-    guests: Vec::new(),
-    rejected: Vec::new(),
-    global_errors: Vec::new(),
-});
+static REGISTRY: Mutex<Registry> = Mutex::new(Registry { rejected: Vec::new(), global_errors: Vec::new() });
 
 /// Reads the config from the bundle, validates it against the host DT, logs
-/// every error and warning, and records the result.
-pub fn load(host_dtb: &[u8], bundle: Option<&[u8]>) {
+/// every error and warning, and returns the valid guests.
+pub fn load(host_dtb: &[u8], bundle: Option<&[u8]>) -> Vec<GuestConfig> {
     let Some(bytes) = bundle else {
         log::warn!("no boot bundle (QEMU -initrd): no guests are configured");
-        return;
+        return Vec::new();
     };
     let bundle = match Bundle::parse(bytes) {
         Ok(b) => b,
-        Err(e) => return global_error(e.to_string()),
+        Err(e) => {
+            global_error(e.to_string());
+            return Vec::new();
+        }
     };
     let Some(config_dtb) = bundle.get(CONFIG_FILE) else {
-        return global_error(alloc::format!(
-            "boot bundle has no {CONFIG_FILE}: no guests are configured"
-        ));
+        global_error(alloc::format!("boot bundle has no {CONFIG_FILE}: no guests are configured"));
+        return Vec::new();
     };
     let names = bundle.names();
     let outcome: LoadOutcome = ferrovisor_config::load(host_dtb, config_dtb, &names);
     for w in &outcome.warnings {
         log::warn!("config warning: {w}");
     }
-    let mut reg = REGISTRY.lock();
     for e in &outcome.errors {
         log::error!("config error: {e}");
         match &e.guest {
-            Some(name) => match reg.rejected.iter_mut().find(|r| &r.name == name) {
-                Some(r) => r.errors.push(e.to_string()),
-                None => reg.rejected.push(Rejected {
-                    name: name.clone(),
-                    errors: alloc::vec![e.to_string()],
-                }),
-            },
-            None => reg.global_errors.push(e.to_string()),
+            Some(name) => reject(name, e.to_string()),
+            None => REGISTRY.lock().global_errors.push(e.to_string()),
         }
     }
-    for config in outcome.config.guests {
-        reg.guests.push(Guest {
-            config,
-            state: GuestState::Configured,
-        });
-    }
+    outcome.config.guests
 }
 
 fn global_error(message: String) {
@@ -101,8 +62,17 @@ fn global_error(message: String) {
     REGISTRY.lock().global_errors.push(message);
 }
 
-/// Runs `f` over the registry's valid and rejected guests.
-pub fn with<R>(f: impl FnOnce(&[Guest], &[Rejected], &[String]) -> R) -> R {
+/// Records that guest `name` cannot run, and why.
+pub fn reject(name: &str, message: String) {
+    let mut reg = REGISTRY.lock();
+    match reg.rejected.iter_mut().find(|r| r.name == name) {
+        Some(r) => r.errors.push(message),
+        None => reg.rejected.push(Rejected { name: name.into(), errors: alloc::vec![message] }),
+    }
+}
+
+/// Runs `f` over the rejected guests and the config-wide errors.
+pub fn with<R>(f: impl FnOnce(&[Rejected], &[String]) -> R) -> R {
     let reg = REGISTRY.lock();
-    f(&reg.guests, &reg.rejected, &reg.global_errors)
+    f(&reg.rejected, &reg.global_errors)
 }

@@ -6,6 +6,7 @@ use ferrovisor_types::HostRegion;
 use spin::Once;
 
 static PLATFORM: Once<HostPlatform> = Once::new();
+static BUNDLE: Once<&'static [u8]> = Once::new();
 
 const FDT_MAGIC: u32 = 0xd00d_feed;
 /// Larger host DTBs are refused (QEMU's is about 8 KiB, padded to 1 MiB).
@@ -57,6 +58,25 @@ pub fn dtb_from_boot(addr: usize) -> Result<&'static [u8], BlobError> {
     Ok(dtb)
 }
 
+/// Keeps the boot bundle's bytes for the rest of the run.
+pub fn set_bundle(bytes: &'static [u8]) {
+    BUNDLE.call_once(|| bytes);
+}
+
+/// The boot bundle's bytes, if there is one.
+pub fn bundle() -> Option<&'static [u8]> {
+    BUNDLE.get().copied()
+}
+
+/// Where guests see their virtual GIC: the host GIC's distributor and first
+/// redistributor addresses (the validator keeps guest windows off them).
+pub fn gic_layout() -> (ferrovisor_types::GuestPhysAddr, ferrovisor_types::GuestPhysAddr) {
+    let p = PLATFORM.get();
+    let dist = p.map_or(0x0800_0000, |p| p.gic.dist.base.raw());
+    let redist = p.and_then(|p| p.gic.redist.first()).map_or(0x080a_0000, |r| r.base.raw());
+    (ferrovisor_types::GuestPhysAddr(dist), ferrovisor_types::GuestPhysAddr(redist))
+}
+
 /// Keeps the parsed platform for the rest of the run.
 pub fn set_platform(platform: HostPlatform) -> &'static HostPlatform {
     PLATFORM.call_once(|| platform)
@@ -77,7 +97,5 @@ pub fn bundle_bytes(platform: &HostPlatform) -> Result<Option<&'static [u8]>, Bl
     }
     // SAFETY: the region lies inside host RAM (checked above), which the EL2
     // map covers; the loader put the bundle there and nothing overwrites it.
-    Ok(Some(unsafe {
-        core::slice::from_raw_parts(region.base.raw() as *const u8, region.size as usize)
-    }))
+    Ok(Some(unsafe { core::slice::from_raw_parts(region.base.raw() as *const u8, region.size as usize) }))
 }

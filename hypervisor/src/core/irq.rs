@@ -53,9 +53,7 @@ pub fn dispatch() {
 
 /// How often `irq` was taken.
 pub fn count(irq: HostIrq) -> u64 {
-    COUNTS
-        .get(irq.raw() as usize)
-        .map_or(0, |c| c.load(Ordering::Relaxed))
+    COUNTS.get(irq.raw() as usize).map_or(0, |c| c.load(Ordering::Relaxed))
 }
 
 /// Interrupts taken with no handler, or with no pending INTID.

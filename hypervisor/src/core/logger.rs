@@ -20,12 +20,7 @@ impl Log for ConsoleLogger {
             return;
         }
         let (secs, micros) = super::ticks::uptime(timer::now(), timer::frequency());
-        crate::println!(
-            "[{secs:4}.{micros:06}] cpu{} {:<5} {}",
-            cpu::index(),
-            record.level(),
-            record.args()
-        );
+        crate::println!("[{secs:4}.{micros:06}] cpu{} {:<5} {}", cpu::index(), record.level(), record.args());
     }
 
     fn flush(&self) {}

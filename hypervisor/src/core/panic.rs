@@ -16,11 +16,7 @@ fn epitaph(args: core::fmt::Arguments<'_>) -> ! {
         // Another CPU is already dying; let it finish its report.
         crate::core::power::park();
     }
-    emergency_write(format_args!(
-        "\n!!! ferrovisor PANIC on cpu{}: {}\n",
-        cpu::index(),
-        args
-    ));
+    emergency_write(format_args!("\n!!! ferrovisor PANIC on cpu{}: {}\n", cpu::index(), args));
     crate::core::power::halt()
 }
 
@@ -28,24 +24,14 @@ fn epitaph(args: core::fmt::Arguments<'_>) -> ! {
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     match info.location() {
-        Some(loc) => epitaph(format_args!(
-            "{} at {}:{}",
-            info.message(),
-            loc.file(),
-            loc.line()
-        )),
+        Some(loc) => epitaph(format_args!("{} at {}:{}", info.message(), loc.file(), loc.line())),
         None => epitaph(format_args!("{}", info.message())),
     }
 }
 
 /// An exception the hypervisor did not expect: dump it and stop.
 pub fn fatal_exception(kind: VectorKind, frame: &TrapFrame) -> ! {
-    epitaph(format_args!(
-        "unexpected {} exception from {}\n{}",
-        kind.class(),
-        kind.origin(),
-        frame
-    ))
+    epitaph(format_args!("unexpected {} exception from {}\n{}", kind.class(), kind.origin(), frame))
 }
 
 /// A condition at boot that leaves nothing to run (bad host DT, no GIC).

@@ -6,7 +6,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use crate::arch::aarch64::boot::MAX_CPUS;
 
 /// Hypervisor ticks per second on every CPU (the scheduler's time base).
-pub const TICK_HZ: u64 = 10;
+pub const TICK_HZ: u64 = 100;
 
 static BOOT_COUNT: AtomicU64 = AtomicU64::new(0);
 static TICKS: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];

@@ -46,12 +46,7 @@ fn intid(irq: HostIrq) -> IntId {
 /// # Safety
 /// `dist` and `redist` must be the host GICv3's register frames from the host
 /// DT, mapped as device memory at EL2, and this must be called once.
-pub unsafe fn init(
-    dist: usize,
-    redist: usize,
-    cpu_count: usize,
-    boot_cpu: usize,
-) -> Result<(), GicError> {
+pub unsafe fn init(dist: usize, redist: usize, cpu_count: usize, boot_cpu: usize) -> Result<(), GicError> {
     let dist = NonNull::new(dist as *mut Gicd).ok_or(GicError::BadAddress)?;
     let redist = NonNull::new(redist as *mut GicrSgi).ok_or(GicError::BadAddress)?;
     // SAFETY: the caller guarantees both are the GIC's frames, mapped, and not
@@ -76,40 +71,24 @@ pub fn init_cpu(cpu: usize) -> Result<(), GicError> {
 
 /// Enables `irq` with `priority` on one CPU: for SGIs and PPIs `cpu` is the
 /// index of its redistributor frame; an SPI is routed to affinity `mpidr`.
-pub fn enable(
-    irq: HostIrq,
-    cpu: usize,
-    mpidr: u64,
-    priority: u8,
-    edge: bool,
-) -> Result<(), GicError> {
+pub fn enable(irq: HostIrq, cpu: usize, mpidr: u64, priority: u8, edge: bool) -> Result<(), GicError> {
     let mut guard = GIC.lock();
     let gic = guard.as_mut().ok_or(GicError::NotInitialised)?;
     let id = intid(irq);
     let trigger = if edge { Trigger::Edge } else { Trigger::Level };
     if !id.is_sgi() {
-        gic.0
-            .set_trigger(id, Some(cpu), trigger)
-            .map_err(|_| GicError::Driver)?;
+        gic.0.set_trigger(id, Some(cpu), trigger).map_err(|_| GicError::Driver)?;
     }
     if id.is_spi() {
-        gic.0
-            .distributor()
-            .set_routing(id, Some(mpidr))
-            .map_err(|_| GicError::Driver)?;
+        gic.0.distributor().set_routing(id, Some(mpidr)).map_err(|_| GicError::Driver)?;
     }
-    gic.0
-        .set_interrupt_priority(id, Some(cpu), priority)
-        .map_err(|_| GicError::Driver)?;
-    gic.0
-        .enable_interrupt(id, Some(cpu), true)
-        .map_err(|_| GicError::Driver)
+    gic.0.set_interrupt_priority(id, Some(cpu), priority).map_err(|_| GicError::Driver)?;
+    gic.0.enable_interrupt(id, Some(cpu), true).map_err(|_| GicError::Driver)
 }
 
 /// Acknowledges the highest-priority pending interrupt on this CPU.
 pub fn acknowledge() -> Option<HostIrq> {
-    GicCpuInterface::get_and_acknowledge_interrupt(InterruptGroup::Group1)
-        .map(|id| HostIrq(id.into()))
+    GicCpuInterface::get_and_acknowledge_interrupt(InterruptGroup::Group1).map(|id| HostIrq(id.into()))
 }
 
 /// Ends (drops priority of and deactivates) an acknowledged interrupt.

@@ -18,10 +18,7 @@ impl MmioWindow {
     /// `base..base + size` must be device registers mapped in the EL2 tables
     /// (identity map), and no other owner may use them in a conflicting way.
     pub const unsafe fn new(base: usize, size: usize) -> Self {
-        Self {
-            base: base as *mut u32,
-            size,
-        }
+        Self { base: base as *mut u32, size }
     }
 
     /// Reads the 32-bit register at byte `offset` (0 if out of range).

@@ -4,5 +4,6 @@
 //! pointers are created only here, from addresses taken from the host DT.
 
 pub mod gicv3;
+pub mod hostram;
 pub mod mmio;
 pub mod pl011;

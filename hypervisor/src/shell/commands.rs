@@ -1,7 +1,9 @@
 //! The shell's commands: one table entry each, with its usage and help.
 
-use crate::core::{boot, cpus, footprint, guests, heap, irq, power, ticks};
+use crate::core::vm::{self, control, VmState, EXIT_NAMES};
+use crate::core::{boot, cpus, footprint, guests, heap, irq, memory, power, ticks};
 use crate::println;
+use core::sync::atomic::Ordering;
 use ferrovisor_types::HostIrq;
 
 struct Command {
@@ -13,12 +15,7 @@ struct Command {
 }
 
 const COMMANDS: &[Command] = &[
-    Command {
-        words: &["help"],
-        usage: "help",
-        help: "list the commands",
-        run: help,
-    },
+    Command { words: &["help"], usage: "help", help: "list the commands", run: help },
     Command {
         words: &["version"],
         usage: "version",
@@ -34,15 +31,53 @@ const COMMANDS: &[Command] = &[
     Command {
         words: &["guest", "list"],
         usage: "guest list",
-        help: "list the configured guests",
+        help: "list the guests: state, vCPUs, memory, devices",
         run: guest_list,
     },
     Command {
-        words: &["halt"],
-        usage: "halt",
-        help: "power the machine off (PSCI SYSTEM_OFF)",
-        run: halt,
+        words: &["guest", "info"],
+        usage: "guest info NAME",
+        help: "show a guest's VMID, RAM and stage-2 mappings",
+        run: guest_info,
     },
+    Command {
+        words: &["guest", "start"],
+        usage: "guest start NAME",
+        help: "boot a stopped guest from its images",
+        run: guest_start,
+    },
+    Command { words: &["guest", "stop"], usage: "guest stop NAME", help: "stop a guest", run: guest_stop },
+    Command {
+        words: &["guest", "reset"],
+        usage: "guest reset NAME",
+        help: "restart a guest from its images",
+        run: guest_reset,
+    },
+    Command {
+        words: &["guest", "pause"],
+        usage: "guest pause NAME",
+        help: "hold a guest's vCPUs",
+        run: guest_pause,
+    },
+    Command {
+        words: &["guest", "resume"],
+        usage: "guest resume NAME",
+        help: "continue a paused guest",
+        run: guest_resume,
+    },
+    Command {
+        words: &["vcpu", "list"],
+        usage: "vcpu list",
+        help: "list the vCPUs: pCPU, state, exits by reason",
+        run: vcpu_list,
+    },
+    Command {
+        words: &["console", "attach"],
+        usage: "console attach NAME",
+        help: "type into a guest's console (Ctrl-] comes back)",
+        run: console_attach,
+    },
+    Command { words: &["halt"], usage: "halt", help: "power the machine off (PSCI SYSTEM_OFF)", run: halt },
 ];
 
 /// Runs the command named by `argv`, or explains what went wrong.
@@ -55,11 +90,8 @@ pub fn run(argv: &[&str]) {
     match found {
         Some(c) => (c.run)(&argv[c.words.len()..]),
         None => {
-            let group: alloc::vec::Vec<&str> = COMMANDS
-                .iter()
-                .filter(|c| c.words[0] == *first)
-                .map(|c| c.usage)
-                .collect();
+            let group: alloc::vec::Vec<&str> =
+                COMMANDS.iter().filter(|c| c.words[0] == *first).map(|c| c.usage).collect();
             if group.is_empty() {
                 println!("unknown command '{first}'; type 'help' for the list");
             } else {
@@ -71,7 +103,7 @@ pub fn run(argv: &[&str]) {
 
 fn help(_: &[&str]) {
     for c in COMMANDS {
-        println!("  {:<16} {}", c.usage, c.help);
+        println!("  {:<20} {}", c.usage, c.help);
     }
 }
 
@@ -79,10 +111,11 @@ fn version(_: &[&str]) {
     let fp = footprint::measure();
     println!("ferrovisor {} (aarch64 EL2)", boot::VERSION);
     println!(
-        "image {} bytes; hypervisor memory {} bytes; heap in use {} bytes",
+        "image {} bytes; hypervisor memory {} bytes; heap in use {} bytes; host RAM free {} MiB",
         fp.image,
         fp.total,
-        heap::used()
+        heap::used(),
+        memory::free_bytes() >> 20
     );
 }
 
@@ -93,11 +126,7 @@ fn cpus_cmd(_: &[&str]) {
             "  {:<4} {:#010x}  {:<8} {:<9} {}",
             i,
             cpus::mpidr_of(i),
-            if cpus::is_online(i) {
-                "online"
-            } else {
-                "offline"
-            },
+            if cpus::is_online(i) { "online" } else { "offline" },
             ticks::count(i),
             cpus::kicks(i)
         );
@@ -110,21 +139,26 @@ fn cpus_cmd(_: &[&str]) {
 }
 
 fn guest_list(_: &[&str]) {
-    guests::with(|valid, rejected, global| {
-        if valid.is_empty() && rejected.is_empty() {
+    let vms = vm::all();
+    guests::with(|rejected, global| {
+        if vms.is_empty() && rejected.is_empty() {
             println!("no guests configured");
         }
-        for g in valid {
+        for g in &vms {
+            let mem: u64 = g.config.memory.iter().map(|m| m.size).sum();
             println!(
                 "  {:<16} {:<10} vcpus {} memory {} MiB, {} pass-through device(s)",
-                g.config.name,
-                g.state.name(),
-                g.config.vcpus,
-                g.config.memory.iter().map(|m| m.size).sum::<u64>() >> 20,
+                g.name,
+                g.state().name(),
+                g.vcpus.len(),
+                mem >> 20,
                 g.config.passthrough.len()
             );
             for pt in &g.config.passthrough {
                 println!("      device {}", pt.name);
+            }
+            if let Some(why) = &g.unbootable {
+                println!("      cannot start: {why}");
             }
         }
         for r in rejected {
@@ -137,6 +171,114 @@ fn guest_list(_: &[&str]) {
             println!("  config error: {e}");
         }
     });
+}
+
+/// The guest named by the first argument, or a message.
+fn named(args: &[&str], usage: &str) -> Option<alloc::sync::Arc<vm::Vm>> {
+    let Some(name) = args.first() else {
+        println!("usage: {usage}");
+        return None;
+    };
+    let found = vm::by_name(name);
+    if found.is_none() {
+        let rejected = guests::with(|r, _| r.iter().any(|r| r.name == *name));
+        if rejected {
+            println!("guest {name} was rejected by the config validator (see 'guest list')");
+        } else {
+            println!("no guest called '{name}' (see 'guest list')");
+        }
+    }
+    found
+}
+
+fn report(result: Result<(), control::ControlError>) {
+    if let Err(e) = result {
+        println!("{e}");
+    }
+}
+
+fn guest_info(args: &[&str]) {
+    let Some(g) = named(args, "guest info NAME") else { return };
+    println!("guest {} ({}), VMID {}, {} vCPU(s)", g.name, g.state().name(), g.vmid, g.vcpus.len());
+    let mem = g.memory.lock();
+    for slab in &mem.ram {
+        let host = slab.host.region();
+        println!(
+            "  ram    guest {:#012x}..{:#012x} <- host {:#012x}{}",
+            slab.gpa.raw(),
+            slab.gpa.raw() + host.size,
+            host.base.raw(),
+            if slab.identity { " (identity)" } else { "" }
+        );
+    }
+    println!("  stage-2 tables: {} page(s) of 4 KiB", mem.stage2.table_count());
+    for m in mem.stage2.mappings() {
+        println!("  map    {m}");
+    }
+    if let Some(v) = &g.vuart {
+        println!("  vuart  pl011 at guest {:#x} (emulated)", v.gpa.raw());
+    }
+}
+
+fn guest_start(args: &[&str]) {
+    if let Some(g) = named(args, "guest start NAME") {
+        if g.state() != VmState::Stopped {
+            println!("guest {} is {}; use 'guest reset {}' to restart it", g.name, g.state().name(), g.name);
+            return;
+        }
+        report(control::start(&g));
+    }
+}
+
+fn guest_stop(args: &[&str]) {
+    if let Some(g) = named(args, "guest stop NAME") {
+        report(control::stop(&g));
+    }
+}
+
+fn guest_reset(args: &[&str]) {
+    if let Some(g) = named(args, "guest reset NAME") {
+        report(control::start(&g));
+    }
+}
+
+fn guest_pause(args: &[&str]) {
+    if let Some(g) = named(args, "guest pause NAME") {
+        report(control::pause(&g));
+    }
+}
+
+fn guest_resume(args: &[&str]) {
+    if let Some(g) = named(args, "guest resume NAME") {
+        report(control::resume(&g));
+    }
+}
+
+fn vcpu_list(_: &[&str]) {
+    println!("  guest            vcpu pcpu state      exits: {}", EXIT_NAMES.join(" "));
+    for g in vm::all() {
+        for (i, v) in g.vcpus.iter().enumerate() {
+            let power = match *v.power.lock() {
+                ferrovisor_psci::VcpuPower::On => "on",
+                ferrovisor_psci::VcpuPower::OnPending => "starting",
+                ferrovisor_psci::VcpuPower::Off => "off",
+            };
+            let counts: alloc::vec::Vec<alloc::string::String> =
+                v.exits.iter().map(|c| alloc::format!("{}", c.load(Ordering::Relaxed))).collect();
+            println!("  {:<16} {:<4} {:<4} {:<10} {}", g.name, i, v.pcpu, power, counts.join(" "));
+        }
+    }
+}
+
+fn console_attach(args: &[&str]) {
+    if let Some(g) = named(args, "console attach NAME") {
+        if g.vuart.is_none() {
+            println!("guest {} has no emulated UART", g.name);
+            return;
+        }
+        println!("[console attached to {}; press Ctrl-] to come back]", g.name);
+        vm::console::attach(&g);
+    }
 }
 
 fn halt(_: &[&str]) {

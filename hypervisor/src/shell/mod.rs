@@ -1,21 +1,26 @@
 //! The management shell on the hypervisor console.
 //!
 //! Boot commands (`ferrovisor.bootcmd="a; b"`) run first, echoed after the
-//! prompt as if typed; then the shell reads lines from the console. The shell
-//! runs on the boot CPU and sleeps in WFI between keystrokes.
+//! prompt as if typed. After that the boot CPU's scheduler calls [`poll`]
+//! between guest time slices: typed bytes go to the line editor, or to the
+//! guest the console is attached to (`console attach NAME`; Ctrl-] detaches).
 
 mod commands;
 
 use crate::arch::aarch64::cpu;
 use crate::core::console;
+use crate::core::vm;
 use ferrovisor_cmdline::line::{Event, LineEditor};
 use ferrovisor_cmdline::words;
+use spin::Mutex;
 
 /// The prompt.
 pub const PROMPT: &str = "ferrovisor> ";
 
-/// Runs the boot commands, then the interactive shell, forever.
-pub fn run(bootcmd: Option<&str>) -> ! {
+static EDITOR: Mutex<Option<LineEditor>> = Mutex::new(None);
+
+/// Runs the boot commands and shows the first prompt.
+pub fn start(bootcmd: Option<&str>) {
     crate::println!("Type 'help' for commands.");
     if let Some(script) = bootcmd {
         for command in words::commands(script) {
@@ -23,22 +28,38 @@ pub fn run(bootcmd: Option<&str>) -> ! {
             execute(command);
         }
     }
-    let mut editor = LineEditor::new();
+    *EDITOR.lock() = Some(LineEditor::new());
     crate::print!("{PROMPT}");
+}
+
+/// Handles all console input that has arrived (boot CPU only).
+pub fn poll() {
     loop {
         cpu::irq_disable();
-        let byte = console::read_byte();
-        if byte.is_none() {
-            cpu::wait_for_interrupt();
+        let Some(byte) = console::read_byte() else { return };
+        if let Some(id) = vm::console::attached() {
+            match vm::by_id(id) {
+                Some(guest) if vm::console::input(&guest, byte) => continue,
+                _ => {
+                    vm::console::detach();
+                    crate::println!("\n[console detached]");
+                    crate::print!("{PROMPT}");
+                    continue;
+                }
+            }
         }
-        cpu::irq_enable();
-        let Some(byte) = byte else { continue };
-        match editor.feed(byte) {
+        let event = match EDITOR.lock().as_mut() {
+            Some(editor) => editor.feed(byte),
+            None => return,
+        };
+        match event {
             Event::Echo(bytes) => console::write_bytes(&bytes),
             Event::Line(line) => {
                 crate::println!();
                 execute(&line);
-                crate::print!("{PROMPT}");
+                if vm::console::attached().is_none() {
+                    crate::print!("{PROMPT}");
+                }
             }
             Event::Cancel => {
                 crate::println!("^C");

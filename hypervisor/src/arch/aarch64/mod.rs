@@ -7,10 +7,12 @@
 //! - `timer`: the counter and the EL2 physical timer (CNTHP).
 //! - `psci`: CPU_ON and SYSTEM_OFF through the host firmware's conduit.
 //! - `vectors`: the trap frame and exception entry.
+//! - `guest`: the world switch into a vCPU and back, EL1/FP/stage-2 state.
 //! - `mmu`: the hypervisor's own static identity map.
 
 pub mod boot;
 pub mod cpu;
+pub mod guest;
 pub mod mmu;
 pub mod psci;
 pub mod timer;

@@ -1,10 +1,15 @@
 //! EL2 exception vectors: save a trap frame, hand it to safe Rust, restore.
 //!
-//! Every vector saves x0..x30, ELR, SPSR, ESR and FAR into a [`TrapFrame`] on
-//! the current stack and calls [`handle_exception`] with the vector's index.
-//! IRQs go to the interrupt dispatcher; an exception the hypervisor did not
-//! expect dumps the frame on the console and stops the machine (a hypervisor
-//! bug, never a guest action: guest traps arrive on the lower-EL vectors).
+//! The EL2 vectors (taken while the hypervisor itself runs) save x0..x30,
+//! ELR, SPSR, ESR and FAR into a [`TrapFrame`] on the current stack and call
+//! [`handle_exception`] with the vector's index. IRQs go to the interrupt
+//! dispatcher; any other exception is a hypervisor bug: it dumps the frame on
+//! the console and stops the machine.
+//!
+//! The lower-EL vectors (8..=15) are a guest exit: they jump to
+//! `guest_exit` (guest.rs), which stores the guest's registers in its vCPU
+//! context and returns from `guest::run`. A guest never reaches
+//! `handle_exception`.
 
 use core::arch::global_asm;
 use core::fmt;
@@ -42,12 +47,7 @@ impl VectorKind {
     }
     /// Where the exception came from.
     pub fn origin(self) -> &'static str {
-        [
-            "EL2 with SP_EL0",
-            "EL2",
-            "lower EL (AArch64)",
-            "lower EL (AArch32)",
-        ][((self.0 >> 2) & 3) as usize]
+        ["EL2 with SP_EL0", "EL2", "lower EL (AArch64)", "lower EL (AArch32)"][((self.0 >> 2) & 3) as usize]
     }
     /// Whether this is an IRQ.
     pub fn is_irq(self) -> bool {
@@ -122,6 +122,14 @@ macro_rules! vector_table {
     b       exception_entry
     .endm
 
+    /* Exceptions from a guest: only possible inside guest::run. */
+    .macro ventry_guest kind
+    .balign 0x80
+    stp     x0, x1, [sp, #-16]!
+    mov     x1, #\kind
+    b       guest_exit
+    .endm
+
     .section .text.vectors, "ax"
     .balign 0x800
     .global EL2_VECTORS
@@ -134,14 +142,14 @@ EL2_VECTORS:
     ventry 5
     ventry 6
     ventry 7
-    ventry 8
-    ventry 9
-    ventry 10
-    ventry 11
-    ventry 12
-    ventry 13
-    ventry 14
-    ventry 15
+    ventry_guest 8
+    ventry_guest 9
+    ventry_guest 10
+    ventry_guest 11
+    ventry_guest 12
+    ventry_guest 13
+    ventry_guest 14
+    ventry_guest 15
 
 exception_entry:
     stp     x2, x3, [sp, #16]

@@ -1,0 +1,85 @@
+//! The tests, selected by `probe.tests=a,b,c`.
+//!
+//! | test | what | PASS line detail |
+//! | --- | --- | --- |
+//! | `hello` | prints | `hello from EL1` |
+//! | `mem` | pattern over 4 MiB of RAM after the image | `base=.. size=.. checksum=..` |
+//! | `hvc` | SMCCC and PSCI versions over HVC | `smccc=M.m psci=M.m smccc_version_call=yes/no` |
+//! | `smp` | CPU_ON every other DT CPU, wait, AFFINITY_INFO | `online=<n>` |
+//! | `read=ADDR`, `write=ADDR` | one 32-bit access, expected to abort | `aborted esr=.. far=..` |
+//! | `spin=N` | N million LCG steps | `n=<N> result=..` |
+//! | `yield=N` | N WFIs with interrupts masked (under the hypervisor only) | `n=<N>` |
+//! | `undef` | executes UDF: checks the unexpected-exception path, which prints `EXCEPTION ...` and runs the end action | none (never returns) |
+//!
+//! Each test prints its own `PROBE <name> <test>: PASS|FAIL <detail>` line and
+//! returns whether it passed. Unknown names FAIL.
+
+mod access;
+mod hvc;
+mod load;
+mod mem;
+pub mod smp;
+
+use crate::fdt::Cpus;
+
+/// What the tests know about the machine.
+pub struct Env {
+    /// The DTB's physical range, if there is a usable one.
+    pub dtb: Option<(u64, u64)>,
+    /// The DT memory range holding the image, if the DT has one.
+    pub ram: Option<(u64, u64)>,
+    /// The CPUs listed in the DT.
+    pub cpus: Cpus,
+}
+
+/// Prints `<test>: PASS|FAIL <detail>` and returns whether it passed.
+macro_rules! report {
+    ($test:expr, $ok:expr, $($arg:tt)*) => {{
+        let ok: bool = $ok;
+        $crate::out!(
+            "{}: {} {}",
+            $test,
+            if ok { "PASS" } else { "FAIL" },
+            format_args!($($arg)*)
+        );
+        ok
+    }};
+}
+pub(crate) use report;
+
+/// Runs one test (`name` or `name=arg`); true if it passed.
+pub fn run(env: &Env, test: &str) -> bool {
+    let (kind, arg) = match test.split_once('=') {
+        Some((k, v)) => (k, Some(v)),
+        None => (test, None),
+    };
+    match (kind, arg) {
+        ("hello", None) => report!(test, true, "hello from EL{}", crate::cpu::current_el()),
+        ("mem", None) => mem::run(env, test),
+        ("hvc", None) => hvc::run(test),
+        ("smp", None) => smp::run(env, test),
+        ("read", Some(addr)) => access::run(test, addr, false),
+        ("write", Some(addr)) => access::run(test, addr, true),
+        ("spin", Some(n)) => load::spin(n),
+        ("yield", Some(n)) => load::yield_cpu(n),
+        ("undef", None) => undef(),
+        _ => report!(test, false, "unknown test"),
+    }
+}
+
+/// Executes a permanently undefined instruction: the vectors report it as an
+/// unexpected exception and run the end action, so this never returns.
+fn undef() -> bool {
+    crate::out!("undef executing UDF #0: expect EXCEPTION");
+    // SAFETY: UDF traps to the probe's own vectors, which print the exception
+    // and end the probe; execution never continues after it.
+    unsafe { core::arch::asm!("udf #0", options(nomem, nostack, noreturn)) }
+}
+
+/// Parses a decimal or `0x` hexadecimal number.
+pub fn parse_u64(s: &str) -> Option<u64> {
+    match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None => s.parse().ok(),
+    }
+}

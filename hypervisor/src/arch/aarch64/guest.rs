@@ -1,0 +1,367 @@
+//! Entering and leaving a guest: the vCPU register file, the world switch,
+//! and the EL1 / FP / stage-2 state that changes with the running vCPU.
+//!
+//! `enter` saves the hypervisor's callee-saved registers on the EL2 stack,
+//! leaves a pointer to the vCPU context just below them, loads the guest's
+//! registers and ERETs. Any exception from EL1/EL0 lands in the lower-EL
+//! vectors (`vectors.rs`), which store the guest registers and the syndrome
+//! into that context and return from `enter` with the vector number. So each
+//! guest exit is an ordinary function return into safe Rust.
+//!
+//! The hypervisor is built soft-float, so guest FP/SIMD registers survive
+//! exits untouched and are switched only when another vCPU is loaded.
+
+use core::arch::{asm, global_asm};
+
+/// Guest general registers and exit syndrome, shared with the assembly
+/// (offsets: x[n] at 8n, pc 248, pstate 256, esr 264, far 272, hpfar 280).
+#[repr(C)]
+#[derive(Clone, Debug, Default)]
+pub struct VcpuRegs {
+    /// x0..x30.
+    pub x: [u64; 31],
+    /// Guest PC (ELR_EL2).
+    pub pc: u64,
+    /// Guest PSTATE (SPSR_EL2).
+    pub pstate: u64,
+    /// ESR_EL2 of the last exit.
+    pub esr: u64,
+    /// FAR_EL2 of the last exit.
+    pub far: u64,
+    /// HPFAR_EL2 of the last exit.
+    pub hpfar: u64,
+}
+
+const _: () = assert!(core::mem::offset_of!(VcpuRegs, pc) == 248);
+const _: () = assert!(core::mem::offset_of!(VcpuRegs, hpfar) == 280);
+
+impl VcpuRegs {
+    /// Register `n` as an instruction operand sees it (31 = XZR).
+    pub fn get(&self, n: u8) -> u64 {
+        self.x.get(n as usize).copied().unwrap_or(0)
+    }
+
+    /// Sets register `n` (writes to 31 = XZR are discarded).
+    pub fn set(&mut self, n: u8, value: u64) {
+        if let Some(r) = self.x.get_mut(n as usize) {
+            *r = value;
+        }
+    }
+}
+
+/// PSTATE for a vCPU entering at EL1h with D, A, I and F masked.
+pub const PSTATE_EL1H_MASKED: u64 = 0x3c5;
+
+/// Which vector a guest exit came through (the lower-EL entries 8..=15).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitVector {
+    /// A synchronous exception: decode ESR.
+    Sync,
+    /// A physical IRQ arrived while the guest ran.
+    Irq,
+    /// A physical FIQ (not used by the hypervisor).
+    Fiq,
+    /// An SError.
+    SError,
+}
+
+impl ExitVector {
+    fn from_raw(kind: u64) -> Self {
+        match kind & 3 {
+            0 => ExitVector::Sync,
+            1 => ExitVector::Irq,
+            2 => ExitVector::Fiq,
+            _ => ExitVector::SError,
+        }
+    }
+}
+
+global_asm!(
+    r#"
+    .section .text.guest, "ax"
+    .global guest_enter
+guest_enter:
+    stp     x29, x30, [sp, #-16]!
+    stp     x27, x28, [sp, #-16]!
+    stp     x25, x26, [sp, #-16]!
+    stp     x23, x24, [sp, #-16]!
+    stp     x21, x22, [sp, #-16]!
+    stp     x19, x20, [sp, #-16]!
+    stp     x0, xzr, [sp, #-16]!        /* the context, for the exit path */
+    ldr     x1, [x0, #248]
+    msr     elr_el2, x1
+    ldr     x1, [x0, #256]
+    msr     spsr_el2, x1
+    ldp     x2, x3, [x0, #16]
+    ldp     x4, x5, [x0, #32]
+    ldp     x6, x7, [x0, #48]
+    ldp     x8, x9, [x0, #64]
+    ldp     x10, x11, [x0, #80]
+    ldp     x12, x13, [x0, #96]
+    ldp     x14, x15, [x0, #112]
+    ldp     x16, x17, [x0, #128]
+    ldp     x18, x19, [x0, #144]
+    ldp     x20, x21, [x0, #160]
+    ldp     x22, x23, [x0, #176]
+    ldp     x24, x25, [x0, #192]
+    ldp     x26, x27, [x0, #208]
+    ldp     x28, x29, [x0, #224]
+    ldr     x30, [x0, #240]
+    ldp     x0, x1, [x0, #0]
+    eret
+    dsb     nsh
+    isb
+
+    /* Reached from the lower-EL vectors with the guest's x0/x1 pushed on
+       the stack and the vector number in x1. */
+    .global guest_exit
+guest_exit:
+    ldr     x0, [sp, #16]
+    stp     x2, x3, [x0, #16]
+    stp     x4, x5, [x0, #32]
+    stp     x6, x7, [x0, #48]
+    stp     x8, x9, [x0, #64]
+    stp     x10, x11, [x0, #80]
+    stp     x12, x13, [x0, #96]
+    stp     x14, x15, [x0, #112]
+    stp     x16, x17, [x0, #128]
+    stp     x18, x19, [x0, #144]
+    stp     x20, x21, [x0, #160]
+    stp     x22, x23, [x0, #176]
+    stp     x24, x25, [x0, #192]
+    stp     x26, x27, [x0, #208]
+    stp     x28, x29, [x0, #224]
+    str     x30, [x0, #240]
+    ldp     x2, x3, [sp], #16
+    stp     x2, x3, [x0, #0]
+    mrs     x2, elr_el2
+    mrs     x3, spsr_el2
+    stp     x2, x3, [x0, #248]
+    mrs     x2, esr_el2
+    mrs     x3, far_el2
+    stp     x2, x3, [x0, #264]
+    mrs     x2, hpfar_el2
+    str     x2, [x0, #280]
+    mov     x0, x1
+    add     sp, sp, #16
+    ldp     x19, x20, [sp], #16
+    ldp     x21, x22, [sp], #16
+    ldp     x23, x24, [sp], #16
+    ldp     x25, x26, [sp], #16
+    ldp     x27, x28, [sp], #16
+    ldp     x29, x30, [sp], #16
+    ret
+    "#
+);
+
+unsafe extern "C" {
+    fn guest_enter(regs: *mut VcpuRegs) -> u64;
+}
+
+/// Runs the loaded vCPU until it exits; returns through which vector.
+///
+/// The caller must have loaded this vCPU's EL1, FP and stage-2 state
+/// (`load_el1`, `load_fp`, `load_stage2`) on this CPU, with IRQs masked.
+pub fn run(regs: &mut VcpuRegs) -> ExitVector {
+    // SAFETY: `guest_enter` saves and restores every callee-saved register
+    // and the stack pointer; it reads and writes only `*regs`, which is
+    // exclusively borrowed for the call. The guest runs under its own
+    // stage-2 tables (loaded by the caller), so it cannot reach hypervisor
+    // memory, and every exception from it returns here through `guest_exit`.
+    let kind = unsafe { guest_enter(regs) };
+    ExitVector::from_raw(kind)
+}
+
+macro_rules! el1_regs {
+    ($($field:ident: $reg:literal),* $(,)?) => {
+        /// The EL1 system registers that belong to a vCPU.
+        #[repr(C)]
+        #[derive(Clone, Debug, Default)]
+        pub struct El1Regs {
+            $(
+                #[doc = concat!("`", $reg, "`")]
+                pub $field: u64,
+            )*
+        }
+
+        /// Saves the running vCPU's EL1 system registers.
+        pub fn save_el1(r: &mut El1Regs) {
+            $(
+                // SAFETY: reading an EL1 system register at EL2 has no side
+                // effects.
+                unsafe { asm!(concat!("mrs {}, ", $reg), out(reg) r.$field, options(nomem, nostack)) };
+            )*
+        }
+
+        /// Loads a vCPU's EL1 system registers for the next `run`.
+        pub fn load_el1(r: &El1Regs) {
+            $(
+                // SAFETY: EL1 registers only affect EL1/EL0 execution, which
+                // is the guest's; the hypervisor runs at EL2 with its own
+                // registers.
+                unsafe { asm!(concat!("msr ", $reg, ", {}"), in(reg) r.$field, options(nomem, nostack)) };
+            )*
+            // SAFETY: a context synchronisation event has no side effects.
+            unsafe { asm!("isb", options(nomem, nostack)) };
+        }
+    };
+}
+
+el1_regs! {
+    sctlr: "sctlr_el1", cpacr: "cpacr_el1", ttbr0: "ttbr0_el1", ttbr1: "ttbr1_el1",
+    tcr: "tcr_el1", esr: "esr_el1", afsr0: "afsr0_el1", afsr1: "afsr1_el1",
+    far: "far_el1", mair: "mair_el1", amair: "amair_el1", vbar: "vbar_el1",
+    contextidr: "contextidr_el1", tpidr_el0: "tpidr_el0", tpidrro_el0: "tpidrro_el0",
+    tpidr_el1: "tpidr_el1", cntkctl: "cntkctl_el1", par: "par_el1", sp_el0: "sp_el0",
+    sp_el1: "sp_el1", elr_el1: "elr_el1", spsr_el1: "spsr_el1", csselr: "csselr_el1",
+    mdscr: "mdscr_el1", cntv_ctl: "cntv_ctl_el0", cntv_cval: "cntv_cval_el0",
+}
+
+/// EL1 register values of a vCPU at reset (MMU and caches off).
+pub fn el1_reset() -> El1Regs {
+    El1Regs { sctlr: 0x30d0_0800, ..El1Regs::default() }
+}
+
+/// A vCPU's FP/SIMD registers.
+#[repr(C, align(16))]
+#[derive(Clone, Debug, Default)]
+pub struct FpRegs {
+    /// q0..q31.
+    pub q: [u128; 32],
+    /// FPCR.
+    pub fpcr: u64,
+    /// FPSR.
+    pub fpsr: u64,
+}
+
+/// Saves the FP/SIMD registers (the hypervisor itself never uses them).
+pub fn save_fp(f: &mut FpRegs) {
+    let p = f as *mut FpRegs;
+    // SAFETY: stores 512 + 16 bytes into `*f`, which is exclusively borrowed
+    // and 16-byte aligned; CPTR_EL2 does not trap FP at EL2.
+    unsafe {
+        asm!(
+            ".arch_extension fp", ".arch_extension simd",
+            "stp q0, q1, [{p}, #0]", "stp q2, q3, [{p}, #32]", "stp q4, q5, [{p}, #64]",
+            "stp q6, q7, [{p}, #96]", "stp q8, q9, [{p}, #128]", "stp q10, q11, [{p}, #160]",
+            "stp q12, q13, [{p}, #192]", "stp q14, q15, [{p}, #224]", "stp q16, q17, [{p}, #256]",
+            "stp q18, q19, [{p}, #288]", "stp q20, q21, [{p}, #320]", "stp q22, q23, [{p}, #352]",
+            "stp q24, q25, [{p}, #384]", "stp q26, q27, [{p}, #416]", "stp q28, q29, [{p}, #448]",
+            "stp q30, q31, [{p}, #480]",
+            "mrs {t}, fpcr", "str {t}, [{p}, #512]", "mrs {t}, fpsr", "str {t}, [{p}, #520]",
+            p = in(reg) p, t = out(reg) _, options(nostack),
+        )
+    };
+}
+
+/// Loads a vCPU's FP/SIMD registers.
+pub fn load_fp(f: &FpRegs) {
+    let p = f as *const FpRegs;
+    // SAFETY: reads from `*f`, a valid aligned FpRegs; the registers written
+    // are the guest's (the hypervisor never uses them).
+    unsafe {
+        asm!(
+            ".arch_extension fp", ".arch_extension simd",
+            "ldp q0, q1, [{p}, #0]", "ldp q2, q3, [{p}, #32]", "ldp q4, q5, [{p}, #64]",
+            "ldp q6, q7, [{p}, #96]", "ldp q8, q9, [{p}, #128]", "ldp q10, q11, [{p}, #160]",
+            "ldp q12, q13, [{p}, #192]", "ldp q14, q15, [{p}, #224]", "ldp q16, q17, [{p}, #256]",
+            "ldp q18, q19, [{p}, #288]", "ldp q20, q21, [{p}, #320]", "ldp q22, q23, [{p}, #352]",
+            "ldp q24, q25, [{p}, #384]", "ldp q26, q27, [{p}, #416]", "ldp q28, q29, [{p}, #448]",
+            "ldp q30, q31, [{p}, #480]",
+            "ldr {t}, [{p}, #512]", "msr fpcr, {t}", "ldr {t}, [{p}, #520]", "msr fpsr, {t}",
+            p = in(reg) p, t = out(reg) _, options(nostack, readonly),
+        )
+    };
+}
+
+/// HCR_EL2 while a guest runs: stage 2 on, physical IRQ/FIQ/SError to EL2,
+/// WFI and SMC trapped, TLBI and barriers broadcast inner shareable,
+/// AArch64 EL1.
+pub const HCR_GUEST: u64 = (1 << 0) // VM
+    | (1 << 1) // SWIO
+    | (1 << 3) | (1 << 4) | (1 << 5) // FMO IMO AMO
+    | (1 << 9) // FB
+    | (1 << 10) // BSU = inner shareable
+    | (1 << 13) // TWI
+    | (1 << 19) // TSC
+    | (1 << 31); // RW
+
+/// MDCR_EL2 for guests: PMU and debug register accesses trap to EL2.
+pub const MDCR_GUEST: u64 = (1 << 5) | (1 << 6) | (1 << 9) | (1 << 10) | (1 << 11);
+
+/// Loads the guest's stage-2 translation (VTCR, VTTBR) and identity
+/// registers for the vCPU, and turns guest mode on.
+pub fn load_stage2(vtcr: u64, vttbr: u64, vmpidr: u64, cntvoff: u64) {
+    // SAFETY: these EL2 registers only affect how EL1/EL0 (the guest) is
+    // translated and identified; the hypervisor's own EL2 translation is
+    // separate (TTBR0_EL2).
+    unsafe {
+        asm!(
+            "msr vtcr_el2, {vtcr}",
+            "msr vttbr_el2, {vttbr}",
+            "msr vmpidr_el2, {vmpidr}",
+            "mrs {t}, midr_el1",
+            "msr vpidr_el2, {t}",
+            "msr cntvoff_el2, {off}",
+            "msr hcr_el2, {hcr}",
+            "msr mdcr_el2, {mdcr}",
+            "isb",
+            vtcr = in(reg) vtcr, vttbr = in(reg) vttbr, vmpidr = in(reg) vmpidr,
+            off = in(reg) cntvoff, hcr = in(reg) HCR_GUEST, mdcr = in(reg) MDCR_GUEST,
+            t = out(reg) _, options(nomem, nostack),
+        )
+    };
+}
+
+/// Invalidates every stage-1 and stage-2 TLB entry of the VMID in `vttbr`,
+/// on all CPUs (inner shareable). Needed after unmapping or before a VMID
+/// is reused.
+pub fn flush_guest_tlb(vtcr: u64, vttbr: u64) {
+    // SAFETY: TLB maintenance has no effect on memory contents; VTTBR is
+    // switched only for the duration of the invalidation, with IRQs masked
+    // by the caller's context (EL2 exception handling or boot).
+    unsafe {
+        asm!(
+            "mrs {old}, vttbr_el2",
+            "msr vtcr_el2, {vtcr}",
+            "msr vttbr_el2, {vttbr}",
+            "isb",
+            "dsb ishst",
+            "tlbi vmalls12e1is",
+            "dsb ish",
+            "isb",
+            "msr vttbr_el2, {old}",
+            "isb",
+            old = out(reg) _, vtcr = in(reg) vtcr, vttbr = in(reg) vttbr,
+            options(nostack),
+        )
+    };
+}
+
+/// Makes page-table updates visible to the table walker before use.
+pub fn publish_tables() {
+    // SAFETY: a barrier has no side effects beyond ordering.
+    unsafe { asm!("dsb ishst", options(nostack)) };
+}
+
+/// VBAR_EL1 of the loaded vCPU.
+pub fn read_vbar_el1() -> u64 {
+    let v: u64;
+    // SAFETY: reading VBAR_EL1 has no side effects.
+    unsafe { asm!("mrs {}, vbar_el1", out(reg) v, options(nomem, nostack)) };
+    v
+}
+
+/// Sets the loaded vCPU's exception registers for an injected exception.
+pub fn write_exception_regs(elr: u64, spsr: u64, esr: u64, far: Option<u64>) {
+    // SAFETY: EL1 exception registers belong to the loaded guest vCPU.
+    unsafe {
+        asm!(
+            "msr elr_el1, {elr}", "msr spsr_el1, {spsr}", "msr esr_el1, {esr}",
+            elr = in(reg) elr, spsr = in(reg) spsr, esr = in(reg) esr, options(nomem, nostack),
+        );
+        if let Some(far) = far {
+            asm!("msr far_el1, {}", in(reg) far, options(nomem, nostack));
+        }
+    }
+}

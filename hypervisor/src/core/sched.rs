@@ -1,0 +1,128 @@
+//! The per-pCPU scheduler: every pCPU runs the vCPUs pinned to it, round
+//! robin with a time slice, and sleeps in WFI when none can run.
+//!
+//! A vCPU is taken out of its run queue while it runs, so the queue lock is
+//! never held across guest execution. The boot CPU also serves the shell and
+//! guest reset requests between slices.
+
+use crate::arch::aarch64::boot::MAX_CPUS;
+use crate::arch::aarch64::{cpu, guest};
+use crate::core::vm::exit::{self, Next};
+use crate::core::vm::vcpu::Vcpu;
+use crate::core::vm::ExitReason;
+use crate::core::{irq, ticks};
+use crate::platform::gicv3;
+use alloc::boxed::Box;
+use alloc::collections::VecDeque;
+use core::sync::atomic::Ordering;
+use spin::Mutex;
+
+/// A run queue.
+type Queue = Mutex<VecDeque<Box<Vcpu>>>;
+
+static RUNQ: [Queue; MAX_CPUS] = [const { Mutex::new(VecDeque::new()) }; MAX_CPUS];
+
+/// Puts a vCPU on its pCPU's run queue.
+pub fn enqueue(vcpu: Box<Vcpu>) {
+    let pcpu = vcpu.shared().map_or(0, |s| s.pcpu);
+    if let Some(q) = RUNQ.get(pcpu) {
+        q.lock().push_back(vcpu);
+        kick(pcpu);
+    }
+}
+
+/// Makes `pcpu` look at its run queue again: an IPI that exits a running
+/// guest or wakes an idle pCPU.
+pub fn kick(pcpu: usize) {
+    if pcpu == cpu::index() {
+        return;
+    }
+    let _ = gicv3::send_sgi(irq::SGI_KICK, crate::core::cpus::mpidr_of(pcpu));
+}
+
+/// Hook run by the boot CPU between slices (shell input, reset requests).
+pub type Housekeeping = fn();
+
+/// The scheduling loop of one pCPU; never returns.
+pub fn run(housekeeping: Option<Housekeeping>) -> ! {
+    let me = cpu::index();
+    let Some(queue) = RUNQ.get(me) else { crate::core::power::park() };
+    loop {
+        if let Some(work) = housekeeping {
+            work();
+        }
+        let mut picked = None;
+        {
+            let mut q = queue.lock();
+            for _ in 0..q.len() {
+                let Some(mut v) = q.pop_front() else { break };
+                if v.prepare() {
+                    picked = Some(v);
+                    break;
+                }
+                q.push_back(v);
+            }
+        }
+        match picked {
+            Some(mut v) => {
+                run_slice(&mut v);
+                queue.lock().push_back(v);
+            }
+            None => idle_once(),
+        }
+    }
+}
+
+/// Sleeps until an interrupt, then handles it.
+fn idle_once() {
+    cpu::irq_disable();
+    cpu::wait_for_interrupt();
+    cpu::irq_enable();
+    cpu::irq_disable();
+}
+
+/// Runs `v` until its slice ends, it yields, or it cannot run any more.
+fn run_slice(v: &mut Vcpu) {
+    let start_tick = ticks::count(cpu::index());
+    v.load();
+    let vm = v.vm.clone();
+    let Some(shared) = vm.vcpus.get(v.index) else { return };
+    loop {
+        shared.running.store(true, Ordering::Release);
+        if v.vm.state() != crate::core::vm::VmState::Running {
+            shared.running.store(false, Ordering::Release);
+            break;
+        }
+        let vector = guest::run(&mut v.regs);
+        let next = match vector {
+            guest::ExitVector::Sync => exit::handle_sync(v),
+            guest::ExitVector::Irq => {
+                shared.count(ExitReason::Irq);
+                irq::dispatch();
+                Next::Resume
+            }
+            guest::ExitVector::Fiq | guest::ExitVector::SError => {
+                shared.count(ExitReason::Other);
+                log::warn!("guest {} vcpu{}: {:?} taken while it ran", v.vm.name, v.index, vector);
+                Next::Resume
+            }
+        };
+        shared.running.store(false, Ordering::Release);
+        let slice_over = ticks::count(cpu::index()) != start_tick;
+        match next {
+            Next::Resume
+                if !slice_over && !wants_service() && v.vm.state() == crate::core::vm::VmState::Running => {}
+            Next::Resume | Next::Yield => break,
+            Next::Stop => break,
+        }
+        if let Some(false) = v.shared().map(|s| *s.power.lock() == ferrovisor_psci::VcpuPower::On) {
+            break;
+        }
+    }
+    v.save();
+}
+
+/// Whether the boot CPU has shell input or requests waiting.
+fn wants_service() -> bool {
+    cpu::index() == 0 && crate::core::console::input_pending()
+}

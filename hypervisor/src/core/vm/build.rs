@@ -1,0 +1,179 @@
+//! Building a VM from its validated config: VMID, RAM, stage-2 mappings,
+//! devices, vCPU placement; and loading its images at every (re)start.
+
+use super::{RamSlab, VcpuShared, Vm, VmMemory, VmState, Vuart};
+use crate::arch::aarch64::guest;
+use crate::core::{cpus, host, memory};
+use crate::platform::hostram::HostRam;
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, AtomicUsize, Ordering};
+use ferrovisor_bundle::Bundle;
+use ferrovisor_config::GuestConfig;
+use ferrovisor_guestboot::{GicLayout, GuestDtb};
+use ferrovisor_stage2::{MemAttrs, Stage2};
+use ferrovisor_types::{GuestPhysAddr, HostRegion};
+use ferrovisor_vdev::pl011::Pl011;
+use ferrovisor_vdev::tagged::LineTagger;
+use spin::Mutex;
+
+/// Guest RAM is allocated in 2 MiB-aligned pieces, so stage 2 can use blocks.
+const RAM_ALIGN: u64 = 2 * 1024 * 1024;
+
+/// Round-robin placement of vCPUs without an affinity.
+static NEXT_PCPU: AtomicUsize = AtomicUsize::new(0);
+
+fn place(config: &GuestConfig, index: usize) -> usize {
+    let online = cpus::count().max(1);
+    match &config.affinity {
+        Some(list) if !list.is_empty() => list[index % list.len()] % online,
+        _ => NEXT_PCPU.fetch_add(1, Ordering::Relaxed) % online,
+    }
+}
+
+/// Builds the VM for `config` as VM number `id`. Allocation failures
+/// (out of RAM, no VMID) reject this guest only.
+pub fn create(id: usize, config: GuestConfig) -> Result<Arc<Vm>, String> {
+    let vmid = u16::try_from(id + 1)
+        .ok()
+        .filter(|&v| v <= ferrovisor_stage2::MAX_VMID)
+        .ok_or_else(|| "no free VMID (at most 255 guests)".to_string())?;
+    let mut stage2 = Stage2::new(|virt| virt as u64).map_err(|e| e.to_string())?;
+    let mut ram = Vec::new();
+    let mut ram_ranges = Vec::new();
+    for region in &config.memory {
+        let host = if region.identity {
+            let r = HostRegion::new(region.gpa.raw(), region.size);
+            memory::reserve(r, &config.name).map_err(|e| format!("{}: {e}", region.path))?;
+            r
+        } else {
+            memory::allocate(region.size, RAM_ALIGN, &config.name)
+                .map_err(|e| format!("{}: {e}", region.path))?
+        };
+        stage2
+            .map(region.gpa, host.base, region.size, MemAttrs::Ram)
+            .map_err(|e| format!("{}: {e}", region.path))?;
+        // SAFETY: `host` was just reserved or allocated for this guest by the
+        // RAM allocator, which never hands a range out twice; it is host RAM,
+        // identity-mapped at EL2, and 2 MiB (or, identity, 4 KiB) aligned.
+        let host_ram = unsafe { HostRam::claim(host) };
+        ram.push(RamSlab { gpa: region.gpa, host: host_ram, identity: region.identity });
+        ram_ranges.push((region.gpa, host));
+    }
+    for pt in &config.passthrough {
+        for r in &pt.regions {
+            stage2.map(r.gpa, r.hpa, r.size, MemAttrs::Device).map_err(|e| format!("{}: {e}", pt.path))?;
+        }
+    }
+    let vttbr = ferrovisor_stage2::vttbr(stage2.root_pa(), vmid);
+    guest::publish_tables();
+    guest::flush_guest_tlb(ferrovisor_stage2::VTCR_EL2, vttbr);
+
+    let vuart = config.vuart.as_ref().map(|v| Vuart {
+        gpa: v.gpa,
+        dev: Mutex::new(Pl011::new()),
+        tagger: Mutex::new(LineTagger::new(&config.name)),
+    });
+    let vcpus = (0..config.vcpus as usize).map(|i| VcpuShared::new(place(&config, i))).collect();
+    let unbootable = match &config.kernel {
+        None => Some("its config names no kernel image".to_string()),
+        Some(_) => None,
+    };
+    let vm = Vm {
+        id,
+        name: config.name.clone(),
+        vmid,
+        vttbr,
+        state: AtomicU8::new(VmState::Stopped as u8),
+        epoch: AtomicU32::new(0),
+        vcpus,
+        vuart,
+        memory: Mutex::new(VmMemory { stage2, ram }),
+        ram_ranges,
+        unbootable,
+        reset_requested: AtomicBool::new(false),
+        config,
+    };
+    Ok(Arc::new(vm))
+}
+
+fn bundle_file<'a>(bundle: &Bundle<'a>, name: &str) -> Result<&'a [u8], String> {
+    bundle.get(name).ok_or_else(|| format!("image {name} is not in the boot bundle"))
+}
+
+/// Writes the guest's kernel, initrd and DTB into its (zeroed) RAM; returns
+/// the entry point and the x0 value (the DTB address) for vCPU 0.
+pub fn load_images(vm: &Vm) -> Result<(u64, u64), String> {
+    let bytes = host::bundle().ok_or_else(|| "no boot bundle".to_string())?;
+    let bundle = Bundle::parse(bytes).map_err(|e| e.to_string())?;
+    let kernel_name = vm.config.kernel.as_deref().ok_or_else(|| "no kernel image configured".to_string())?;
+    let kernel = bundle_file(&bundle, kernel_name)?;
+    let initrd = match vm.config.initrd.as_deref() {
+        Some(name) => Some(bundle_file(&bundle, name)?),
+        None => None,
+    };
+    let mem = vm.memory.lock();
+    let boot = mem.ram.first().ok_or_else(|| "no RAM".to_string())?;
+    let ram_base = boot.gpa;
+    let ram_size = boot.host.region().size;
+
+    // The DTB's size does not depend on the addresses in it, so build it
+    // once to plan, then again with the planned initrd address.
+    let dtb_for = |initrd_at: Option<(GuestPhysAddr, u64)>| -> Result<Vec<u8>, String> {
+        match vm.config.dtb.as_deref() {
+            Some(name) => bundle_file(&bundle, name).map(|d| d.to_vec()),
+            None => guest_dtb(vm, initrd_at),
+        }
+    };
+    let probe_dtb = dtb_for(initrd.map(|i| (GuestPhysAddr(0), i.len() as u64)))?;
+    let plan = ferrovisor_guestboot::plan(
+        ram_base,
+        ram_size,
+        kernel,
+        initrd.map(|i| i.len() as u64),
+        probe_dtb.len() as u64,
+    )
+    .map_err(|e| e.to_string())?;
+    let dtb = dtb_for(match (plan.initrd, initrd) {
+        (Some(at), Some(i)) => Some((at, i.len() as u64)),
+        _ => None,
+    })?;
+
+    for slab in &mem.ram {
+        slab.host.zero();
+    }
+    let offset = |gpa: GuestPhysAddr| gpa.raw() - ram_base.raw();
+    let place = |at: GuestPhysAddr, data: &[u8], what: &str| -> Result<(), String> {
+        boot.host.write(offset(at), data).map_err(|_| format!("{what} does not fit in guest RAM"))?;
+        boot.host
+            .clean(offset(at), data.len() as u64)
+            .map_err(|_| format!("{what} does not fit in guest RAM"))
+    };
+    place(plan.kernel, kernel, "kernel")?;
+    if let (Some(at), Some(data)) = (plan.initrd, initrd) {
+        place(at, data, "initrd")?;
+    }
+    place(plan.dtb, &dtb, "device tree")?;
+    Ok((plan.entry.raw(), plan.dtb.raw()))
+}
+
+/// The device tree the guest boots with.
+fn guest_dtb(vm: &Vm, initrd: Option<(GuestPhysAddr, u64)>) -> Result<Vec<u8>, String> {
+    let memory: Vec<(GuestPhysAddr, u64)> = vm.config.memory.iter().map(|m| (m.gpa, m.size)).collect();
+    let gic = host::gic_layout();
+    let spec = GuestDtb {
+        name: &vm.name,
+        vcpus: vm.vcpus.len(),
+        memory: &memory,
+        bootargs: vm.config.bootargs.as_deref(),
+        initrd,
+        vuart: vm.config.vuart.as_ref().map(|v| (v.gpa, v.irq)),
+        gic: GicLayout { dist: gic.0, redist: gic.1, redist_stride: 0x20000 },
+        timer_ppis: [29, 30, 27, 26],
+        psci_conduit: "hvc",
+        passthrough: &[],
+    };
+    ferrovisor_guestboot::build(&spec).map_err(|e| format!("guest device tree: {e}"))
+}

@@ -1,0 +1,57 @@
+//! Guest consoles on the one hypervisor console.
+//!
+//! Each guest's vUART output is shown as whole lines tagged with the guest's
+//! name. `console attach NAME` gives one guest the keyboard: its output is
+//! then passed through untouched, so prompts without a newline show, and
+//! typed bytes go to its vUART. Ctrl-] (0x1d) detaches back to the shell.
+
+use super::Vm;
+use crate::core::console as hyp_console;
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+/// The byte that detaches the console from a guest: Ctrl-].
+pub const DETACH_KEY: u8 = 0x1d;
+
+/// 0 when the shell has the console, else 1 + the attached VM's id.
+static ATTACHED: AtomicUsize = AtomicUsize::new(0);
+
+/// The VM id the console is attached to, if any.
+pub fn attached() -> Option<usize> {
+    ATTACHED.load(Ordering::Acquire).checked_sub(1)
+}
+
+/// Gives the console to `vm`.
+pub fn attach(vm: &Vm) {
+    ATTACHED.store(vm.id + 1, Ordering::Release);
+}
+
+/// Gives the console back to the shell.
+pub fn detach() {
+    ATTACHED.store(0, Ordering::Release);
+}
+
+/// Shows bytes a guest wrote to its vUART.
+pub fn guest_output(vm: &Vm, bytes: &[u8]) {
+    if attached() == Some(vm.id) {
+        hyp_console::write_bytes(bytes);
+        return;
+    }
+    let Some(vuart) = &vm.vuart else { return };
+    let mut tagger = vuart.tagger.lock();
+    for &b in bytes {
+        tagger.push(b, &mut |line: &str| hyp_console::write_fmt(format_args!("{line}\n")));
+    }
+}
+
+/// Feeds one typed byte to the attached guest; returns false if it was the
+/// detach key (the caller then gives the console back to the shell).
+pub fn input(vm: &Vm, byte: u8) -> bool {
+    if byte == DETACH_KEY {
+        return false;
+    }
+    if let Some(vuart) = &vm.vuart {
+        // A full receive FIFO drops the byte, as a real UART would.
+        let _ = vuart.dev.lock().push_rx(byte);
+    }
+    true
+}

@@ -1,0 +1,132 @@
+//! Starting, stopping, pausing and resetting guests (shell and PSCI).
+//!
+//! State changes are published first; then the pCPUs hosting the guest's
+//! vCPUs are kicked, so that a running vCPU exits and sees the change.
+//! Operations that rewrite guest memory (start, reset) first wait until no
+//! vCPU of the guest is inside the guest.
+
+use super::{build, Vm, VmState};
+use crate::arch::aarch64::{cpu, timer};
+use crate::core::sched;
+use alloc::string::String;
+use alloc::sync::Arc;
+use core::sync::atomic::Ordering;
+use ferrovisor_psci::VcpuPower;
+
+/// Why a control operation was refused.
+pub type ControlError = String;
+
+/// Marks every vCPU of a stopped guest powered off.
+fn power_off_all(vm: &Vm) {
+    for v in &vm.vcpus {
+        *v.power.lock() = VcpuPower::Off;
+        *v.start.lock() = None;
+    }
+}
+
+fn kick_all(vm: &Vm) {
+    for v in &vm.vcpus {
+        sched::kick(v.pcpu);
+    }
+}
+
+/// Waits (at most one second) until no vCPU of `vm` is inside the guest.
+fn quiesce(vm: &Vm) -> Result<(), ControlError> {
+    let deadline = timer::now() + timer::frequency();
+    loop {
+        let busy = vm.vcpus.iter().any(|v| v.running.load(Ordering::Acquire) && v.pcpu != cpu::index());
+        if !busy {
+            return Ok(());
+        }
+        if timer::now() > deadline {
+            return Err(alloc::format!("guest {}: vCPUs did not stop within 1 s", vm.name));
+        }
+        kick_all(vm);
+        core::hint::spin_loop();
+    }
+}
+
+/// (Re)starts `vm` from its images: stop, reload memory, boot vCPU 0.
+pub fn start(vm: &Arc<Vm>) -> Result<(), ControlError> {
+    if let Some(why) = &vm.unbootable {
+        return Err(alloc::format!("guest {} cannot start: {why}", vm.name));
+    }
+    vm.set_state(VmState::Stopped);
+    kick_all(vm);
+    quiesce(vm)?;
+    let entry = build::load_images(vm).map_err(|e| alloc::format!("guest {}: {e}", vm.name))?;
+    for (i, v) in vm.vcpus.iter().enumerate() {
+        *v.power.lock() = if i == 0 { VcpuPower::OnPending } else { VcpuPower::Off };
+        *v.start.lock() = if i == 0 { Some(entry) } else { None };
+        v.faults_logged.store(0, Ordering::Relaxed);
+    }
+    vm.epoch.fetch_add(1, Ordering::AcqRel);
+    vm.reset_requested.store(false, Ordering::Release);
+    vm.set_state(VmState::Running);
+    kick_all(vm);
+    log::info!("guest {}: started", vm.name);
+    Ok(())
+}
+
+/// Stops `vm` (its memory stays until the next start).
+pub fn stop(vm: &Vm) -> Result<(), ControlError> {
+    if vm.state() == VmState::Stopped {
+        return Err(alloc::format!("guest {} is already stopped", vm.name));
+    }
+    vm.set_state(VmState::Stopped);
+    kick_all(vm);
+    quiesce(vm)?;
+    power_off_all(vm);
+    log::info!("guest {}: stopped", vm.name);
+    Ok(())
+}
+
+/// Holds `vm`'s vCPUs where they are.
+pub fn pause(vm: &Vm) -> Result<(), ControlError> {
+    if vm.state() != VmState::Running {
+        return Err(alloc::format!("guest {} is {}, not running", vm.name, vm.state().name()));
+    }
+    vm.set_state(VmState::Paused);
+    kick_all(vm);
+    quiesce(vm)?;
+    log::info!("guest {}: paused", vm.name);
+    Ok(())
+}
+
+/// Lets a paused `vm` continue.
+pub fn resume(vm: &Vm) -> Result<(), ControlError> {
+    if vm.state() != VmState::Paused {
+        return Err(alloc::format!("guest {} is {}, not paused", vm.name, vm.state().name()));
+    }
+    vm.set_state(VmState::Running);
+    kick_all(vm);
+    log::info!("guest {}: resumed", vm.name);
+    Ok(())
+}
+
+/// PSCI SYSTEM_OFF from the guest: stop it (no waiting: the caller is one
+/// of its vCPUs, the others stop at their next exit).
+pub fn stop_from_guest(vm: &Vm) {
+    vm.set_state(VmState::Stopped);
+    power_off_all(vm);
+    kick_all(vm);
+}
+
+/// PSCI SYSTEM_RESET from the guest: stop it and have cpu0 restart it.
+pub fn request_reset(vm: &Vm) {
+    vm.set_state(VmState::Stopped);
+    vm.reset_requested.store(true, Ordering::Release);
+    kick_all(vm);
+    sched::kick(0);
+}
+
+/// Serves guest-requested resets (runs on cpu0, outside any guest).
+pub fn service_requests() {
+    for vm in super::all() {
+        if vm.reset_requested.swap(false, Ordering::AcqRel) {
+            if let Err(e) = start(&vm) {
+                log::error!("{e}");
+            }
+        }
+    }
+}

@@ -1,0 +1,221 @@
+//! Handling a guest exit: decode the syndrome, emulate or refuse, and tell
+//! the scheduler whether the vCPU keeps running.
+//!
+//! Nothing a guest does here can stop the hypervisor: every access the
+//! hypervisor does not emulate becomes an exception injected into the guest
+//! (and a log line), every unknown call returns NOT_SUPPORTED.
+
+use super::vcpu::Vcpu;
+use super::{console, control, ExitReason, VmState};
+use crate::arch::aarch64::guest::VcpuRegs;
+use ferrovisor_psci::{Action, VcpuPower};
+use ferrovisor_trap::{DataAbort, El1Context, Exit, Injection, SysRegAccess};
+use ferrovisor_vdev::bus::MmioDevice;
+
+/// What the scheduler should do with the vCPU after an exit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Next {
+    /// Re-enter the guest.
+    Resume,
+    /// Let other vCPUs on this pCPU run first (WFI, yield).
+    Yield,
+    /// The vCPU cannot run any more (powered off, guest stopped).
+    Stop,
+}
+
+/// How many unhandled accesses per vCPU are logged before going quiet.
+const FAULT_LOG_LIMIT: u32 = 8;
+
+/// Handles a synchronous exit.
+pub fn handle_sync(vcpu: &mut Vcpu) -> Next {
+    match ferrovisor_trap::decode(vcpu.regs.esr) {
+        Exit::DataAbort(da) => data_abort(vcpu, &da),
+        Exit::Hvc { .. } => {
+            count(vcpu, ExitReason::Hvc);
+            smccc(vcpu)
+        }
+        Exit::Smc { .. } => {
+            count(vcpu, ExitReason::Smc);
+            vcpu.regs.pc += 4;
+            smccc(vcpu)
+        }
+        Exit::Wfx { .. } => {
+            count(vcpu, ExitReason::Wfx);
+            vcpu.regs.pc += 4;
+            Next::Yield
+        }
+        Exit::SysReg(access) => {
+            count(vcpu, ExitReason::SysReg);
+            sysreg(vcpu, &access)
+        }
+        Exit::InstructionAbort { .. } => {
+            count(vcpu, ExitReason::Fault);
+            let far = vcpu.regs.far;
+            report(
+                vcpu,
+                "instruction fetch from",
+                ferrovisor_trap::fault_ipa(vcpu.regs.hpfar, far).raw(),
+                "",
+            );
+            let inj = ferrovisor_trap::inject_instruction_abort(&el1_context(vcpu), far);
+            apply(vcpu, &inj);
+            Next::Resume
+        }
+        other => {
+            count(vcpu, ExitReason::Other);
+            if log_fault(vcpu) {
+                log::warn!(
+                    "guest {} vcpu{}: unhandled exit {:?} at pc {:#x}: undefined instruction injected",
+                    vcpu.vm.name,
+                    vcpu.index,
+                    other,
+                    vcpu.regs.pc
+                );
+            }
+            let inj = ferrovisor_trap::inject_undefined(&el1_context(vcpu));
+            apply(vcpu, &inj);
+            Next::Resume
+        }
+    }
+}
+
+fn count(vcpu: &Vcpu, reason: ExitReason) {
+    if let Some(s) = vcpu.shared() {
+        s.count(reason);
+    }
+}
+
+fn log_fault(vcpu: &Vcpu) -> bool {
+    vcpu.shared().is_some_and(|s| {
+        s.faults_logged.fetch_add(1, core::sync::atomic::Ordering::Relaxed) < FAULT_LOG_LIMIT
+    })
+}
+
+fn report(vcpu: &Vcpu, what: &str, ipa: u64, extra: &str) {
+    if log_fault(vcpu) {
+        log::warn!(
+            "guest {} vcpu{}: {what} {ipa:#x}{extra} at pc {:#x}: not mapped for this guest, abort injected",
+            vcpu.vm.name,
+            vcpu.index,
+            vcpu.regs.pc
+        );
+    }
+}
+
+fn el1_context(vcpu: &Vcpu) -> El1Context {
+    El1Context {
+        pc: vcpu.regs.pc,
+        pstate: vcpu.regs.pstate,
+        vbar_el1: crate::arch::aarch64::guest::read_vbar_el1(),
+    }
+}
+
+/// Applies an injected exception to the loaded vCPU.
+fn apply(vcpu: &mut Vcpu, inj: &Injection) {
+    vcpu.regs.pc = inj.pc;
+    vcpu.regs.pstate = inj.pstate;
+    crate::arch::aarch64::guest::write_exception_regs(inj.elr_el1, inj.spsr_el1, inj.esr_el1, inj.far_el1);
+}
+
+fn data_abort(vcpu: &mut Vcpu, da: &DataAbort) -> Next {
+    let ipa = ferrovisor_trap::fault_ipa(vcpu.regs.hpfar, vcpu.regs.far);
+    let vm = vcpu.vm.clone();
+    if let Some(vuart) = &vm.vuart {
+        let offset = ipa.raw().wrapping_sub(vuart.gpa.raw());
+        if offset < 0x1000 && da.isv {
+            count(vcpu, ExitReason::Mmio);
+            let mut dev = vuart.dev.lock();
+            emulate(&mut *dev, offset, da, &mut vcpu.regs);
+            let mut out = alloc::vec::Vec::new();
+            dev.drain_tx(&mut out);
+            drop(dev);
+            if !out.is_empty() {
+                console::guest_output(&vm, &out);
+            }
+            vcpu.regs.pc += 4;
+            return Next::Resume;
+        }
+    }
+    count(vcpu, ExitReason::Fault);
+    let what = if da.write { "write to" } else { "read from" };
+    let extra = if da.isv { "" } else { " (no instruction syndrome)" };
+    report(vcpu, what, ipa.raw(), extra);
+    let inj = ferrovisor_trap::inject_data_abort(&el1_context(vcpu), vcpu.regs.far, da.write);
+    apply(vcpu, &inj);
+    Next::Resume
+}
+
+/// Performs one emulated load or store on `dev` for the faulting instruction.
+fn emulate(dev: &mut dyn MmioDevice, offset: u64, da: &DataAbort, regs: &mut VcpuRegs) {
+    if da.write {
+        let value = ferrovisor_trap::write_value(regs.get(da.reg), da);
+        dev.write(offset, da.size, value);
+    } else {
+        let raw = dev.read(offset, da.size);
+        regs.set(da.reg, ferrovisor_trap::read_result(raw, da));
+    }
+}
+
+fn smccc(vcpu: &mut Vcpu) -> Next {
+    let args = [vcpu.regs.x[0], vcpu.regs.x[1], vcpu.regs.x[2], vcpu.regs.x[3]];
+    let call = ferrovisor_psci::decode(&args);
+    let vm = vcpu.vm.clone();
+    match ferrovisor_psci::handle(&call, vcpu.index, &*vm) {
+        Action::Return(ret) => {
+            vcpu.regs.x[..4].copy_from_slice(&ret);
+            Next::Resume
+        }
+        Action::StartVcpu { vcpu: target, entry, context } => {
+            if let Some(shared) = vm.vcpus.get(target) {
+                *shared.power.lock() = VcpuPower::OnPending;
+                *shared.start.lock() = Some((entry, context));
+                crate::core::sched::kick(shared.pcpu);
+            }
+            vcpu.regs.x[0] = 0;
+            Next::Resume
+        }
+        Action::StopCaller => {
+            if let Some(s) = vcpu.shared() {
+                *s.power.lock() = VcpuPower::Off;
+            }
+            Next::Stop
+        }
+        Action::Suspend => {
+            vcpu.regs.x[0] = 0;
+            Next::Yield
+        }
+        Action::SystemOff => {
+            log::info!("guest {}: powered off (PSCI SYSTEM_OFF from vcpu{})", vm.name, vcpu.index);
+            control::stop_from_guest(&vm);
+            Next::Stop
+        }
+        Action::SystemReset => {
+            log::info!("guest {}: reset requested (PSCI SYSTEM_RESET from vcpu{})", vm.name, vcpu.index);
+            control::request_reset(&vm);
+            Next::Stop
+        }
+    }
+}
+
+fn sysreg(vcpu: &mut Vcpu, access: &SysRegAccess) -> Next {
+    // Trapped registers (PMU, debug, physical timer) read as zero and ignore
+    // writes: the guest sees no PMU and no debug, and must use its virtual
+    // timer.
+    if access.read {
+        vcpu.regs.set(access.rt, 0);
+    }
+    if log_fault(vcpu) {
+        log::debug!(
+            "guest {} vcpu{}: {} of {} emulated as RAZ/WI",
+            vcpu.vm.name,
+            vcpu.index,
+            if access.read { "read" } else { "write" },
+            access.name().unwrap_or("a trapped system register")
+        );
+    }
+    vcpu.regs.pc += 4;
+    if vcpu.vm.state() != VmState::Running {
+        return Next::Stop;
+    }
+    Next::Resume
+}

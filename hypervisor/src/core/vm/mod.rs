@@ -1,0 +1,218 @@
+//! Running guests (VMs): their shared state, vCPUs, memory and devices.
+//!
+//! A [`Vm`] is shared (`Arc`) between the pCPUs that run its vCPUs and the
+//! shell. Each [`vcpu::Vcpu`] (register file, EL1 and FP state) is owned by
+//! the run queue of the one pCPU it is pinned to, so only that pCPU ever
+//! touches it. Everything other CPUs may look at or change lives in atomics
+//! or behind short locks in [`Vm`] and [`VcpuShared`].
+
+pub mod build;
+pub mod console;
+pub mod control;
+pub mod exit;
+pub mod vcpu;
+
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use ferrovisor_config::GuestConfig;
+use ferrovisor_psci::VcpuPower;
+use ferrovisor_stage2::Stage2;
+use ferrovisor_types::{GuestPhysAddr, HostRegion};
+use ferrovisor_vdev::pl011::Pl011;
+use ferrovisor_vdev::tagged::LineTagger;
+use spin::{Mutex, RwLock};
+
+use crate::platform::hostram::HostRam;
+
+/// A guest's lifecycle state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum VmState {
+    /// Not running: never started, powered off, or stopped by the shell.
+    Stopped = 0,
+    /// vCPUs run.
+    Running = 1,
+    /// vCPUs are held; `resume` continues where they were.
+    Paused = 2,
+}
+
+impl VmState {
+    fn from_u8(v: u8) -> Self {
+        match v {
+            1 => VmState::Running,
+            2 => VmState::Paused,
+            _ => VmState::Stopped,
+        }
+    }
+
+    /// The name the shell prints.
+    pub fn name(self) -> &'static str {
+        match self {
+            VmState::Stopped => "stopped",
+            VmState::Running => "running",
+            VmState::Paused => "paused",
+        }
+    }
+}
+
+/// Why vCPUs exit, for accounting (`vcpu list`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(usize)]
+pub enum ExitReason {
+    /// A physical interrupt arrived.
+    Irq = 0,
+    /// An emulated MMIO access (vUART, ...).
+    Mmio,
+    /// An access to an unmapped guest address (abort injected).
+    Fault,
+    /// HVC (PSCI, SMCCC).
+    Hvc,
+    /// SMC trapped (treated like HVC).
+    Smc,
+    /// WFI/WFE.
+    Wfx,
+    /// A trapped system register access.
+    SysReg,
+    /// Anything else (undefined instruction injected).
+    Other,
+}
+
+/// Number of exit reasons.
+pub const EXIT_REASONS: usize = 8;
+
+/// Short names of the exit reasons, in order.
+pub const EXIT_NAMES: [&str; EXIT_REASONS] = ["irq", "mmio", "fault", "hvc", "smc", "wfx", "sysreg", "other"];
+
+/// What other CPUs may read or change about one vCPU.
+pub struct VcpuShared {
+    /// The pCPU the vCPU is pinned to.
+    pub pcpu: usize,
+    /// PSCI power state.
+    pub power: Mutex<VcpuPower>,
+    /// A pending CPU_ON (entry point, context id) for the owning pCPU.
+    pub start: Mutex<Option<(u64, u64)>>,
+    /// Whether the vCPU is inside the guest right now (or about to enter).
+    pub running: AtomicBool,
+    /// Exits by reason.
+    pub exits: [AtomicU64; EXIT_REASONS],
+    /// Unhandled accesses logged so far (logging stops after a few).
+    pub faults_logged: AtomicU32,
+}
+
+impl VcpuShared {
+    fn new(pcpu: usize) -> Self {
+        Self {
+            pcpu,
+            power: Mutex::new(VcpuPower::Off),
+            start: Mutex::new(None),
+            running: AtomicBool::new(false),
+            exits: [const { AtomicU64::new(0) }; EXIT_REASONS],
+            faults_logged: AtomicU32::new(0),
+        }
+    }
+
+    /// Counts one exit.
+    pub fn count(&self, reason: ExitReason) {
+        if let Some(c) = self.exits.get(reason as usize) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The emulated PL011 of a guest and the line buffer of its output.
+pub struct Vuart {
+    /// Guest-physical base (4 KiB window).
+    pub gpa: GuestPhysAddr,
+    /// The device model.
+    pub dev: Mutex<Pl011>,
+    /// Output assembled into tagged console lines.
+    pub tagger: Mutex<LineTagger>,
+}
+
+/// One slab of guest RAM: where the guest sees it and the host RAM behind it.
+pub struct RamSlab {
+    /// Guest-physical base.
+    pub gpa: GuestPhysAddr,
+    /// The host RAM (owned).
+    pub host: HostRam,
+    /// Whether guest-physical equals host-physical.
+    pub identity: bool,
+}
+
+/// Memory of a guest: its stage-2 tables and the RAM behind them.
+pub struct VmMemory {
+    /// Stage-2 translation.
+    pub stage2: Stage2,
+    /// RAM slabs, in config order.
+    pub ram: Vec<RamSlab>,
+}
+
+/// A guest at run time.
+pub struct Vm {
+    /// Index in the VM table.
+    pub id: usize,
+    /// Its name (config node name).
+    pub name: String,
+    /// The validated config it was built from.
+    pub config: GuestConfig,
+    /// VMID tagging its TLB entries.
+    pub vmid: u16,
+    /// VTTBR_EL2 value (root table and VMID).
+    pub vttbr: u64,
+    state: AtomicU8,
+    /// Bumped on every (re)start: vCPUs seeing a new epoch reset their state.
+    pub epoch: AtomicU32,
+    /// Per-vCPU shared state.
+    pub vcpus: Vec<VcpuShared>,
+    /// The emulated UART, if configured.
+    pub vuart: Option<Vuart>,
+    /// Stage-2 tables and RAM.
+    pub memory: Mutex<VmMemory>,
+    /// Host regions of its RAM (for PSCI entry checks), fixed after build.
+    pub ram_ranges: Vec<(GuestPhysAddr, HostRegion)>,
+    /// Why the guest cannot start, if it cannot (no kernel image, ...).
+    pub unbootable: Option<String>,
+    /// A reset requested by the guest (PSCI SYSTEM_RESET), served by cpu0.
+    pub reset_requested: AtomicBool,
+}
+
+impl Vm {
+    /// The current lifecycle state.
+    pub fn state(&self) -> VmState {
+        VmState::from_u8(self.state.load(Ordering::Acquire))
+    }
+
+    /// Changes the lifecycle state.
+    pub fn set_state(&self, state: VmState) {
+        self.state.store(state as u8, Ordering::Release);
+    }
+
+    /// Whether `gpa` lies in this guest's RAM.
+    pub fn in_ram(&self, gpa: u64) -> bool {
+        self.ram_ranges.iter().any(|(base, host)| gpa >= base.raw() && gpa - base.raw() < host.size)
+    }
+}
+
+static VMS: RwLock<Vec<Arc<Vm>>> = RwLock::new(Vec::new());
+
+/// Adds a built VM to the table.
+pub fn register(vm: Arc<Vm>) {
+    VMS.write().push(vm);
+}
+
+/// All VMs, in config order.
+pub fn all() -> Vec<Arc<Vm>> {
+    VMS.read().clone()
+}
+
+/// The VM called `name`.
+pub fn by_name(name: &str) -> Option<Arc<Vm>> {
+    VMS.read().iter().find(|v| v.name == name).cloned()
+}
+
+/// The VM with table index `id`.
+pub fn by_id(id: usize) -> Option<Arc<Vm>> {
+    VMS.read().get(id).cloned()
+}
