@@ -63,6 +63,11 @@ pub const TESTS: &[Test] = &[
         about: "shell stop, start, reset, pause and resume of a probe guest",
         run: guest_lifecycle,
     },
+    Test {
+        name: "console-attach",
+        about: "typing goes to an attached guest's vUART; Ctrl-] returns to the shell",
+        run: console_attach,
+    },
     Test { name: "oversubscribed", about: "6 vCPUs on 4 pCPUs all complete", run: oversubscribed },
     Test {
         name: "crash-reports",
@@ -353,6 +358,29 @@ fn guest_lifecycle(env: &Env) -> Result<()> {
         Step::Expect(done.into()),
         Step::Send("guest start nobody\r".into()),
         Step::Expect("no guest called 'nobody'".into()),
+        Step::Send("halt\r".into()),
+        Step::Expect("ferrovisor: halting".into()),
+    ];
+    session(&machine, &boot, steps, true)?;
+    Ok(())
+}
+
+fn console_attach(env: &Env) -> Result<()> {
+    let machine = Machine::default();
+    let boot = boot_with(env, Some(&config("default.dts")), None)?;
+    let steps = vec![
+        Step::Expect("[probe0] PROBE probe0 echo: type a line".into()),
+        Step::Send("console attach nobody\r".into()),
+        Step::Expect("no guest called 'nobody'".into()),
+        Step::Send("console attach probe0\r".into()),
+        Step::Expect("[console attached to probe0; press Ctrl-] to come back]".into()),
+        Step::Send("hello there\r".into()),
+        Step::Expect("PROBE probe0 echo: PASS got 'hello there'".into()),
+        Step::Expect("PROBE probe0 DONE pass=4 fail=0".into()),
+        Step::Send("\x1d".into()),
+        Step::Expect("[console detached]".into()),
+        Step::Send("guest list\r".into()),
+        Step::Expect("probe0           running".into()),
         Step::Send("halt\r".into()),
         Step::Expect("ferrovisor: halting".into()),
     ];

@@ -79,10 +79,10 @@ fn default_config_is_clean_and_typed() {
         vcpus: 1,
         affinity: Some(vec![2]),
         memory: vec![mem(0x4000_0000, 0x0100_0000, false, "/guests/probe0/memory@40000000")],
-        kernel: None,
+        kernel: Some("guests/probe.bin".into()),
         initrd: None,
         dtb: None,
-        bootargs: None,
+        bootargs: Some("probe.name=probe0 probe.tests=hello,mem,hvc,echo probe.end=wfi".into()),
         vuart: vuart("probe0"),
         passthrough: vec![],
     };
@@ -90,10 +90,10 @@ fn default_config_is_clean_and_typed() {
 }
 
 #[test]
-fn default_config_needs_no_images_yet() {
-    // The shipped configs name no kernels until guests can run; the image
-    // rules are covered by the rule-images fixture.
-    let out = load(QEMU, DEFAULT, &[]);
+fn default_config_needs_only_the_probe_image() {
+    // Only the probe guest names an image so far; the image rules are
+    // covered by the rule-images fixture.
+    let out = load(QEMU, DEFAULT, &["guests/probe.bin"]);
     assert!(out.is_clean(), "{:#?}", out.errors);
     assert_eq!(out.config.guests.len(), 2);
 }

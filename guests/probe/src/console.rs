@@ -18,6 +18,7 @@ pub const UART_BASE: usize = 0x0900_0000;
 const DR: usize = 0x00;
 const FR: usize = 0x18;
 const FR_TXFF: u32 = 1 << 5;
+const FR_RXFE: u32 = 1 << 4;
 
 /// The longest probe name kept; longer names are cut at a char boundary.
 const NAME_MAX: usize = 32;
@@ -42,6 +43,20 @@ fn write_raw(s: &str) {
             put(b'\r');
         }
         put(b);
+    }
+}
+
+/// Waits for one received byte (polling FR.RXFE).
+pub fn get() -> u8 {
+    let fr = (UART_BASE + FR) as *const u32;
+    let dr = (UART_BASE + DR) as *const u32;
+    // SAFETY: as in `put`; reading DR pops one byte from the receive FIFO,
+    // which only this function consumes.
+    unsafe {
+        while core::ptr::read_volatile(fr) & FR_RXFE != 0 {
+            core::hint::spin_loop();
+        }
+        (core::ptr::read_volatile(dr) & 0xff) as u8
     }
 }
 

@@ -65,8 +65,17 @@ pub fn run(housekeeping: Option<Housekeeping>) -> ! {
         }
         match picked {
             Some(mut v) => {
-                run_slice(&mut v);
-                queue.lock().push_back(v);
+                let waiting = run_slice(&mut v);
+                let mut q = queue.lock();
+                let alone = !q.iter_mut().any(|other| other.prepare());
+                q.push_back(v);
+                drop(q);
+                // A vCPU in WFI with nobody else to run: sleep until the next
+                // interrupt (the tick at the latest). WFI may end early by the
+                // architecture, so this is a correct, bounded wait.
+                if waiting && alone {
+                    idle_once();
+                }
             }
             None => idle_once(),
         }
@@ -82,11 +91,13 @@ fn idle_once() {
 }
 
 /// Runs `v` until its slice ends, it yields, or it cannot run any more.
-fn run_slice(v: &mut Vcpu) {
+/// Returns whether it stopped because it waits for an interrupt (WFI).
+fn run_slice(v: &mut Vcpu) -> bool {
+    let mut waiting = false;
     let start_tick = ticks::count(cpu::index());
     v.load();
     let vm = v.vm.clone();
-    let Some(shared) = vm.vcpus.get(v.index) else { return };
+    let Some(shared) = vm.vcpus.get(v.index) else { return false };
     loop {
         shared.running.store(true, Ordering::Release);
         if v.vm.state() != crate::core::vm::VmState::Running {
@@ -112,7 +123,11 @@ fn run_slice(v: &mut Vcpu) {
         match next {
             Next::Resume
                 if !slice_over && !wants_service() && v.vm.state() == crate::core::vm::VmState::Running => {}
-            Next::Resume | Next::Yield => break,
+            Next::Resume => break,
+            Next::Yield => {
+                waiting = true;
+                break;
+            }
             Next::Stop => break,
         }
         if let Some(false) = v.shared().map(|s| *s.power.lock() == ferrovisor_psci::VcpuPower::On) {
@@ -120,6 +135,7 @@ fn run_slice(v: &mut Vcpu) {
         }
     }
     v.save();
+    waiting
 }
 
 /// Whether the boot CPU has shell input or requests waiting.

@@ -9,6 +9,7 @@
 //! | `read=ADDR`, `write=ADDR` | one 32-bit access, expected to abort | `aborted esr=.. far=..` |
 //! | `spin=N` | N million LCG steps | `n=<N> result=..` |
 //! | `yield=N` | N WFIs with interrupts masked (under the hypervisor only) | `n=<N>` |
+//! | `echo` | prints `echo: type a line`, reads one line from the UART (polling), echoes it | `got '<line>'` |
 //! | `undef` | executes UDF: checks the unexpected-exception path, which prints `EXCEPTION ...` and runs the end action | none (never returns) |
 //!
 //! Each test prints its own `PROBE <name> <test>: PASS|FAIL <detail>` line and
@@ -63,8 +64,30 @@ pub fn run(env: &Env, test: &str) -> bool {
         ("spin", Some(n)) => load::spin(n),
         ("yield", Some(n)) => load::yield_cpu(n),
         ("undef", None) => undef(),
+        ("echo", None) => echo(test),
         _ => report!(test, false, "unknown test"),
     }
+}
+
+/// Reads one line typed on the console and prints it back.
+fn echo(test: &str) -> bool {
+    crate::out!("echo: type a line");
+    let mut buf = [0u8; 64];
+    let mut len = 0;
+    loop {
+        match crate::console::get() {
+            b'\r' | b'\n' => break,
+            b if b.is_ascii_graphic() || b == b' ' => {
+                if let Some(slot) = buf.get_mut(len) {
+                    *slot = b;
+                    len += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    let line = core::str::from_utf8(buf.get(..len).unwrap_or(&[])).unwrap_or("");
+    report!(test, !line.is_empty(), "got '{}'", line)
 }
 
 /// Executes a permanently undefined instruction: the vectors report it as an

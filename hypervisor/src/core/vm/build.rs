@@ -1,10 +1,11 @@
 //! Building a VM from its validated config: VMID, RAM, stage-2 mappings,
 //! devices, vCPU placement; and loading its images at every (re)start.
 
-use super::{RamSlab, VcpuShared, Vm, VmMemory, VmState, Vuart};
+use super::{Device, RamSlab, Shared, VcpuShared, Vm, VmMemory, VmState, Vuart};
 use crate::arch::aarch64::guest;
 use crate::core::{cpus, host, memory};
 use crate::platform::hostram::HostRam;
+use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::sync::Arc;
@@ -15,6 +16,7 @@ use ferrovisor_config::GuestConfig;
 use ferrovisor_guestboot::{GicLayout, GuestDtb};
 use ferrovisor_stage2::{MemAttrs, Stage2};
 use ferrovisor_types::{GuestPhysAddr, HostRegion};
+use ferrovisor_vdev::bus::MmioBus;
 use ferrovisor_vdev::pl011::Pl011;
 use ferrovisor_vdev::tagged::LineTagger;
 use spin::Mutex;
@@ -71,11 +73,21 @@ pub fn create(id: usize, config: GuestConfig) -> Result<Arc<Vm>, String> {
     guest::publish_tables();
     guest::flush_guest_tlb(ferrovisor_stage2::VTCR_EL2, vttbr);
 
-    let vuart = config.vuart.as_ref().map(|v| Vuart {
-        gpa: v.gpa,
-        dev: Mutex::new(Pl011::new()),
-        tagger: Mutex::new(LineTagger::new(&config.name)),
-    });
+    let mut mmio: MmioBus<Device> = MmioBus::new();
+    let vuart = match &config.vuart {
+        Some(v) => {
+            let dev = Arc::new(Mutex::new(Pl011::new()));
+            mmio.insert(v.gpa, ferrovisor_vdev::pl011::PL011_WINDOW, Box::new(Shared(dev.clone())))
+                .map_err(|e| format!("{}: {e}", v.path))?;
+            Some(Vuart {
+                gpa: v.gpa,
+                dev,
+                tagger: Mutex::new(LineTagger::new(&config.name)),
+                input: Mutex::new(alloc::collections::VecDeque::new()),
+            })
+        }
+        None => None,
+    };
     let vcpus = (0..config.vcpus as usize).map(|i| VcpuShared::new(place(&config, i))).collect();
     let unbootable = match &config.kernel {
         None => Some("its config names no kernel image".to_string()),
@@ -90,6 +102,7 @@ pub fn create(id: usize, config: GuestConfig) -> Result<Arc<Vm>, String> {
         epoch: AtomicU32::new(0),
         vcpus,
         vuart,
+        mmio: Mutex::new(mmio),
         memory: Mutex::new(VmMemory { stage2, ram }),
         ram_ranges,
         unbootable,

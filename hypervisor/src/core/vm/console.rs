@@ -50,8 +50,12 @@ pub fn input(vm: &Vm, byte: u8) -> bool {
         return false;
     }
     if let Some(vuart) = &vm.vuart {
-        // A full receive FIFO drops the byte, as a real UART would.
-        let _ = vuart.dev.lock().push_rx(byte);
+        let mut input = vuart.input.lock();
+        if input.len() < super::INPUT_BACKLOG {
+            input.push_back(byte);
+        }
+        drop(input);
+        vuart.feed();
     }
     true
 }

@@ -120,18 +120,13 @@ fn apply(vcpu: &mut Vcpu, inj: &Injection) {
 fn data_abort(vcpu: &mut Vcpu, da: &DataAbort) -> Next {
     let ipa = ferrovisor_trap::fault_ipa(vcpu.regs.hpfar, vcpu.regs.far);
     let vm = vcpu.vm.clone();
-    if let Some(vuart) = &vm.vuart {
-        let offset = ipa.raw().wrapping_sub(vuart.gpa.raw());
-        if offset < 0x1000 && da.isv {
+    if da.isv {
+        let mut bus = vm.mmio.lock();
+        if let Some((dev, offset)) = bus.find_mut(ipa) {
             count(vcpu, ExitReason::Mmio);
-            let mut dev = vuart.dev.lock();
-            emulate(&mut *dev, offset, da, &mut vcpu.regs);
-            let mut out = alloc::vec::Vec::new();
-            dev.drain_tx(&mut out);
-            drop(dev);
-            if !out.is_empty() {
-                console::guest_output(&vm, &out);
-            }
+            emulate(dev.as_mut(), offset, da, &mut vcpu.regs);
+            drop(bus);
+            after_access(&vm, da.write);
             vcpu.regs.pc += 4;
             return Next::Resume;
         }
@@ -143,6 +138,22 @@ fn data_abort(vcpu: &mut Vcpu, da: &DataAbort) -> Next {
     let inj = ferrovisor_trap::inject_data_abort(&el1_context(vcpu), vcpu.regs.far, da.write);
     apply(vcpu, &inj);
     Next::Resume
+}
+
+/// Device state the hypervisor mirrors after an emulated access: vUART
+/// output goes to the console, waiting input refills its receive FIFO.
+fn after_access(vm: &super::Vm, write: bool) {
+    if let Some(vuart) = &vm.vuart {
+        vuart.feed();
+        if !write {
+            return;
+        }
+        let mut out = alloc::vec::Vec::new();
+        vuart.dev.lock().drain_tx(&mut out);
+        if !out.is_empty() {
+            console::guest_output(vm, &out);
+        }
+    }
 }
 
 /// Performs one emulated load or store on `dev` for the faulting instruction.

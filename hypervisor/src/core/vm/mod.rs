@@ -20,6 +20,7 @@ use ferrovisor_config::GuestConfig;
 use ferrovisor_psci::VcpuPower;
 use ferrovisor_stage2::Stage2;
 use ferrovisor_types::{GuestPhysAddr, HostRegion};
+use ferrovisor_vdev::bus::{MmioBus, MmioDevice};
 use ferrovisor_vdev::pl011::Pl011;
 use ferrovisor_vdev::tagged::LineTagger;
 use spin::{Mutex, RwLock};
@@ -125,10 +126,50 @@ impl VcpuShared {
 pub struct Vuart {
     /// Guest-physical base (4 KiB window).
     pub gpa: GuestPhysAddr,
-    /// The device model.
-    pub dev: Mutex<Pl011>,
+    /// The device model, shared with the guest's MMIO bus.
+    pub dev: Arc<Mutex<Pl011>>,
     /// Output assembled into tagged console lines.
     pub tagger: Mutex<LineTagger>,
+    /// Typed bytes waiting for room in the UART's receive FIFO.
+    pub input: Mutex<alloc::collections::VecDeque<u8>>,
+}
+
+/// Most typed bytes held for a guest whose UART FIFO is full.
+pub const INPUT_BACKLOG: usize = 4096;
+
+impl Vuart {
+    /// Moves waiting input into the receive FIFO while it has room.
+    pub fn feed(&self) {
+        let mut input = self.input.lock();
+        if input.is_empty() {
+            return;
+        }
+        let mut dev = self.dev.lock();
+        while dev.rx_space() > 0 {
+            match input.pop_front() {
+                Some(b) => {
+                    dev.push_rx(b);
+                }
+                None => break,
+            }
+        }
+    }
+}
+
+/// An emulated device on a guest's MMIO bus.
+pub type Device = alloc::boxed::Box<dyn MmioDevice + Send>;
+
+/// A device model shared between the bus and the code that feeds it.
+pub struct Shared<D>(pub Arc<Mutex<D>>);
+
+impl<D: MmioDevice> MmioDevice for Shared<D> {
+    fn read(&mut self, offset: u64, size: u8) -> u64 {
+        self.0.lock().read(offset, size)
+    }
+
+    fn write(&mut self, offset: u64, size: u8, value: u64) {
+        self.0.lock().write(offset, size, value)
+    }
 }
 
 /// One slab of guest RAM: where the guest sees it and the host RAM behind it.
@@ -166,8 +207,10 @@ pub struct Vm {
     pub epoch: AtomicU32,
     /// Per-vCPU shared state.
     pub vcpus: Vec<VcpuShared>,
-    /// The emulated UART, if configured.
+    /// The emulated UART, if configured (also on `mmio`).
     pub vuart: Option<Vuart>,
+    /// Emulated devices by guest-physical window.
+    pub mmio: Mutex<MmioBus<Device>>,
     /// Stage-2 tables and RAM.
     pub memory: Mutex<VmMemory>,
     /// Host regions of its RAM (for PSCI entry checks), fixed after build.
