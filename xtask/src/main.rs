@@ -9,6 +9,7 @@ mod build;
 mod bundle;
 mod check;
 mod image;
+mod images;
 mod itests;
 mod paths;
 mod qemu;
@@ -45,6 +46,9 @@ enum Command {
     /// Formatting, clippy (host and EL2 target, warnings denied) and host
     /// unit tests: run before committing.
     Check,
+    /// Fetch and build the guest images: Debian's arm64 cloud kernel and a
+    /// busybox initramfs.
+    Images(images::ImagesArgs),
     /// Measure deterministically under QEMU -icount: boot instructions and
     /// footprint (docs/benchmarks.md).
     Bench(bench::BenchArgs),
@@ -59,6 +63,7 @@ fn main() {
         Command::Build(args) => build::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Check => check::run(),
+        Command::Images(args) => images::run(args),
     };
     if let Err(e) = result {
         eprintln!("xtask: error: {e:#}");
