@@ -302,8 +302,10 @@ fn two_probes(env: &Env) -> Result<()> {
     steps.push(Step::Expect("ferrovisor: halting".into()));
     let text = session(&machine, &boot, steps, true)?;
     let mut wants = Vec::new();
+    wants.push(probe_done("probe-a", 5));
+    wants.push(probe_done("probe-b", 4));
+    wants.push("[probe-a] PROBE probe-a idregs: PASS".into());
     for name in ["probe-a", "probe-b"] {
-        wants.push(probe_done(name, 4));
         wants.push(format!("[{name}] PROBE {name} cpu1 online"));
         wants.push(format!("[{name}] PROBE {name} smp: PASS"));
     }

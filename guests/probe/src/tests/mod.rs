@@ -10,6 +10,7 @@
 //! | `spin=N` | N million LCG steps | `n=<N> result=..` |
 //! | `yield=N` | N WFIs with interrupts masked (under the hypervisor only) | `n=<N>` |
 //! | `echo` | prints `echo: type a line`, reads one line from the UART (polling), echoes it | `got '<line>'` |
+//! | `idregs` | reads ID_AA64PFR0/PFR1/ISAR1/DFR0: SVE, SME, pointer authentication and the PMU must be hidden (true under ferrovisor, not natively on `-cpu max`) | `pfr0=.. pfr1=.. isar1=.. dfr0=..` |
 //! | `undef` | executes UDF: checks the unexpected-exception path, which prints `EXCEPTION ...` and runs the end action | none (never returns) |
 //!
 //! Each test prints its own `PROBE <name> <test>: PASS|FAIL <detail>` line and
@@ -65,8 +66,32 @@ pub fn run(env: &Env, test: &str) -> bool {
         ("yield", Some(n)) => load::yield_cpu(n),
         ("undef", None) => undef(),
         ("echo", None) => echo(test),
+        ("idregs", None) => idregs(test),
         _ => report!(test, false, "unknown test"),
     }
+}
+
+/// Checks that features whose state the hypervisor does not switch are
+/// hidden from the guest.
+fn idregs(test: &str) -> bool {
+    let (pfr0, pfr1, isar1, dfr0): (u64, u64, u64, u64);
+    // SAFETY: reading ID registers has no side effects (under ferrovisor they
+    // trap to EL2, which answers with the guest's view).
+    unsafe {
+        core::arch::asm!(
+            "mrs {0}, id_aa64pfr0_el1", "mrs {1}, id_aa64pfr1_el1", "mrs {2}, id_aa64isar1_el1", "mrs {3}, id_aa64dfr0_el1",
+            out(reg) pfr0, out(reg) pfr1, out(reg) isar1, out(reg) dfr0, options(nomem, nostack)
+        )
+    };
+    let sve = (pfr0 >> 32) & 0xf;
+    let sme = (pfr1 >> 24) & 0xf;
+    let pauth = (isar1 >> 4) & 0xff | (isar1 >> 24) & 0xff;
+    let pmu = (dfr0 >> 8) & 0xf;
+    report!(
+        test,
+        sve == 0 && sme == 0 && pauth == 0 && pmu == 0,
+        "pfr0={pfr0:#x} pfr1={pfr1:#x} isar1={isar1:#x} dfr0={dfr0:#x}"
+    )
 }
 
 /// Reads one line typed on the console and prints it back.

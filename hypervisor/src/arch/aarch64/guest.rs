@@ -275,7 +275,7 @@ pub fn load_fp(f: &FpRegs) {
 }
 
 /// HCR_EL2 while a guest runs: stage 2 on, physical IRQ/FIQ/SError to EL2,
-/// WFI and SMC trapped, TLBI and barriers broadcast inner shareable,
+/// WFI, SMC and ID register reads trapped, TLBI and barriers broadcast inner shareable,
 /// AArch64 EL1.
 pub const HCR_GUEST: u64 = (1 << 0) // VM
     | (1 << 1) // SWIO
@@ -283,6 +283,7 @@ pub const HCR_GUEST: u64 = (1 << 0) // VM
     | (1 << 9) // FB
     | (1 << 10) // BSU = inner shareable
     | (1 << 13) // TWI
+    | (1 << 18) // TID3: ID registers, to hide features whose state is not switched
     | (1 << 19) // TSC
     | (1 << 31); // RW
 

@@ -13,6 +13,7 @@
 pub mod boot;
 pub mod cpu;
 pub mod guest;
+pub mod idregs;
 pub mod mmu;
 pub mod psci;
 pub mod timer;

@@ -209,9 +209,16 @@ fn smccc(vcpu: &mut Vcpu) -> Next {
 }
 
 fn sysreg(vcpu: &mut Vcpu, access: &SysRegAccess) -> Next {
-    // Trapped registers (PMU, debug, physical timer) read as zero and ignore
-    // writes: the guest sees no PMU and no debug, and must use its virtual
-    // timer.
+    // ID registers (op0=3, op1=0, CRn=0, CRm=1..7): the host's values with
+    // unswitched features hidden.
+    if access.read && access.op0 == 3 && access.op1 == 0 && access.crn == 0 && (1..=7).contains(&access.crm) {
+        vcpu.regs.set(access.rt, crate::arch::aarch64::idregs::guest_view(access.crm, access.op2));
+        vcpu.regs.pc += 4;
+        return Next::Resume;
+    }
+    // Other trapped registers (PMU, debug, physical timer) read as zero and
+    // ignore writes: the guest sees no PMU and no debug, and must use its
+    // virtual timer.
     if access.read {
         vcpu.regs.set(access.rt, 0);
     }
