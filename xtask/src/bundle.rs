@@ -34,6 +34,15 @@ pub fn image_names(config_dtb: &[u8]) -> Vec<String> {
     names
 }
 
+/// Fetches or builds the images this repository knows how to make, when a
+/// config names them: the Linux kernel and initramfs (`linux/...`).
+pub fn ensure_images(names: &[String]) -> Result<()> {
+    if names.iter().any(|n| n.starts_with("linux/")) {
+        crate::images::ensure_linux()?;
+    }
+    Ok(())
+}
+
 /// Where the bundle file `name` comes from, if it exists.
 pub fn resolve(config: &Path, name: &str) -> Option<PathBuf> {
     let beside = config.parent().map(|d| d.join(name));
@@ -43,6 +52,7 @@ pub fn resolve(config: &Path, name: &str) -> Option<PathBuf> {
 /// Compiles `config` and writes its bundle; returns the bundle path.
 pub fn make(config: &Path) -> Result<PathBuf> {
     let dtb = build::compile_dts(config)?;
+    ensure_images(&image_names(&dtb))?;
     let mut writer = Writer::new();
     writer.add(CONFIG_FILE, &dtb);
     for name in image_names(&dtb) {

@@ -37,6 +37,7 @@ pub struct Report {
 /// Validates `config` against `host_dtb` with the bundle `run` would build.
 pub fn check(config: &std::path::Path, host_dtb: &[u8]) -> Result<Report> {
     let dtb = build::compile_dts(config)?;
+    bundle::ensure_images(&bundle::image_names(&dtb))?;
     let names = bundle::names_for(config, &dtb);
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
     let outcome = ferrovisor_config::load(host_dtb, &dtb, &names);

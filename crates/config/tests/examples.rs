@@ -54,10 +54,10 @@ fn default_config_is_clean_and_typed() {
         vcpus: 2,
         affinity: Some(vec![0, 1]),
         memory: vec![mem(0x4000_0000, 0x1000_0000, false, "/guests/linux0/memory@40000000")],
-        kernel: None,
-        initrd: None,
+        kernel: Some("linux/Image".into()),
+        initrd: Some("linux/initrd.gz".into()),
         dtb: None,
-        bootargs: Some("console=ttyAMA0 earlycon".into()),
+        bootargs: Some("console=ttyAMA0".into()),
         vuart: vuart("linux0"),
         passthrough: vec![PassthroughConfig {
             name: "rtc@9010000".into(),
@@ -90,10 +90,9 @@ fn default_config_is_clean_and_typed() {
 }
 
 #[test]
-fn default_config_needs_only_the_probe_image() {
-    // Only the probe guest names an image so far; the image rules are
-    // covered by the rule-images fixture.
-    let out = load(QEMU, DEFAULT, &["guests/probe.bin"]);
+fn default_config_is_clean_with_its_images() {
+    // The image rules themselves are covered by the rule-images fixture.
+    let out = load(QEMU, DEFAULT, BUNDLE);
     assert!(out.is_clean(), "{:#?}", out.errors);
     assert_eq!(out.config.guests.len(), 2);
 }

@@ -27,6 +27,31 @@ static SLOTS: [Slot; MAX_CPUS] = [const {
     }
 }; MAX_CPUS];
 static COUNT: AtomicUsize = AtomicUsize::new(1);
+static VTIMER_FIRED: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX_CPUS];
+
+/// The guests' virtual timer (PPI 27) and the GIC maintenance interrupt
+/// (PPI 25), as the host sees them.
+const VTIMER_PPI: u32 = 27;
+const MAINTENANCE_PPI: u32 = 25;
+
+/// The loaded guest's virtual timer fired on this pCPU: mask it (the guest
+/// gets a virtual interrupt and re-arms it) and note it for the scheduler.
+fn on_vtimer(_: HostIrq) {
+    let ctl = crate::arch::aarch64::gicv::read_cntv_ctl();
+    crate::arch::aarch64::gicv::write_cntv_ctl(ctl | 2);
+    if let Some(f) = VTIMER_FIRED.get(cpu::index()) {
+        f.store(true, Ordering::Release);
+    }
+}
+
+/// Whether the virtual timer fired on this pCPU since the last call.
+pub fn take_vtimer_fired() -> bool {
+    VTIMER_FIRED.get(cpu::index()).is_some_and(|f| f.swap(false, Ordering::AcqRel))
+}
+
+/// The maintenance interrupt only needs to make the guest exit; the
+/// scheduler then refills the list registers.
+fn on_maintenance(_: HostIrq) {}
 static TIMER_IRQ: AtomicU64 = AtomicU64::new(26);
 
 /// The outcome of numbering the host's CPUs.
@@ -110,9 +135,12 @@ fn init_local_interrupts(index: usize) {
     let timer_irq = HostIrq(TIMER_IRQ.load(Ordering::Relaxed) as u32);
     if gicv3::enable(HostIrq(irq::SGI_KICK), gicr, mpidr, 0x80, true).is_err()
         || gicv3::enable(timer_irq, gicr, mpidr, 0x80, false).is_err()
+        || gicv3::enable(HostIrq(VTIMER_PPI), gicr, mpidr, 0x80, false).is_err()
+        || gicv3::enable(HostIrq(MAINTENANCE_PPI), gicr, mpidr, 0x80, false).is_err()
     {
-        log::error!("cpu{index}: could not enable its IPI and timer interrupts");
+        log::error!("cpu{index}: could not enable its IPI, timer and guest interrupts");
     }
+    crate::arch::aarch64::gicv::enable_for_guests();
     ticks::start();
     if let Some(slot) = SLOTS.get(index) {
         slot.online.store(true, Ordering::Release);
@@ -125,6 +153,8 @@ pub fn init_boot_cpu(hyp_timer: HostIrq) {
     TIMER_IRQ.store(hyp_timer.raw() as u64, Ordering::Relaxed);
     irq::register(HostIrq(irq::SGI_KICK), on_kick);
     irq::register(hyp_timer, on_timer);
+    irq::register(HostIrq(VTIMER_PPI), on_vtimer);
+    irq::register(HostIrq(MAINTENANCE_PPI), on_maintenance);
     init_local_interrupts(0);
 }
 

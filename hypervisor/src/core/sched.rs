@@ -98,18 +98,23 @@ fn run_slice(v: &mut Vcpu) -> bool {
     v.load();
     let vm = v.vm.clone();
     let Some(shared) = vm.vcpus.get(v.index) else { return false };
+    crate::core::cpus::take_vtimer_fired();
     loop {
         shared.running.store(true, Ordering::Release);
         if v.vm.state() != crate::core::vm::VmState::Running {
             shared.running.store(false, Ordering::Release);
             break;
         }
+        v.refresh_lrs();
         let vector = guest::run(&mut v.regs);
         let next = match vector {
             guest::ExitVector::Sync => exit::handle_sync(v),
             guest::ExitVector::Irq => {
                 shared.count(ExitReason::Irq);
                 irq::dispatch();
+                if crate::core::cpus::take_vtimer_fired() {
+                    v.raise_vtimer();
+                }
                 Next::Resume
             }
             guest::ExitVector::Fiq | guest::ExitVector::SError => {
@@ -124,7 +129,9 @@ fn run_slice(v: &mut Vcpu) -> bool {
             Next::Resume
                 if !slice_over && !wants_service() && v.vm.state() == crate::core::vm::VmState::Running => {}
             Next::Resume => break,
+            Next::Yield if v.has_deliverable() => {}
             Next::Yield => {
+                v.waiting = true;
                 waiting = true;
                 break;
             }

@@ -22,6 +22,14 @@ static EDITOR: Mutex<Option<LineEditor>> = Mutex::new(None);
 /// Runs the boot commands and shows the first prompt.
 pub fn start(bootcmd: Option<&str>) {
     crate::println!("Type 'help' for commands.");
+    let consoles: alloc::vec::Vec<alloc::string::String> =
+        vm::all().iter().filter(|g| g.vuart.is_some()).map(|g| g.name.clone()).collect();
+    if !consoles.is_empty() {
+        crate::println!(
+            "Guest consoles: {}. Type 'console attach NAME' to use one; Ctrl-] comes back here.",
+            consoles.join(", ")
+        );
+    }
     if let Some(script) = bootcmd {
         for command in words::commands(script) {
             crate::println!("{PROMPT}{command}");

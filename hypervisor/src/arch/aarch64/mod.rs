@@ -12,6 +12,7 @@
 
 pub mod boot;
 pub mod cpu;
+pub mod gicv;
 pub mod guest;
 pub mod idregs;
 pub mod mmu;

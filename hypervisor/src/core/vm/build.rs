@@ -19,6 +19,7 @@ use ferrovisor_types::{GuestPhysAddr, HostRegion};
 use ferrovisor_vdev::bus::MmioBus;
 use ferrovisor_vdev::pl011::Pl011;
 use ferrovisor_vdev::tagged::LineTagger;
+use ferrovisor_vgic::Vgic;
 use spin::Mutex;
 
 /// Guest RAM is allocated in 2 MiB-aligned pieces, so stage 2 can use blocks.
@@ -88,7 +89,9 @@ pub fn create(id: usize, config: GuestConfig) -> Result<Arc<Vm>, String> {
         }
         None => None,
     };
-    let vcpus = (0..config.vcpus as usize).map(|i| VcpuShared::new(place(&config, i))).collect();
+    let vcpus: Vec<VcpuShared> =
+        (0..config.vcpus as usize).map(|i| VcpuShared::new(place(&config, i))).collect();
+    let vgic = Vgic::new(super::vgic_config(vcpus.len())).map_err(|e| format!("virtual GIC: {e:?}"))?;
     let unbootable = match &config.kernel {
         None => Some("its config names no kernel image".to_string()),
         Some(_) => None,
@@ -103,6 +106,7 @@ pub fn create(id: usize, config: GuestConfig) -> Result<Arc<Vm>, String> {
         vcpus,
         vuart,
         mmio: Mutex::new(mmio),
+        vgic: Mutex::new(vgic),
         memory: Mutex::new(VmMemory { stage2, ram }),
         ram_ranges,
         unbootable,

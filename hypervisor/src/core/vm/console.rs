@@ -30,6 +30,14 @@ pub fn detach() {
     ATTACHED.store(0, Ordering::Release);
 }
 
+/// Gives the console back to the shell if it was attached to `vm` (which
+/// has just stopped).
+pub fn detach_stopped(vm: &Vm) {
+    if ATTACHED.compare_exchange(vm.id + 1, 0, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+        hyp_console::write_fmt(format_args!("\n[console detached: guest {} stopped]\n", vm.name));
+    }
+}
+
 /// Shows bytes a guest wrote to its vUART.
 pub fn guest_output(vm: &Vm, bytes: &[u8]) {
     if attached() == Some(vm.id) {
@@ -56,6 +64,7 @@ pub fn input(vm: &Vm, byte: u8) -> bool {
         }
         drop(input);
         vuart.feed();
+        vm.sync_vuart_irq();
     }
     true
 }

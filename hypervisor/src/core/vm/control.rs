@@ -55,6 +55,10 @@ pub fn start(vm: &Arc<Vm>) -> Result<(), ControlError> {
     kick_all(vm);
     quiesce(vm)?;
     let entry = build::load_images(vm).map_err(|e| alloc::format!("guest {}: {e}", vm.name))?;
+    match ferrovisor_vgic::Vgic::new(vm.vgic_config()) {
+        Ok(fresh) => *vm.vgic.lock() = fresh,
+        Err(e) => return Err(alloc::format!("guest {}: virtual GIC: {e:?}", vm.name)),
+    }
     for (i, v) in vm.vcpus.iter().enumerate() {
         *v.power.lock() = if i == 0 { VcpuPower::OnPending } else { VcpuPower::Off };
         *v.start.lock() = if i == 0 { Some(entry) } else { None };
@@ -77,6 +81,7 @@ pub fn stop(vm: &Vm) -> Result<(), ControlError> {
     kick_all(vm);
     quiesce(vm)?;
     power_off_all(vm);
+    super::console::detach_stopped(vm);
     log::info!("guest {}: stopped", vm.name);
     Ok(())
 }
@@ -110,6 +115,7 @@ pub fn stop_from_guest(vm: &Vm) {
     vm.set_state(VmState::Stopped);
     power_off_all(vm);
     kick_all(vm);
+    super::console::detach_stopped(vm);
 }
 
 /// PSCI SYSTEM_RESET from the guest: stop it and have cpu0 restart it.

@@ -11,6 +11,7 @@ use crate::arch::aarch64::guest::VcpuRegs;
 use ferrovisor_psci::{Action, VcpuPower};
 use ferrovisor_trap::{DataAbort, El1Context, Exit, Injection, SysRegAccess};
 use ferrovisor_vdev::bus::MmioDevice;
+use ferrovisor_vgic::Effects;
 
 /// What the scheduler should do with the vCPU after an exit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,6 +121,23 @@ fn apply(vcpu: &mut Vcpu, inj: &Injection) {
 fn data_abort(vcpu: &mut Vcpu, da: &DataAbort) -> Next {
     let ipa = ferrovisor_trap::fault_ipa(vcpu.regs.hpfar, vcpu.regs.far);
     let vm = vcpu.vm.clone();
+    if da.isv && vgic_window(&vm, ipa) {
+        count(vcpu, ExitReason::Mmio);
+        let mut fx = Effects::default();
+        {
+            let mut vgic = vm.vgic.lock();
+            if da.write {
+                let value = ferrovisor_trap::write_value(vcpu.regs.get(da.reg), da);
+                vgic.mmio_write(vcpu.index, ipa, da.size, value, &mut fx);
+            } else {
+                let raw = vgic.mmio_read(vcpu.index, ipa, da.size);
+                vcpu.regs.set(da.reg, ferrovisor_trap::read_result(raw, da));
+            }
+        }
+        vm.apply(&mut fx);
+        vcpu.regs.pc += 4;
+        return Next::Resume;
+    }
     if da.isv {
         let mut bus = vm.mmio.lock();
         if let Some((dev, offset)) = bus.find_mut(ipa) {
@@ -140,11 +158,21 @@ fn data_abort(vcpu: &mut Vcpu, da: &DataAbort) -> Next {
     Next::Resume
 }
 
+/// Whether `ipa` falls in the guest's virtual GIC (distributor or
+/// redistributors).
+fn vgic_window(vm: &super::Vm, ipa: ferrovisor_types::GuestPhysAddr) -> bool {
+    let vgic = vm.vgic.lock();
+    [vgic.dist_range(), vgic.redist_range()]
+        .iter()
+        .any(|(base, size)| ipa.raw().wrapping_sub(base.raw()) < *size)
+}
+
 /// Device state the hypervisor mirrors after an emulated access: vUART
 /// output goes to the console, waiting input refills its receive FIFO.
 fn after_access(vm: &super::Vm, write: bool) {
     if let Some(vuart) = &vm.vuart {
         vuart.feed();
+        vm.sync_vuart_irq();
         if !write {
             return;
         }
@@ -208,7 +236,19 @@ fn smccc(vcpu: &mut Vcpu) -> Next {
     }
 }
 
+/// ICC_SGI1R_EL1: op0=3, op1=0, CRn=12, CRm=11, op2=5.
+const ICC_SGI1R_EL1: u32 = ferrovisor_trap::sysreg_key(3, 0, 12, 11, 5);
+
 fn sysreg(vcpu: &mut Vcpu, access: &SysRegAccess) -> Next {
+    // SGIs between the guest's own vCPUs.
+    if !access.read && access.key() == ICC_SGI1R_EL1 {
+        let value = vcpu.regs.get(access.rt);
+        let mut fx = Effects::default();
+        vcpu.vm.vgic.lock().write_sgi1r(vcpu.index, value, &mut fx);
+        vcpu.vm.apply(&mut fx);
+        vcpu.regs.pc += 4;
+        return Next::Resume;
+    }
     // ID registers (op0=3, op1=0, CRn=0, CRm=1..7): the host's values with
     // unswitched features hidden.
     if access.read && access.op0 == 3 && access.op1 == 0 && access.crn == 0 && (1..=7).contains(&access.crm) {

@@ -23,6 +23,7 @@ use ferrovisor_types::{GuestPhysAddr, HostRegion};
 use ferrovisor_vdev::bus::{MmioBus, MmioDevice};
 use ferrovisor_vdev::pl011::Pl011;
 use ferrovisor_vdev::tagged::LineTagger;
+use ferrovisor_vgic::{Effect, Effects, Vgic, VgicConfig};
 use spin::{Mutex, RwLock};
 
 use crate::platform::hostram::HostRam;
@@ -211,6 +212,8 @@ pub struct Vm {
     pub vuart: Option<Vuart>,
     /// Emulated devices by guest-physical window.
     pub mmio: Mutex<MmioBus<Device>>,
+    /// The virtual GICv3 (distributor, redistributors, interrupt state).
+    pub vgic: Mutex<Vgic>,
     /// Stage-2 tables and RAM.
     pub memory: Mutex<VmMemory>,
     /// Host regions of its RAM (for PSCI entry checks), fixed after build.
@@ -232,10 +235,46 @@ impl Vm {
         self.state.store(state as u8, Ordering::Release);
     }
 
+    /// Applies what a vGIC change asks of the hypervisor: kick the pCPUs of
+    /// vCPUs that have something new to take.
+    pub fn apply(&self, fx: &mut Effects) {
+        for e in fx.drain() {
+            if let Effect::Kick { vcpu } = e {
+                if let Some(v) = self.vcpus.get(vcpu) {
+                    crate::core::sched::kick(v.pcpu);
+                }
+            }
+        }
+    }
+
+    /// Drives the vUART's interrupt line into the vGIC from the UART model.
+    pub fn sync_vuart_irq(&self) {
+        let (Some(vuart), Some(cfg)) = (&self.vuart, &self.config.vuart) else { return };
+        let level = vuart.dev.lock().irq_level();
+        let mut fx = Effects::default();
+        self.vgic.lock().set_level(cfg.irq.raw(), 0, level, &mut fx);
+        self.apply(&mut fx);
+    }
+
+    /// The vGIC's shape for this guest.
+    pub fn vgic_config(&self) -> VgicConfig {
+        vgic_config(self.vcpus.len())
+    }
+
     /// Whether `gpa` lies in this guest's RAM.
     pub fn in_ram(&self, gpa: u64) -> bool {
         self.ram_ranges.iter().any(|(base, host)| gpa >= base.raw() && gpa - base.raw() < host.size)
     }
+}
+
+/// SPIs every guest's vGIC has: as many as QEMU virt's GIC (INTIDs 32..=255).
+pub const VGIC_SPIS: u32 = 224;
+
+/// The vGIC shape for a guest with `vcpus` vCPUs, at the host GIC's
+/// addresses (where the generated guest DT places it).
+pub fn vgic_config(vcpus: usize) -> VgicConfig {
+    let (dist, redist) = crate::core::host::gic_layout();
+    VgicConfig { vcpus, spis: VGIC_SPIS, dist_base: dist, redist_base: redist }
 }
 
 static VMS: RwLock<Vec<Arc<Vm>>> = RwLock::new(Vec::new());

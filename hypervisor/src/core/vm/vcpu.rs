@@ -1,10 +1,18 @@
 //! A vCPU's private state, owned by the run queue of its pCPU.
 
 use super::Vm;
+use crate::arch::aarch64::gicv::{self, VcpuGicState, MAX_LRS};
 use crate::arch::aarch64::guest::{self, El1Regs, FpRegs, VcpuRegs, PSTATE_EL1H_MASKED};
+use crate::arch::aarch64::timer;
 use alloc::sync::Arc;
 use core::sync::atomic::Ordering;
 use ferrovisor_psci::{GuestCpus, VcpuPower};
+use ferrovisor_vgic::Effects;
+
+/// The guest's virtual timer interrupt (PPI 27).
+pub const VTIMER_INTID: u32 = 27;
+const CNTV_ENABLE: u64 = 1;
+const CNTV_IMASK: u64 = 1 << 1;
 
 /// One virtual CPU.
 pub struct Vcpu {
@@ -18,6 +26,12 @@ pub struct Vcpu {
     pub el1: El1Regs,
     /// FP/SIMD registers while not loaded.
     pub fp: FpRegs,
+    /// List registers while not loaded (the vGIC model knows what is in them).
+    pub lrs: [u64; MAX_LRS],
+    /// Virtual CPU interface state while not loaded.
+    pub gic: VcpuGicState,
+    /// In WFI: runs again only when an interrupt is deliverable.
+    pub waiting: bool,
     /// The guest epoch this state belongs to.
     pub epoch: u32,
 }
@@ -31,6 +45,9 @@ impl Vcpu {
             regs: VcpuRegs::default(),
             el1: guest::el1_reset(),
             fp: FpRegs::default(),
+            lrs: [0; MAX_LRS],
+            gic: VcpuGicState::default(),
+            waiting: false,
             epoch: 0,
         }
     }
@@ -48,10 +65,13 @@ impl Vcpu {
         self.regs.pstate = PSTATE_EL1H_MASKED;
         self.el1 = guest::el1_reset();
         self.fp = FpRegs::default();
+        self.lrs = [0; MAX_LRS];
+        self.gic = VcpuGicState::default();
+        self.waiting = false;
     }
 
-    /// Whether the vCPU may run now, after applying pending resets and
-    /// PSCI starts.
+    /// Whether the vCPU may run now, after applying pending resets, PSCI
+    /// starts, and virtual timer expiry while it was not loaded.
     pub fn prepare(&mut self) -> bool {
         let epoch = self.vm.epoch.load(Ordering::Acquire);
         if epoch != self.epoch {
@@ -67,14 +87,43 @@ impl Vcpu {
             self.reset(entry, context);
             *shared.power.lock() = VcpuPower::On;
         }
-        let on = *shared.power.lock() == VcpuPower::On;
-        on
+        if *shared.power.lock() != VcpuPower::On {
+            return false;
+        }
+        self.check_saved_timer();
+        if self.waiting {
+            if !vm.vgic.lock().has_deliverable(self.index) {
+                return false;
+            }
+            self.waiting = false;
+        }
+        true
     }
 
-    /// Loads this vCPU's EL1, FP and stage-2 state onto the running pCPU.
+    /// Raises the virtual timer interrupt if the (saved) timer expired.
+    fn check_saved_timer(&mut self) {
+        let ctl = self.el1.cntv_ctl;
+        if ctl & CNTV_ENABLE != 0 && ctl & CNTV_IMASK == 0 && self.el1.cntv_cval <= timer::now() {
+            self.el1.cntv_ctl |= CNTV_IMASK;
+            self.raise_vtimer();
+        }
+    }
+
+    /// Makes the virtual timer interrupt pending for this vCPU.
+    pub fn raise_vtimer(&self) {
+        let mut fx = Effects::default();
+        self.vm.vgic.lock().raise_edge(VTIMER_INTID, self.index, &mut fx);
+        self.vm.apply(&mut fx);
+    }
+
+    /// Loads this vCPU's EL1, FP, GIC and stage-2 state onto the running pCPU.
     pub fn load(&self) {
         guest::load_el1(&self.el1);
         guest::load_fp(&self.fp);
+        for (n, lr) in self.lrs.iter().enumerate().take(gicv::lr_count()) {
+            gicv::write_lr(n, *lr);
+        }
+        gicv::load(&self.gic, gicv::ICH_HCR_EN);
         guest::load_stage2(
             ferrovisor_stage2::VTCR_EL2,
             self.vm.vttbr,
@@ -83,10 +132,47 @@ impl Vcpu {
         );
     }
 
-    /// Saves the pCPU's EL1 and FP state into this vCPU.
+    /// Before each entry: hands the vGIC what the guest did with its list
+    /// registers and refills them with what is deliverable now.
+    pub fn refresh_lrs(&mut self) {
+        let n = gicv::lr_count();
+        for (i, lr) in self.lrs.iter_mut().enumerate().take(n) {
+            *lr = gicv::read_lr(i);
+        }
+        let flush = {
+            let mut vgic = self.vm.vgic.lock();
+            vgic.sync_lrs(self.index, &mut self.lrs[..n]);
+            vgic.flush_lrs(self.index, &mut self.lrs[..n])
+        };
+        for (i, lr) in self.lrs.iter().enumerate().take(n) {
+            gicv::write_lr(i, *lr);
+        }
+        let hcr = gicv::ICH_HCR_EN | if flush.overflow { gicv::ICH_HCR_UIE } else { 0 };
+        gicv::set_hcr(hcr);
+        for v in 0..self.vm.vcpus.len() {
+            if flush.kicks & (1 << v) != 0 {
+                if let Some(s) = self.vm.vcpus.get(v) {
+                    crate::core::sched::kick(s.pcpu);
+                }
+            }
+        }
+    }
+
+    /// Saves the pCPU's EL1, FP and GIC state into this vCPU.
     pub fn save(&mut self) {
         guest::save_el1(&mut self.el1);
         guest::save_fp(&mut self.fp);
+        let n = gicv::lr_count();
+        for (i, lr) in self.lrs.iter_mut().enumerate().take(n) {
+            *lr = gicv::read_lr(i);
+        }
+        self.vm.vgic.lock().sync_lrs(self.index, &mut self.lrs[..n]);
+        gicv::save(&mut self.gic);
+    }
+
+    /// Whether the guest has an interrupt it could take now (WFI completes).
+    pub fn has_deliverable(&self) -> bool {
+        self.vm.vgic.lock().has_deliverable(self.index)
     }
 }
 

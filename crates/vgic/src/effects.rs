@@ -1,0 +1,124 @@
+//! Side effects of a vGIC operation that the hypervisor must carry out.
+
+use alloc::vec::Vec;
+
+/// One thing the hypervisor must do after a vGIC call returned.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Effect {
+    /// An interrupt became deliverable to (or its list-register state must be
+    /// refreshed on) vCPU `vcpu`: if that vCPU is running, IPI its pCPU so it
+    /// exits and goes through [`crate::Vgic::sync_lrs`] /
+    /// [`crate::Vgic::flush_lrs`]; if it sleeps in WFI, wake it.
+    Kick {
+        /// The vCPU to kick.
+        vcpu: usize,
+    },
+    /// The guest enabled (`enable`) or disabled a HW-linked interrupt: mirror
+    /// it on the physical GIC for `pintid`.
+    HwEnable {
+        /// Physical INTID.
+        pintid: u32,
+        /// New enable state.
+        enable: bool,
+    },
+    /// The guest changed the priority of a HW-linked interrupt (already
+    /// masked to the 5 implemented bits).
+    HwPriority {
+        /// Physical INTID.
+        pintid: u32,
+        /// New priority.
+        priority: u8,
+    },
+    /// A HW-linked SPI is now routed to vCPU `vcpu`: route the physical SPI
+    /// to the pCPU that runs it.
+    HwRoute {
+        /// Physical INTID.
+        pintid: u32,
+        /// Target vCPU index.
+        vcpu: usize,
+    },
+    /// The guest changed the trigger mode of a HW-linked interrupt. The
+    /// hypervisor may refuse to mirror it (the physical trigger mode is a
+    /// property of the board); the virtual configuration changes regardless.
+    HwConfig {
+        /// Physical INTID.
+        pintid: u32,
+        /// `true` for edge-triggered, `false` for level-sensitive.
+        edge: bool,
+    },
+    /// The guest discarded (GICx_ICPENDR / GICx_ICACTIVER) the state of a
+    /// HW-linked interrupt whose physical INTID the hypervisor left active:
+    /// the guest will never deactivate it through a list register, so the
+    /// hypervisor must deactivate `pintid` itself (GICD_ICACTIVER or
+    /// GICR_ICACTIVER0 on the physical GIC; harmless if already inactive).
+    HwDeactivate {
+        /// Physical INTID.
+        pintid: u32,
+    },
+}
+
+/// A small list of [`Effect`]s that the caller drains after each call.
+///
+/// Kicks are de-duplicated; the other effects keep their order.
+#[derive(Clone, Default, Debug)]
+pub struct Effects {
+    items: Vec<Effect>,
+}
+
+impl Effects {
+    /// An empty list.
+    pub const fn new() -> Self {
+        Self { items: Vec::new() }
+    }
+
+    /// Appends `e` (a [`Effect::Kick`] already in the list is not repeated).
+    pub fn push(&mut self, e: Effect) {
+        if matches!(e, Effect::Kick { .. }) && self.items.contains(&e) {
+            return;
+        }
+        self.items.push(e);
+    }
+
+    /// The effects collected so far, oldest first.
+    pub fn as_slice(&self) -> &[Effect] {
+        &self.items
+    }
+
+    /// Iterates over the effects, oldest first.
+    pub fn iter(&self) -> core::slice::Iter<'_, Effect> {
+        self.items.iter()
+    }
+
+    /// Removes and yields every effect, oldest first.
+    pub fn drain(&mut self) -> alloc::vec::Drain<'_, Effect> {
+        self.items.drain(..)
+    }
+
+    /// Forgets every effect.
+    pub fn clear(&mut self) {
+        self.items.clear();
+    }
+
+    /// Number of effects.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Whether there is no effect.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Whether `e` is in the list.
+    pub fn contains(&self, e: &Effect) -> bool {
+        self.items.contains(e)
+    }
+}
+
+impl<'a> IntoIterator for &'a Effects {
+    type Item = &'a Effect;
+    type IntoIter = core::slice::Iter<'a, Effect>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.items.iter()
+    }
+}

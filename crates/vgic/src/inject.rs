@@ -1,0 +1,118 @@
+//! Interrupt sources: SGIs from `ICC_SGI1R_EL1`, device lines and edges,
+//! HW links, and the kicks they cause.
+
+use crate::effects::{Effect, Effects};
+use crate::{Vgic, VgicError};
+
+/// `ICC_SGI1R_EL1.IRM`: every PE but the writer.
+const SGI1R_IRM: u64 = 1 << 40;
+
+impl Vgic {
+    /// Pushes the kick INTID `intid` (bank `bank`) needs after a change:
+    /// the vCPU holding it in an LR (to refresh the LR), or else its target
+    /// if it is now deliverable or active. `caller` (the vCPU whose access
+    /// caused the change, which flushes before re-entering) is not kicked.
+    pub(crate) fn notify(&self, intid: u32, bank: usize, caller: Option<usize>, fx: &mut Effects) {
+        let Some(irq) = self.irq(intid, bank) else { return };
+        let who = match irq.lr {
+            Some(s) => Some(s.vcpu),
+            None => self.target(intid, bank).filter(|&t| irq.active || self.deliverable(irq, intid, t)),
+        };
+        if let Some(vcpu) = who.filter(|&v| Some(v) != caller) {
+            fx.push(Effect::Kick { vcpu });
+        }
+    }
+
+    /// A write of `value` to `ICC_SGI1R_EL1` by vCPU `vcpu`: makes the SGI
+    /// pending on every target vCPU where it is configured as group 1.
+    ///
+    /// Targets: with IRM (bit 40) every vCPU but the writer; otherwise the
+    /// vCPUs whose Aff0 is `RS * 16 + n` for each bit `n` of TargetList
+    /// `[15:0]`, when Aff3 `[55:48]`, Aff2 `[39:32]` and Aff1 `[23:16]` are 0.
+    pub fn write_sgi1r(&mut self, vcpu: usize, value: u64, fx: &mut Effects) {
+        if vcpu >= self.cfg.vcpus {
+            self.count_bad();
+            return;
+        }
+        let intid = ((value >> 24) & 0xf) as u32;
+        let targets: u32 = if value & SGI1R_IRM != 0 {
+            ((1u32 << self.cfg.vcpus) - 1) & !(1 << vcpu)
+        } else if value & 0x00ff_00ff_00ff_0000 != 0 || (value >> 44) & 0xf != 0 {
+            // Affinity 1..3 non-zero, or a range selector past Aff0 15:
+            // no vCPU has such an MPIDR.
+            0
+        } else {
+            (value & 0xffff) as u32 & ((1u32 << self.cfg.vcpus) - 1)
+        };
+        for t in (0..self.cfg.vcpus).filter(|t| targets & (1 << t) != 0) {
+            let Some(irq) = self.irq_mut(intid, t) else { continue };
+            if irq.group1 {
+                irq.latch = true;
+                self.notify(intid, t, Some(vcpu), fx);
+            }
+        }
+    }
+
+    /// Drives the input line of INTID `intid` (`vcpu_for_private` picks the
+    /// bank for PPIs/SGIs) to `level`. A level-sensitive interrupt is
+    /// pending while the line is high; an edge-triggered one latches the
+    /// rising edge. Unknown INTIDs are counted and ignored.
+    pub fn set_level(&mut self, intid: u32, vcpu_for_private: usize, level: bool, fx: &mut Effects) {
+        let Some(irq) = self.irq_mut(intid, vcpu_for_private) else {
+            self.count_bad();
+            return;
+        };
+        if irq.line == level {
+            return;
+        }
+        irq.line = level;
+        if level && irq.edge {
+            irq.latch = true;
+        }
+        self.notify(intid, vcpu_for_private, None, fx);
+    }
+
+    /// Latches an edge on INTID `intid` (`vcpu_for_private` picks the bank
+    /// for PPIs/SGIs): it becomes pending until delivered.
+    ///
+    /// For an interrupt linked by [`Vgic::link_hw`], this is how the
+    /// hypervisor forwards the physical interrupt: it acknowledged it,
+    /// dropped its priority and left it active; the LR will carry HW=1 so
+    /// the guest's deactivation deactivates it.
+    pub fn raise_edge(&mut self, intid: u32, vcpu_for_private: usize, fx: &mut Effects) {
+        let Some(irq) = self.irq_mut(intid, vcpu_for_private) else {
+            self.count_bad();
+            return;
+        };
+        irq.latch = true;
+        if irq.hw.is_some() {
+            irq.hw_active = true;
+        }
+        self.notify(intid, vcpu_for_private, None, fx);
+    }
+
+    /// Backs INTID `intid` (a PPI of vCPU `vcpu_for_private`, or an SPI) by
+    /// the physical INTID `pintid` (16..=1019): e.g. the virtual timer PPI
+    /// 27 of each vCPU by the host's PPI 27, or a passed-through SPI. From
+    /// then on the guest's enable, priority, routing and trigger changes
+    /// produce `Hw*` effects. Linking again replaces the link.
+    pub fn link_hw(&mut self, intid: u32, vcpu_for_private: usize, pintid: u32) -> Result<(), VgicError> {
+        if !(16..=1019).contains(&pintid) {
+            return Err(VgicError::BadPintid(pintid));
+        }
+        match self.irq_mut(intid, vcpu_for_private) {
+            Some(irq) if intid >= 16 => {
+                irq.hw = Some(pintid);
+                Ok(())
+            }
+            _ => Err(VgicError::BadIntid(intid)),
+        }
+    }
+
+    /// Removes the physical link of INTID `intid`, returning it.
+    pub fn unlink_hw(&mut self, intid: u32, vcpu_for_private: usize) -> Option<u32> {
+        let irq = self.irq_mut(intid, vcpu_for_private)?;
+        irq.hw_active = false;
+        irq.hw.take()
+    }
+}

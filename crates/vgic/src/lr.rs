@@ -1,0 +1,282 @@
+//! `ICH_LR<n>_EL2` encoding and the list-register flush/sync logic.
+//!
+//! Layout: vINTID `[31:0]`, pINTID `[44:32]` (HW=1) or EOI maintenance
+//! request bit 41 (HW=0), Priority `[55:48]`, Group `[60]`, HW `[61]`,
+//! State `[63:62]` (00 invalid, 01 pending, 10 active, 11 both).
+
+use crate::irq::{Irq, LrSlot};
+use crate::Vgic;
+
+/// vINTID field.
+pub const LR_VINTID_MASK: u64 = 0xffff_ffff;
+/// pINTID field shift (valid with HW=1).
+pub const LR_PINTID_SHIFT: u32 = 32;
+/// pINTID field mask (after shifting).
+pub const LR_PINTID_MASK: u64 = 0x1fff;
+/// EOI bit (HW=0): maintenance interrupt on deactivation.
+pub const LR_EOI: u64 = 1 << 41;
+/// Priority field shift.
+pub const LR_PRIORITY_SHIFT: u32 = 48;
+/// Group bit (1 = group 1, virtual IRQ; 0 = group 0, virtual FIQ).
+pub const LR_GROUP: u64 = 1 << 60;
+/// HW bit.
+pub const LR_HW: u64 = 1 << 61;
+/// Pending state bit.
+pub const LR_PENDING: u64 = 1 << 62;
+/// Active state bit.
+pub const LR_ACTIVE: u64 = 1 << 63;
+
+/// Most list registers a flush fills (the architectural maximum).
+pub const MAX_LRS: usize = 16;
+
+/// Outcome of [`Vgic::flush_lrs`].
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct LrFlush {
+    /// Number of non-invalid list registers after the flush.
+    pub used: usize,
+    /// More interrupts are waiting for this vCPU than free LRs: set
+    /// `ICH_HCR_EL2.UIE` (and/or NPIE) to get a maintenance interrupt when
+    /// LRs free up.
+    pub overflow: bool,
+    /// Bit `i` set: interrupts this vGIC took back from list registers
+    /// (completed, or no longer deliverable here) are now deliverable to
+    /// vCPU `i`; kick it like for [`crate::Effect::Kick`].
+    pub kicks: u32,
+}
+
+/// The vINTID of an LR value.
+pub const fn lr_vintid(lr: u64) -> u32 {
+    (lr & LR_VINTID_MASK) as u32
+}
+
+/// Whether an LR value is in the invalid (inactive) state.
+pub const fn lr_is_invalid(lr: u64) -> bool {
+    lr & (LR_PENDING | LR_ACTIVE) == 0
+}
+
+fn encode(intid: u32, irq: &Irq, slot: &LrSlot) -> u64 {
+    let mut v = u64::from(intid) | (u64::from(irq.priority) << LR_PRIORITY_SHIFT);
+    if irq.group1 {
+        v |= LR_GROUP;
+    }
+    match irq.hw {
+        Some(p) if slot.hw => v |= LR_HW | ((u64::from(p) & LR_PINTID_MASK) << LR_PINTID_SHIFT),
+        _ if irq.level_sw() => v |= LR_EOI,
+        _ => {}
+    }
+    if slot.pending {
+        v |= LR_PENDING;
+    }
+    if slot.active {
+        v |= LR_ACTIVE;
+    }
+    v
+}
+
+impl Vgic {
+    /// After an exit of vCPU `vcpu`: reads back its list registers.
+    ///
+    /// An LR the guest completed (invalid) hands its interrupt back to the
+    /// model (a level interrupt whose line is still high is pending again;
+    /// an edge is done unless it was raised again meanwhile); pending,
+    /// active and pending+active LRs stay loaded and their state is
+    /// recorded. Invalid LRs, LRs this vGIC did not load for `vcpu` and
+    /// duplicates are zeroed. `lrs` must be exactly what the last
+    /// [`Vgic::flush_lrs`] left, as modified by the hardware.
+    pub fn sync_lrs(&mut self, vcpu: usize, lrs: &mut [u64]) {
+        if vcpu >= self.cfg.vcpus {
+            self.count_bad();
+            return;
+        }
+        self.reconcile(vcpu, lrs);
+    }
+
+    /// Before entering vCPU `vcpu`: applies the model's changes to the
+    /// loaded LRs and fills the free ones with the highest-priority
+    /// interrupts deliverable to it (enabled, pending, group enabled in
+    /// `GICD_CTLR`, routed to it, not already loaded), plus any interrupt
+    /// made active by `GICx_ISACTIVER`. `lrs` holds the current contents
+    /// (after [`Vgic::sync_lrs`]); its length is the number of LRs.
+    pub fn flush_lrs(&mut self, vcpu: usize, lrs: &mut [u64]) -> LrFlush {
+        if vcpu >= self.cfg.vcpus {
+            self.count_bad();
+            return LrFlush::default();
+        }
+        self.reconcile(vcpu, lrs);
+        for lr in lrs.iter_mut() {
+            if *lr != 0 {
+                *lr = self.refresh(vcpu, lr_vintid(*lr));
+            }
+        }
+        let free = lrs.iter().filter(|&&lr| lr == 0).count().min(MAX_LRS);
+        let (best, found) = self.best_candidates(vcpu, free + 1);
+        let mut next = best.iter().take(found.min(free));
+        for lr in lrs.iter_mut().filter(|lr| **lr == 0) {
+            let Some(&(_, intid)) = next.next() else { break };
+            *lr = self.load(vcpu, intid);
+        }
+        let used = lrs.iter().filter(|&&lr| lr != 0).count();
+        let kicks = core::mem::take(&mut self.deferred_kicks) & !(1u32 << vcpu);
+        LrFlush { used, overflow: found > free, kicks }
+    }
+
+    /// Matches `lrs` against the interrupts the model believes loaded on
+    /// `vcpu`; completes the ones that went invalid or vanished.
+    fn reconcile(&mut self, vcpu: usize, lrs: &mut [u64]) {
+        for lr in lrs.iter_mut() {
+            if lr_is_invalid(*lr) {
+                *lr = 0;
+                continue;
+            }
+            let intid = lr_vintid(*lr);
+            let slot = self.irq_mut(intid, vcpu).and_then(|irq| irq.lr.as_mut());
+            match slot {
+                Some(s) if s.vcpu == vcpu && !s.seen => {
+                    s.seen = true;
+                    s.pending = *lr & LR_PENDING != 0;
+                    s.active = *lr & LR_ACTIVE != 0;
+                }
+                _ => *lr = 0,
+            }
+        }
+        for intid in (0..32).chain(32..32 + self.cfg.spis) {
+            let Some(irq) = self.irq_mut(intid, vcpu) else { continue };
+            let Some(s) = irq.lr.as_mut() else { continue };
+            if s.vcpu != vcpu {
+                continue;
+            }
+            if s.seen {
+                s.seen = false;
+            } else {
+                // Completed by the guest (or dropped by the caller).
+                if s.hw {
+                    irq.hw_active = false;
+                }
+                irq.lr = None;
+                self.released(intid, vcpu);
+            }
+        }
+    }
+
+    /// INTID `intid` just left an LR of `vcpu`: if it is now deliverable to
+    /// another vCPU, that one needs a kick.
+    fn released(&mut self, intid: u32, vcpu: usize) {
+        let Some(t) = self.target(intid, vcpu) else { return };
+        if t == vcpu || t >= 32 {
+            return;
+        }
+        if self.irq(intid, vcpu).is_some_and(|irq| self.deliverable(irq, intid, t) || irq.active) {
+            self.deferred_kicks |= 1 << t;
+        }
+    }
+
+    /// Applies pending model changes to the loaded INTID `intid` of `vcpu`
+    /// and returns the new LR value (0 if it leaves the LR).
+    fn refresh(&mut self, vcpu: usize, intid: u32) -> u64 {
+        let signalable = match self.irq(intid, vcpu) {
+            Some(irq) => self.signalable(irq, intid, vcpu),
+            None => return 0,
+        };
+        let Some(irq) = self.irq_mut(intid, vcpu) else { return 0 };
+        let Some(mut s) = irq.lr else { return 0 };
+        if s.clear_pending {
+            s.pending = false;
+        }
+        if s.clear_active {
+            s.active = false;
+        }
+        s.clear_pending = false;
+        s.clear_active = false;
+        if irq.active {
+            s.active = true;
+            irq.active = false;
+        }
+        // New pending state arriving on a loaded interrupt.
+        // Not onto an LR without HW while a physical activation waits (it
+        // must reach the guest with HW=1), and never pending+active with HW.
+        let hw_ok = if s.hw { !s.active } else { !irq.hw_active };
+        let merge = irq.latch && signalable && hw_ok;
+        if merge {
+            s.pending = true;
+            s.from_latch |= irq.level_sw();
+            irq.latch = false;
+        }
+        if s.pending && !s.active {
+            // Pending only: give it back, the fill re-sorts by priority.
+            if !irq.level_sw() || s.from_latch {
+                irq.latch = true;
+            }
+            irq.lr = None;
+            self.released(intid, vcpu);
+            return 0;
+        }
+        if !s.pending && !s.active {
+            if s.hw {
+                irq.hw_active = false;
+            }
+            irq.lr = None;
+            self.released(intid, vcpu);
+            return 0;
+        }
+        irq.lr = Some(s);
+        encode(intid, irq, &s)
+    }
+
+    /// The (at most `k`, at most [`MAX_LRS`] + 1) best interrupts to load
+    /// on `vcpu`, best first: active ones, then by priority, then by INTID.
+    /// Returns them as `(sort key, INTID)` and how many were found.
+    fn best_candidates(&self, vcpu: usize, k: usize) -> ([(u64, u32); MAX_LRS + 1], usize) {
+        let mut best = [(u64::MAX, 0u32); MAX_LRS + 1];
+        let k = k.min(best.len());
+        let mut n = 0;
+        let Some(bank) = self.banks.get(vcpu) else { return (best, 0) };
+        let private = bank.irqs.iter().enumerate().map(|(i, irq)| (i as u32, irq));
+        let shared = self.spis.iter().enumerate().map(|(i, irq)| (32 + i as u32, irq));
+        for (intid, irq) in private.chain(shared) {
+            let wanted = irq.lr.is_none()
+                && ((irq.active && self.target(intid, vcpu) == Some(vcpu))
+                    || self.deliverable(irq, intid, vcpu));
+            if !wanted {
+                continue;
+            }
+            let key = (u64::from(!irq.active) << 40) | (u64::from(irq.priority) << 32) | u64::from(intid);
+            // Insertion into the sorted prefix `best[..n]`, capped at `k`.
+            let pos = best.iter().take(n).position(|&(bk, _)| key < bk).unwrap_or(n);
+            if pos >= k {
+                continue;
+            }
+            n = (n + 1).min(k);
+            if let Some(tail) = best.get_mut(pos..n) {
+                tail.rotate_right(1);
+                if let Some(first) = tail.first_mut() {
+                    *first = (key, intid);
+                }
+            }
+        }
+        (best, n)
+    }
+
+    /// Loads INTID `intid` into an LR of `vcpu`; returns the LR value.
+    fn load(&mut self, vcpu: usize, intid: u32) -> u64 {
+        let deliver = match self.irq(intid, vcpu) {
+            Some(irq) => self.deliverable(irq, intid, vcpu),
+            None => return 0,
+        };
+        let Some(irq) = self.irq_mut(intid, vcpu) else { return 0 };
+        let mut s = LrSlot { vcpu, active: irq.active, ..LrSlot::default() };
+        irq.active = false;
+        // HW=1 only when a physical activation stands behind the pending
+        // state, and never pending+active.
+        s.hw = irq.hw.is_some() && irq.hw_active && !s.active;
+        if deliver && !(s.active && irq.hw_active) {
+            s.pending = true;
+            s.from_latch = irq.level_sw() && irq.latch;
+            irq.latch = false;
+        }
+        if !s.pending && !s.active {
+            return 0;
+        }
+        irq.lr = Some(s);
+        encode(intid, irq, &s)
+    }
+}

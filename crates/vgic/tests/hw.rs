@@ -1,0 +1,143 @@
+//! Interrupts backed by physical ones (`link_hw`): LR encoding with HW=1,
+//! mirroring of the guest's configuration, and physical deactivation.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::*;
+use ferrovisor_vgic::lr::{LR_ACTIVE, LR_EOI, LR_GROUP, LR_HW, LR_PENDING};
+use ferrovisor_vgic::{Effect, Effects, VgicError};
+
+#[test]
+fn virtual_timer_ppi_is_delivered_with_hw_bit() {
+    let mut g = vgic(2, 32);
+    linux_init(&mut g);
+    for v in 0..2 {
+        g.link_hw(27, v, 27).unwrap();
+    }
+    let fx = w32(&mut g, 1, sgi(1, 0x100), 1 << 27);
+    assert_eq!(fx, [Effect::HwEnable { pintid: 27, enable: true }]);
+    let mut fx = Effects::new();
+    g.raise_edge(27, 1, &mut fx);
+    assert_eq!(fx.as_slice(), [Effect::Kick { vcpu: 1 }]);
+    let mut l = lrs(4);
+    g.flush_lrs(1, &mut l);
+    assert_eq!(l[0], 27 | (27 << 32) | (0xa0 << 48) | LR_GROUP | LR_HW | LR_PENDING);
+    assert_eq!(l[0] & LR_EOI, 0);
+    // The guest takes it; a software pend meanwhile never makes a HW LR
+    // pending+active.
+    ack(&mut l[0]);
+    g.sync_lrs(1, &mut l);
+    w32(&mut g, 1, sgi(1, 0x200), 1 << 27);
+    g.flush_lrs(1, &mut l);
+    assert_eq!(l[0] >> 62, 2);
+    // Deactivation (which hardware forwards to the physical timer PPI)
+    // frees the LR; the software pend then arrives without HW.
+    eoi(&mut l[0]);
+    g.sync_lrs(1, &mut l);
+    g.flush_lrs(1, &mut l);
+    assert_eq!(loaded(&l), [27]);
+    assert_eq!(l[0] & LR_HW, 0);
+    // vCPU 0's timer is a separate bank.
+    assert!(!g.irq_info(27, 0).unwrap().enabled);
+}
+
+#[test]
+fn passed_through_spi_mirrors_its_configuration() {
+    let mut g = vgic(2, 64);
+    g.link_hw(48, 0, 80).unwrap();
+    let mut fx = Effects::new();
+    g.mmio_write(0, gicd(0x400 + 48), 1, 0x87, &mut fx);
+    assert_eq!(fx.as_slice(), [Effect::HwPriority { pintid: 80, priority: 0x80 }]);
+    let fx = w64(&mut g, 0, gicd(0x6000 + 8 * 48), 1);
+    assert_eq!(fx, [Effect::HwRoute { pintid: 80, vcpu: 1 }]);
+    let fx = w32(&mut g, 0, gicd(0xc0c), 2);
+    assert_eq!(fx, [Effect::HwConfig { pintid: 80, edge: true }]);
+    assert!(w32(&mut g, 0, gicd(0xc0c), 2).is_empty(), "no change, no effect");
+    let fx = w32(&mut g, 0, gicd(0x104), 1 << 16);
+    assert_eq!(fx, [Effect::HwEnable { pintid: 80, enable: true }]);
+    let fx = w32(&mut g, 0, gicd(0x184), 1 << 16);
+    assert_eq!(fx, [Effect::HwEnable { pintid: 80, enable: false }]);
+    // Routed nowhere: no HwRoute.
+    assert!(w64(&mut g, 0, gicd(0x6000 + 8 * 48), 7).is_empty());
+    assert_eq!(g.unlink_hw(48, 0), Some(80));
+    assert!(w32(&mut g, 0, gicd(0x104), 1 << 16).is_empty());
+}
+
+#[test]
+fn discarding_hw_state_asks_for_physical_deactivation() {
+    let mut g = vgic(1, 32);
+    linux_init(&mut g);
+    g.link_hw(40, 0, 90).unwrap();
+    w32(&mut g, 0, gicd(0x104), 1 << 8);
+    let mut fx = Effects::new();
+    // Pending, not yet loaded: ICPENDR drops the physical activation.
+    g.raise_edge(40, 0, &mut fx);
+    let fx = w32(&mut g, 0, gicd(0x284), 1 << 8);
+    assert_eq!(fx, [Effect::HwDeactivate { pintid: 90 }]);
+    let mut l = lrs(2);
+    assert_eq!(g.flush_lrs(0, &mut l).used, 0);
+    // Active in an LR: ICACTIVER drops it.
+    let mut fx = Effects::new();
+    g.raise_edge(40, 0, &mut fx);
+    g.flush_lrs(0, &mut l);
+    ack(&mut l[0]);
+    g.sync_lrs(0, &mut l);
+    let fx = w32(&mut g, 0, gicd(0x384), 1 << 8);
+    assert_eq!(fx, [Effect::HwDeactivate { pintid: 90 }]);
+    g.sync_lrs(0, &mut l);
+    assert_eq!(g.flush_lrs(0, &mut l).used, 0);
+    // A software-only pend has no physical activation to drop.
+    w32(&mut g, 0, gicd(0x204), 1 << 8);
+    assert!(w32(&mut g, 0, gicd(0x284), 1 << 8).is_empty());
+}
+
+#[test]
+fn physical_fire_during_a_software_delivery_waits_for_a_hw_lr() {
+    let mut g = vgic(1, 32);
+    linux_init(&mut g);
+    g.link_hw(40, 0, 90).unwrap();
+    w32(&mut g, 0, gicd(0x104), 1 << 8);
+    w32(&mut g, 0, gicd(0x204), 1 << 8);
+    let mut l = lrs(2);
+    g.flush_lrs(0, &mut l);
+    assert_eq!(l[0] & LR_HW, 0);
+    ack(&mut l[0]);
+    g.sync_lrs(0, &mut l);
+    let mut fx = Effects::new();
+    g.raise_edge(40, 0, &mut fx);
+    g.flush_lrs(0, &mut l);
+    assert_eq!(l[0] >> 62, 2, "not merged into the software LR");
+    eoi(&mut l[0]);
+    g.sync_lrs(0, &mut l);
+    g.flush_lrs(0, &mut l);
+    assert_eq!(l[0] & (LR_HW | LR_PENDING | LR_ACTIVE), LR_HW | LR_PENDING);
+    assert_eq!((l[0] >> 32) & 0x1fff, 90);
+}
+
+#[test]
+fn hw_level_interrupt_is_not_resampled_by_the_model() {
+    let mut g = vgic(1, 32);
+    linux_init(&mut g);
+    g.link_hw(41, 0, 91).unwrap();
+    w32(&mut g, 0, gicd(0x104), 1 << 9);
+    let mut fx = Effects::new();
+    g.raise_edge(41, 0, &mut fx);
+    let mut l = lrs(2);
+    g.flush_lrs(0, &mut l);
+    handle_all(&mut l);
+    g.sync_lrs(0, &mut l);
+    assert_eq!(g.flush_lrs(0, &mut l).used, 0, "the physical GIC re-fires if still asserted");
+}
+
+#[test]
+fn link_hw_rejects_bad_numbers() {
+    let mut g = vgic(2, 32);
+    assert_eq!(g.link_hw(5, 0, 27), Err(VgicError::BadIntid(5)));
+    assert_eq!(g.link_hw(64, 0, 100), Err(VgicError::BadIntid(64)));
+    assert_eq!(g.link_hw(27, 2, 27), Err(VgicError::BadIntid(27)));
+    assert_eq!(g.link_hw(27, 0, 15), Err(VgicError::BadPintid(15)));
+    assert_eq!(g.link_hw(27, 0, 1020), Err(VgicError::BadPintid(1020)));
+    assert_eq!(g.link_hw(63, 0, 1019), Ok(()));
+    assert_eq!(g.irq_info(63, 0).unwrap().hw, Some(1019));
+}
