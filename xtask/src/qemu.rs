@@ -125,6 +125,9 @@ pub enum Step {
     Expect(String),
     /// Type this text into the console.
     Send(String),
+    /// Wait until every one of these appears (after the previous match), in
+    /// any order; the cursor moves past the last of them.
+    ExpectAll(Vec<String>),
 }
 
 /// A scripted console session.
@@ -223,11 +226,19 @@ pub fn run_script(mut cmd: Command, script: &Script) -> Result<Transcript, Sessi
                     .and_then(|_| stdin.flush())
                     .map_err(|e| fail(format!("typing into the console: {e}"), &s.text))?;
             }
-            Step::Expect(want) => loop {
-                if let Some(pos) = s.text[cursor..].find(want.as_str()) {
-                    cursor += pos + want.len();
+            Step::Expect(_) | Step::ExpectAll(_) => loop {
+                let wants: Vec<&str> = match step {
+                    Step::Expect(w) => vec![w.as_str()],
+                    Step::ExpectAll(ws) => ws.iter().map(String::as_str).collect(),
+                    Step::Send(_) => vec![],
+                };
+                let found: Vec<Option<usize>> =
+                    wants.iter().map(|w| s.text[cursor..].find(w).map(|p| cursor + p + w.len())).collect();
+                if found.iter().all(Option::is_some) {
+                    cursor = found.into_iter().flatten().max().unwrap_or(cursor);
                     break;
                 }
+                let want = wants.iter().zip(&found).find(|(_, f)| f.is_none()).map_or("", |(w, _)| *w);
                 if let Some(bad) = forbidden_in(&s.text, &forbid) {
                     return Err(fail(format!("console showed '{bad}'"), &s.text));
                 }
