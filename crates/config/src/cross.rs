@@ -1,10 +1,12 @@
-//! Cross-guest rules: identity RAM, host regions and host interrupts belong
+//! Cross-guest rules: identity RAM, host pages and host interrupts belong
 //! to one guest only, and the guests' RAM fits in the host.
 //!
 //! Invariant: a conflict is reported on the later guest (DT order) and names
-//! the earlier one.
+//! the earlier one. What a guest owns is the host pages stage 2 maps for it
+//! (a sub-page device's whole page), so two guests never share a page.
 
 use alloc::format;
+use alloc::string::String;
 use ferrovisor_types::HostRegion;
 
 use crate::error::{range, Report, Who};
@@ -33,23 +35,25 @@ pub(crate) fn check_against(g: &GuestConfig, who: Who<'_>, earlier: &[GuestConfi
         }
         for pt in &g.passthrough {
             let mut clash = false;
-            for other in e.passthrough.iter().filter(|o| host_overlap(pt, o)) {
+            for other in &e.passthrough {
+                let Some(shared) = host_clash(pt, other) else { continue };
                 clash = true;
-                let msg = match (&pt.host_device, &other.host_device) {
-                    (Some(a), Some(b)) if a == b => {
-                        format!("host device {a} is already passed through to guest {}", e.name)
-                    }
-                    _ => format!(
-                        "its host region overlaps one already passed through to guest {} by {}",
-                        e.name, other.path
+                let (msg, hint) = match (&pt.host_device, &other.host_device) {
+                    (Some(a), Some(b)) if a == b => (
+                        format!("host device {a} is already passed through to guest {}", e.name),
+                        "give each device to one guest only; remove it from one of the two guests",
+                    ),
+                    _ => (
+                        format!(
+                            "{} already passed through to guest {} by {}",
+                            pages(shared),
+                            e.name,
+                            by(other)
+                        ),
+                        PAGE_HINT,
                     ),
                 };
-                r.error(
-                    who,
-                    &pt.path,
-                    msg,
-                    "give each device to one guest only; remove it from one of the two guests",
-                );
+                r.error(who, &pt.path, msg, hint);
             }
             if clash {
                 continue;
@@ -69,10 +73,36 @@ pub(crate) fn check_against(g: &GuestConfig, who: Who<'_>, earlier: &[GuestConfi
     }
 }
 
-pub(crate) fn host_overlap(a: &PassthroughConfig, b: &PassthroughConfig) -> bool {
-    a.regions.iter().any(|x| {
-        b.regions.iter().any(|y| HostRegion::new(x.hpa.0, x.size).overlaps(&HostRegion::new(y.hpa.0, y.size)))
+/// Hint for two pass-throughs that share host pages.
+pub(crate) const PAGE_HINT: &str = "a host page goes to one guest, once, with every device in it (stage 2 maps whole 4 KiB pages): pass the devices of a page through in one node of one guest, or remove one of the two";
+
+/// The first host range that `a` and `b` both map, if any.
+pub(crate) fn host_clash(a: &PassthroughConfig, b: &PassthroughConfig) -> Option<HostRegion> {
+    a.regions.iter().find_map(|x| {
+        let x = HostRegion::new(x.hpa.0, x.size);
+        b.regions.iter().map(|y| HostRegion::new(y.hpa.0, y.size)).find(|y| y.overlaps(&x)).map(|y| {
+            let base = x.base.0.max(y.base.0);
+            HostRegion::new(base, x.end().min(y.end()).saturating_sub(base))
+        })
     })
+}
+
+/// `its host page 0x..-0x.. is` (or `pages ... are`).
+pub(crate) fn pages(shared: HostRegion) -> String {
+    let text = range(shared.base.0, shared.size);
+    if shared.size > crate::model::PAGE_SIZE {
+        format!("its host pages {text} are")
+    } else {
+        format!("its host page {text} is")
+    }
+}
+
+/// `/guests/a/blk (host device /virtio_mmio@a003e00)`, or the path alone.
+pub(crate) fn by(pt: &PassthroughConfig) -> String {
+    match &pt.host_device {
+        Some(d) => format!("{} (host device {d})", pt.path),
+        None => pt.path.clone(),
+    }
 }
 
 /// Warns when guests need more RAM than the host has.

@@ -66,6 +66,8 @@ pub struct DeviceInfo {
     pub dma: bool,
     /// The SMMUv3 that translates its DMA, if any.
     pub iommu: Option<IommuLink>,
+    /// The node has `dma-coherent`.
+    pub dma_coherent: bool,
 }
 
 /// Index of the first node compatible with "arm,gic-v3".
@@ -264,13 +266,12 @@ pub(crate) fn device_at(tree: &Tree<'_>, idx: usize) -> Result<Option<DeviceInfo
     let compatible: Vec<String> = node.str_list("compatible").iter().map(|s| s.to_string()).collect();
     let has = |c: &str| compatible.iter().any(|x| x == c);
     let iommu = iommu_link(tree, idx);
-    let master = DMA_COMPATIBLES.iter().any(|c| has(c))
-        || node.has("dma-coherent")
-        || node.has("iommus")
-        || node.has("iommu-map");
+    let dma_coherent = node.has("dma-coherent");
+    let master =
+        DMA_COMPATIBLES.iter().any(|c| has(c)) || dma_coherent || node.has("iommus") || node.has("iommu-map");
     let dma = master && !NON_DMA_COMPATIBLES.iter().any(|c| has(c));
     let irqs = decode_irqs(tree, idx)?;
-    Ok(Some(DeviceInfo { path: node.path.clone(), compatible, regions, irqs, dma, iommu }))
+    Ok(Some(DeviceInfo { path: node.path.clone(), compatible, regions, irqs, dma, iommu, dma_coherent }))
 }
 
 /// Every memory-mapped device of the tree, in DT order. Nodes whose `reg` or

@@ -26,6 +26,7 @@ mod error;
 mod host;
 mod model;
 mod nodes;
+mod pages;
 mod parse;
 mod resolve;
 mod validate;
@@ -41,8 +42,8 @@ pub use dt::DtbError;
 pub use error::{ConfigError, HostDtError};
 pub use host::{GicInfo, HostPlatform, PsciMethod, TimerInfo, UartInfo};
 pub use model::{
-    Config, DmaProtection, GuestConfig, IrqRoute, MemoryRegion, PassthroughConfig, PtRegion, VuartConfig,
-    MAX_GUEST_NAME, MAX_VCPUS, PAGE_SIZE, VUART_SIZE,
+    Config, DmaProtection, GuestConfig, IrqRoute, MemoryRegion, PassthroughConfig, PtDtNode, PtRegion,
+    VuartConfig, MAX_GUEST_NAME, MAX_VCPUS, PAGE_SIZE, VUART_SIZE,
 };
 pub use parse::{CONFIG_COMPATIBLE, GUEST_COMPATIBLE, PASSTHROUGH_COMPATIBLE, VUART_COMPATIBLE};
 

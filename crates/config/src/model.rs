@@ -97,7 +97,8 @@ pub enum DmaProtection {
     UnprotectedAcknowledged,
 }
 
-/// One host window mapped into the guest.
+/// One host window mapped into the guest. For a device smaller than a page
+/// this is the whole enclosing page (or pages), neighbours included.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PtRegion {
     /// Host physical base (page aligned).
@@ -106,6 +107,29 @@ pub struct PtRegion {
     pub gpa: GuestPhysAddr,
     /// Size in bytes (page multiple).
     pub size: u64,
+}
+
+/// What the hypervisor needs to describe a passed-through host device in the
+/// guest's generated device tree.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PtDtNode {
+    /// Host node name without the unit address, e.g. `pl031`, `virtio_mmio`.
+    pub name: String,
+    /// `compatible` of the host node, most specific first.
+    pub compatible: Vec<String>,
+    /// The device's exact `reg` windows in guest space (not page-rounded):
+    /// the first at `guest-physical-addr`, the others at the same offset
+    /// from it as on the host; sizes from the host `reg`.
+    pub regs: Vec<(GuestPhysAddr, u64)>,
+    /// The device's interrupts in host DT order, each translated through
+    /// `interrupt-map` (the same INTID when not remapped).
+    pub irqs: Vec<(GuestIrq, Trigger)>,
+    /// The host node has `dma-coherent`.
+    pub dma_coherent: bool,
+    /// `compatible` contains `"arm,primecell"`: the guest node needs
+    /// `clocks = <apb_pclk>` and `clock-names = "apb_pclk"` (Linux's AMBA
+    /// bus reads the peripheral ID through that clock).
+    pub primecell: bool,
 }
 
 /// One host interrupt forwarded to the guest.
@@ -137,4 +161,6 @@ pub struct PassthroughConfig {
     /// `compatible` of the host device (for a raw region: of the host devices
     /// it covers), for the generated guest DTB.
     pub compatible: Vec<String>,
+    /// The guest DT node of a host device; `None` for a raw region.
+    pub dt: Option<PtDtNode>,
 }

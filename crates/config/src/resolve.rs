@@ -1,9 +1,11 @@
 //! Pass-through nodes -> typed [`PassthroughConfig`]: the host side looked up
-//! in the host DT, hypervisor-owned devices refused, regions page-checked,
-//! interrupts mapped, and DMA containment decided.
+//! in the host DT, hypervisor-owned devices refused, regions page-checked
+//! (a sub-page device gets its whole page), interrupts mapped, DMA
+//! containment decided, and the guest DT node of a host device derived.
 //!
 //! Invariant: a returned `PassthroughConfig` only names host windows that are
-//! device MMIO of the host DT (never RAM, never the hypervisor's own devices).
+//! device MMIO of the host DT (never RAM, never the hypervisor's own devices,
+//! not even in the rest of a sub-page device's page).
 
 use alloc::format;
 use alloc::string::{String, ToString};
@@ -13,17 +15,26 @@ use ferrovisor_types::{GuestIrq, GuestPhysAddr, HostPhysAddr, HostRegion, IntidC
 use crate::devices::{DeviceInfo, HostIrqSpec};
 use crate::error::{range, Report, Who};
 use crate::host::HostPlatform;
-use crate::model::{aligned, DmaProtection, IrqRoute, PassthroughConfig, PtRegion};
+use crate::model::{aligned, DmaProtection, IrqRoute, PassthroughConfig, PtRegion, PAGE_SIZE};
+use crate::pages::{device_windows, dt_node, outside_device, warn_neighbours};
 use crate::parse::{PtSource, RawPassthrough};
 
 const OWNED_HINT: &str = "the hypervisor keeps the GIC, its console UART and the SMMUs; a guest gets a virtual GIC, and an emulated UART (compatible = \"ferrovisor,vuart-pl011\")";
+const PAGE_OWNED_HINT: &str = "stage-2 maps whole 4 KiB pages, so a device that shares a page with the GIC, the hypervisor's console UART or an SMMU cannot be passed through";
 const DMA_RISK: &str =
     "without an IOMMU the device can DMA anywhere in host memory, including the hypervisor and other guests";
 
 /// The host side of one pass-through before the guest mapping.
 struct HostSide<'h> {
+    /// The host device of `host-device`; `None` for a raw region.
+    device: Option<&'h DeviceInfo>,
+    /// The devices whose interrupts and DMA count: the host device, or every
+    /// device a raw region covers.
     devices: Vec<&'h DeviceInfo>,
+    /// The device's `reg`, or the raw region.
     regions: Vec<HostRegion>,
+    /// What stage 2 maps: `regions` rounded out to whole pages.
+    windows: Vec<HostRegion>,
     what: String,
 }
 
@@ -60,10 +71,20 @@ fn host_side<'h>(
                 err(msg, "host-device must be the full path of a host DT node with a reg property, e.g. \"/pl031@9010000\" (see `dtc -I dtb -O dts` of the host DTB)");
                 return None;
             };
+            let what = format!("host device {path}");
+            let windows = match device_windows(host, dev) {
+                Ok(w) => w,
+                Err((msg, hint)) => {
+                    err(msg, hint);
+                    return None;
+                }
+            };
             Some(HostSide {
+                device: Some(dev),
                 devices: alloc::vec![dev],
                 regions: dev.regions.clone(),
-                what: format!("host device {path}"),
+                windows,
+                what,
             })
         }
         PtSource::Raw { hpa, size } => {
@@ -94,7 +115,13 @@ fn host_side<'h>(
                 err(msg, "a raw pass-through region must lie inside the reg of host DT devices; check the address against the host DT");
                 return None;
             }
-            Some(HostSide { devices, regions: alloc::vec![region], what })
+            Some(HostSide {
+                device: None,
+                devices,
+                regions: alloc::vec![region],
+                windows: alloc::vec![region],
+                what,
+            })
         }
     }
 }
@@ -109,39 +136,71 @@ fn check_owned(
 ) -> bool {
     let mut seen: Vec<String> = Vec::new();
     for (owner, owned, why) in host.hypervisor_owned() {
-        if seen.contains(&owner) || !side.regions.iter().any(|r| r.overlaps(&owned)) {
+        if seen.contains(&owner) || !side.windows.iter().any(|r| r.overlaps(&owned)) {
             continue;
         }
-        let msg = match &pt.source {
-            PtSource::Device(path) if *path == owner => {
-                format!("host device {path} is the {why}, owned by the hypervisor")
+        let (msg, hint) = match (&pt.source, side.device) {
+            (PtSource::Device(path), _) if *path == owner => {
+                (format!("host device {path} is the {why}, owned by the hypervisor"), OWNED_HINT)
             }
-            _ => format!("{} covers the {why} ({owner}), owned by the hypervisor", side.what),
+            (_, Some(dev)) if outside_device(dev, &owned) => {
+                let msg = format!(
+                    "the 4 KiB page of {} also holds the {why} ({owner}), owned by the hypervisor",
+                    side.what
+                );
+                (msg, PAGE_OWNED_HINT)
+            }
+            _ => (format!("{} covers the {why} ({owner}), owned by the hypervisor", side.what), OWNED_HINT),
         };
-        report.error(who, &pt.path, msg, OWNED_HINT);
+        report.error(who, &pt.path, msg, hint);
         seen.push(owner);
     }
     seen.is_empty()
 }
 
-/// Host windows -> guest windows (first region at `gpa`, the others at the
-/// same offset from it as on the host).
+/// Checks `guest-physical-addr`: the guest address of the first region,
+/// which must sit at the same offset in its page as on the host.
+fn check_gpa(
+    side: &HostSide<'_>,
+    pt: &RawPassthrough,
+    first: u64,
+    who: Who<'_>,
+    report: &mut Report,
+) -> bool {
+    let off = if side.device.is_some() { first % PAGE_SIZE } else { 0 };
+    let Some(g) = pt.gpa.filter(|g| g % PAGE_SIZE != off) else {
+        return true;
+    };
+    let valid = (g & !(PAGE_SIZE - 1)) | off;
+    let (msg, hint) = if off == 0 {
+        let hint = format!("stage-2 maps whole 4 KiB pages: use a multiple of 0x1000, e.g. {valid:#x}");
+        (format!("guest-physical-addr {g:#x} is not 4 KiB aligned"), hint)
+    } else {
+        let msg = format!(
+            "guest-physical-addr {g:#x} does not keep the offset {off:#x} that {} ({first:#x}) has in its 4 KiB page",
+            side.what
+        );
+        let hint = format!("guest-physical-addr is the guest address of the device itself, and stage 2 maps its whole page, so it must end in the same 12 bits as the host address: use {valid:#x}");
+        (msg, hint)
+    };
+    report.error(who, &pt.path, msg, &hint);
+    false
+}
+
+/// Host windows -> guest windows: the first region at `guest-physical-addr`
+/// (default: its host address), everything else at the same offset from it
+/// as on the host. Returns the windows and the first region's guest address.
 fn map_regions(
     side: &HostSide<'_>,
     pt: &RawPassthrough,
     who: Who<'_>,
     report: &mut Report,
-) -> Option<Vec<PtRegion>> {
+) -> Option<(Vec<PtRegion>, u64)> {
     let first = side.regions.first()?.base.0;
     let gpa0 = pt.gpa.unwrap_or(first);
-    let mut ok = true;
+    let mut ok = check_gpa(side, pt, first, who, report);
     let mut out = Vec::new();
-    if pt.gpa.is_some_and(|g| !aligned(g)) {
-        let msg = format!("guest-physical-addr {gpa0:#x} is not 4 KiB aligned");
-        report.error(who, &pt.path, msg, "stage-2 maps whole 4 KiB pages: use a multiple of 0x1000");
-        ok = false;
-    }
-    for r in &side.regions {
+    for r in &side.windows {
         if !aligned(r.base.0) || !aligned(r.size) || r.size == 0 {
             let msg = match pt.source {
                 PtSource::Device(_) => format!(
@@ -177,7 +236,7 @@ fn map_regions(
             }
         }
     }
-    ok.then_some(out)
+    ok.then_some((out, gpa0))
 }
 
 /// Device interrupts + `interrupt-map` -> routes.
@@ -275,7 +334,10 @@ pub(crate) fn resolve(
     if !check_owned(host, &side, pt, who, report) {
         return None;
     }
-    let regions = map_regions(&side, pt, who, report);
+    if let Some(dev) = side.device {
+        warn_neighbours(host, dev, &side.windows, &pt.path, who, report);
+    }
+    let mapped = map_regions(&side, pt, who, report);
     let irqs = map_irqs(&side, pt, who, report);
     let dma = dma(&side, pt, who, non_identity, report);
     let mut compatible: Vec<String> = Vec::new();
@@ -288,13 +350,24 @@ pub(crate) fn resolve(
         PtSource::Device(p) => Some(p.clone()),
         PtSource::Raw { .. } => None,
     };
+    let (regions, gpa0) = mapped?;
+    let dt = match side.device.map(|dev| dt_node(dev, gpa0, &pt.irq_map)) {
+        Some(None) => {
+            let msg = format!("the registers of {} do not fit in the guest address space", side.what);
+            report.error(who, &pt.path, msg, "choose a lower guest-physical-addr");
+            return None;
+        }
+        Some(node) => node,
+        None => None,
+    };
     Some(PassthroughConfig {
         name: pt.name.clone(),
         path: pt.path.clone(),
         host_device,
-        regions: regions?,
+        regions,
         irqs,
         dma,
         compatible,
+        dt,
     })
 }

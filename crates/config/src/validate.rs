@@ -10,7 +10,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use ferrovisor_types::{HostRegion, IntidClass};
 
-use crate::cross::host_overlap;
+use crate::cross::{by, host_clash, pages, PAGE_HINT};
 use crate::error::{range, Report, Who};
 use crate::host::HostPlatform;
 use crate::model::{aligned, GuestConfig, PassthroughConfig, MAX_VCPUS, VUART_SIZE};
@@ -259,10 +259,10 @@ fn check_host_duplicates<'p>(
 ) -> Vec<&'p PassthroughConfig> {
     let mut unique = Vec::new();
     for (j, pt) in pts.iter().enumerate() {
-        match pts.iter().take(j).find(|o| host_overlap(pt, o)) {
-            Some(o) => {
-                let msg = format!("its host region is already passed through to this guest by {}", o.path);
-                r.error(who, &pt.path, msg, "pass each host device or region through once");
+        match pts.iter().take(j).find_map(|o| host_clash(pt, o).map(|shared| (o, shared))) {
+            Some((o, shared)) => {
+                let msg = format!("{} already passed through to this guest by {}", pages(shared), by(o));
+                r.error(who, &pt.path, msg, PAGE_HINT);
             }
             None => unique.push(pt),
         }

@@ -4,7 +4,7 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use ferrovisor_config::{
-    load, DmaProtection, GuestConfig, IrqRoute, MemoryRegion, PassthroughConfig, PtRegion, Trigger,
+    load, DmaProtection, GuestConfig, IrqRoute, MemoryRegion, PassthroughConfig, PtDtNode, PtRegion, Trigger,
     VuartConfig,
 };
 use ferrovisor_types::{GuestIrq, GuestPhysAddr, HostIrq, HostPhysAddr};
@@ -71,6 +71,14 @@ fn default_config_is_clean_and_typed() {
             irqs: vec![IrqRoute { host: HostIrq(34), guest: GuestIrq(34), trigger: Trigger::Level }],
             dma: DmaProtection::None,
             compatible: vec!["arm,pl031".into(), "arm,primecell".into()],
+            dt: Some(PtDtNode {
+                name: "pl031".into(),
+                compatible: vec!["arm,pl031".into(), "arm,primecell".into()],
+                regs: vec![(GuestPhysAddr(0x0901_0000), 0x1000)],
+                irqs: vec![(GuestIrq(34), Trigger::Level)],
+                dma_coherent: false,
+                primecell: true,
+            }),
         }],
     };
     let probe0 = GuestConfig {
@@ -137,6 +145,7 @@ fn dma_protection_values() {
     let pt = &out.config.guests[0].passthrough[0];
     assert_eq!(pt.dma, DmaProtection::UnprotectedAcknowledged);
     assert_eq!(pt.host_device, None);
+    assert_eq!(pt.dt, None);
     assert_eq!(pt.compatible, ["virtio,mmio"]);
     assert_eq!(pt.irqs.len(), 2);
     assert!(out.config.guests[0].memory[0].identity);

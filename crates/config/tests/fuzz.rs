@@ -12,6 +12,7 @@ const SMALL: &[u8] = include_bytes!("fixtures/host-small.dtb");
 const DEFAULT: &[u8] = include_bytes!("fixtures/qemu-virt-default.dtb");
 const BAD: &[u8] = include_bytes!("fixtures/qemu-virt-bad-guest.dtb");
 const DMA: &[u8] = include_bytes!("fixtures/rule-iommu.dtb");
+const SUBPAGE: &[u8] = include_bytes!("fixtures/rule-subpage-twice.dtb");
 const BUNDLE: &[&str] = &["linux/Image", "linux/initrd.gz", "guests/probe.bin"];
 
 #[derive(Debug, Clone)]
@@ -62,7 +63,7 @@ fn host_base() -> impl Strategy<Value = &'static [u8]> {
 }
 
 fn config_base() -> impl Strategy<Value = &'static [u8]> {
-    prop_oneof![Just(DEFAULT), Just(BAD), Just(DMA)]
+    prop_oneof![Just(DEFAULT), Just(BAD), Just(DMA), Just(SUBPAGE)]
 }
 
 proptest! {

@@ -89,8 +89,11 @@ fn small_host_aliases_ranges_and_chosen() {
     // stdout-path = "serial0:115200n8", an alias; reg translated through /soc ranges.
     let console = p.console.as_ref().unwrap();
     assert_eq!(console.path, "/soc/serial@20000");
-    assert_eq!(console.region, HostRegion::new(0x0902_0000, 0x1000));
+    assert_eq!(console.region, HostRegion::new(0x0902_0000, 0x100));
     assert_eq!(console.irq, Some(HostIrq(37)));
+    // A sub-page device in the console's page.
+    let tiny = p.device("/soc/tiny@20400").unwrap();
+    assert_eq!(tiny.regions, [HostRegion::new(0x0902_0400, 0x100)]);
     assert_eq!(p.psci, Some(PsciMethod::Hvc));
     assert_eq!(p.bootargs.as_deref(), Some("hello"));
     assert_eq!(p.initrd, Some(HostRegion::new(0x4800_0000, 0x10_0000)));

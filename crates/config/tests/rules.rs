@@ -60,6 +60,15 @@ fn check(case: &Case<'_>) -> Result<(), String> {
     Ok(())
 }
 
+/// The warnings of guest g passing /virtio_mmio@a003e00 with the ack.
+const SUBPAGE_G: Expect<'static> = &[
+    (
+        "/guests/g/blk",
+        &["passing /virtio_mmio@a003e00 through also exposes /virtio_mmio@a003000, /virtio_mmio@a003200, /virtio_mmio@a003400, /virtio_mmio@a003600, /virtio_mmio@a003800, /virtio_mmio@a003a00, /virtio_mmio@a003c00 (same 4 KiB page) to guest g"],
+    ),
+    ("/guests/g/blk", &["guest g gets DMA-capable host device /virtio_mmio@a003e00 without IOMMU protection"]),
+];
+
 fn case<'a>(fixture: (&'a str, &'a [u8]), errors: Expect<'a>, accepted: &'a [&'a str]) -> Case<'a> {
     Case { fixture, host: QEMU, errors, warnings: &[], accepted }
 }
@@ -209,16 +218,66 @@ fn every_rule_reports_path_and_message() {
             ],
             &[],
         ),
-        case(
-            rule!("pt-alignment"),
-            &[
-                ("/guests/g/virtio", &["/virtio_mmio@a000000 region 0xa000000-0xa0001ff is not a whole number of 4 KiB pages"]),
-                ("/guests/g/virtio", &["can master DMA and no IOMMU protects it"]),
-                ("/guests/g/rtc", &["guest-physical-addr 0x20000800 is not 4 KiB aligned"]),
-                ("/guests/g/raw", &["raw region 0x9030000-0x90307ff is not a whole number of 4 KiB pages"]),
+        Case {
+            warnings: &[
+                ("/guests/g/virtio", &["passing /virtio_mmio@a003e00 through also exposes /virtio_mmio@a003000,"]),
+                ("/guests/g/virtio", &["guest g gets DMA-capable host device /virtio_mmio@a003e00"]),
             ],
-            &[],
-        ),
+            ..case(
+                rule!("pt-alignment"),
+                &[
+                    ("/guests/g/virtio", &["guest-physical-addr 0xc000000 does not keep the offset 0xe00 that host device /virtio_mmio@a003e00 (0xa003e00) has in its 4 KiB page"]),
+                    ("/guests/g/rtc", &["guest-physical-addr 0x20000800 is not 4 KiB aligned"]),
+                    ("/guests/g/raw", &["raw region 0x9030000-0x90307ff is not a whole number of 4 KiB pages"]),
+                ],
+                &[],
+            )
+        },
+        Case { warnings: SUBPAGE_G, ..case(rule!("subpage"), &[], &["g"]) },
+        Case { warnings: SUBPAGE_G, ..case(rule!("subpage-remap"), &[], &["g"]) },
+        Case {
+            warnings: &[
+                ("/guests/a/blk", &["passing /virtio_mmio@a003e00 through also exposes"]),
+                ("/guests/a/blk", &["guest a gets DMA-capable host device /virtio_mmio@a003e00"]),
+                ("/guests/b/net", &["passing /virtio_mmio@a003000 through also exposes /virtio_mmio@a003200,", "/virtio_mmio@a003e00 (same 4 KiB page) to guest b"]),
+                ("/guests/b/net", &["guest b gets DMA-capable host device /virtio_mmio@a003000"]),
+            ],
+            ..case(
+                rule!("subpage-shared"),
+                &[("/guests/b/net", &["its host page 0xa003000-0xa003fff is already passed through to guest a by /guests/a/blk (host device /virtio_mmio@a003e00)"])],
+                &["a"],
+            )
+        },
+        Case {
+            warnings: &[
+                ("/guests/g/blk", &["passing /virtio_mmio@a003e00 through also exposes"]),
+                ("/guests/g/blk", &["DMA-capable host device /virtio_mmio@a003e00"]),
+                ("/guests/g/net", &["passing /virtio_mmio@a003c00 through also exposes"]),
+                ("/guests/g/net", &["DMA-capable host device /virtio_mmio@a003c00"]),
+                ("/guests/g/page", &["DMA-capable raw region 0xa003000-0xa003fff"]),
+            ],
+            ..case(
+                rule!("subpage-twice"),
+                &[
+                    ("/guests/g/net", &["its host page 0xa003000-0xa003fff is already passed through to this guest by /guests/g/blk (host device /virtio_mmio@a003e00)"]),
+                    ("/guests/g/page", &["its host page 0xa003000-0xa003fff is already passed through to this guest by /guests/g/blk"]),
+                ],
+                &[],
+            )
+        },
+        Case {
+            host: SMALL,
+            ..case(
+                rule!("subpage-owned"),
+                &[("/guests/g/tiny", &["the 4 KiB page of host device /soc/tiny@20400 also holds the hypervisor console UART (/soc/serial@20000), owned by the hypervisor"])],
+                &[],
+            )
+        },
+        case(rule!("pt-remap"), &[], &["g"]),
+        Case {
+            host: SMALL,
+            ..case(rule!("pt-in-ram"), &[("/guests/g/shm", &["the 4 KiB pages of host device /shm@4f000000 overlap host RAM 0x40000000-0x7fffffff"])], &[])
+        },
         case(rule!("dma-no-ack"), &[("/guests/g/virtio", &["raw region 0xa000000-0xa000fff can master DMA and no IOMMU protects it"])], &[]),
         case(
             rule!("dma-ack-not-identity"),

@@ -33,7 +33,9 @@ pub const APB_PCLK_HZ: u32 = 24_000_000;
 pub const MAX_DT_VCPUS: usize = 256;
 
 const GIC_PHANDLE: u32 = 1;
-const CLK_PHANDLE: u32 = 2;
+/// Phandle of the `apb-pclk` fixed clock, for pass-through AMBA (primecell)
+/// devices that need it as their `apb_pclk`.
+pub const CLK_PHANDLE: u32 = 2;
 const GIC_SPI: u32 = 0;
 const GIC_PPI: u32 = 1;
 const IRQ_TYPE_EDGE_RISING: u32 = 1;

@@ -270,6 +270,19 @@ global_asm!(
     b       probe_exception_entry
     .endm
 
+    /* IRQ entry: save x0/x1, then at once stamp CNTVCT_EL0 (isb; mrs). */
+    .macro probe_virq kind
+    .balign 0x80
+    sub     sp, sp, #{frame}
+    stp     x0, x1, [sp, #0]
+    isb
+    mrs     x0, cntvct_el0
+    adrp    x1, {irq_cntvct}
+    str     x0, [x1, :lo12:{irq_cntvct}]
+    mov     x1, #\kind
+    b       probe_exception_entry
+    .endm
+
     .section .text.vectors, "ax"
     .balign 0x800
     .global probe_vectors
@@ -279,7 +292,7 @@ probe_vectors:
     probe_ventry 2
     probe_ventry 3
     probe_ventry 4
-    probe_ventry 5
+    probe_virq 5
     probe_ventry 6
     probe_ventry 7
     probe_ventry 8
@@ -339,6 +352,7 @@ probe_exception_entry:
 "#,
     frame = const FRAME_SIZE,
     handler = sym crate::exception::handle_exception,
+    irq_cntvct = sym crate::irq::PROBE_IRQ_CNTVCT,
 );
 
 unsafe extern "C" {

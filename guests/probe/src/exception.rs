@@ -4,7 +4,8 @@
 //! [`try_read32`] and [`try_write32`] arm a catcher around one load or store.
 //! A synchronous data abort taken at EL1 (EC 0x25) while it is armed has its
 //! ESR_EL1 and FAR_EL1 recorded and the faulting instruction skipped
-//! (ELR_EL1 += 4). Every other exception prints
+//! (ELR_EL1 += 4). An IRQ on the boot CPU goes to [`crate::irq::handle`].
+//! Every other exception prints
 //! `PROBE <name> EXCEPTION esr=.. elr=.. far=..` and runs the end action.
 
 use crate::boot::TrapFrame;
@@ -70,6 +71,11 @@ pub fn try_write32(addr: u64, value: u32) -> Result<(), Abort> {
 
 /// Called by the vectors with the saved frame and the vector index (0..15).
 pub extern "C" fn handle_exception(frame: &mut TrapFrame, kind: u64) {
+    // Vector 5: IRQ, current EL with SP_EL1 (the boot CPU, during a wait).
+    if kind == 5 && crate::cpu::index() == 0 {
+        crate::irq::handle();
+        return;
+    }
     let ec = (frame.esr >> 26) & 0x3f;
     // Vector 4: synchronous, current EL with SP_EL1 (the probe always uses it).
     if kind == 4

@@ -9,9 +9,12 @@
 //! - `probe.tests=a,b,c`: the tests to run, in order (default
 //!   `hello,mem,hvc,smp`); see [`tests`];
 //! - `probe.end=off|reset|wfi|none`: what to do at the end (default `off`):
-//!   PSCI SYSTEM_OFF, PSCI SYSTEM_RESET, WFI forever, or park in a WFE loop.
+//!   PSCI SYSTEM_OFF, PSCI SYSTEM_RESET, WFI forever, or park in a WFE loop;
+//! - test options `probe.rtc=`, `probe.rtcintid=`, `probe.expect_irq=`,
+//!   `probe.expect_exits=`, `probe.irqwait=` (see [`tests::TestOptions`]).
 //!
-//! Output: `PROBE <name> START el=1 cpus=<n> bootargs="<...>"`, then per test
+//! Output: `PROBE <name> START el=1 cpus=<n> hyp=ferrovisor|none
+//! bootargs="<...>"`, then per test
 //! `PROBE <name> <test>: PASS <detail>` or `... FAIL <detail>`, free text as
 //! `PROBE <name> <text>`, and finally `PROBE <name> DONE pass=<n> fail=<m>`.
 
@@ -23,6 +26,9 @@ mod console;
 mod cpu;
 mod exception;
 mod fdt;
+mod gic;
+mod hyp;
+mod irq;
 mod psci;
 mod tests;
 
@@ -62,11 +68,22 @@ struct Options<'a> {
     end: EndAction,
     /// A `probe.end=` value that was not understood.
     bad_end: Option<&'a str>,
+    /// Options of individual tests.
+    test: tests::TestOptions,
+    /// The first test option whose value was not understood.
+    bad_test_option: Option<&'a str>,
 }
 
 impl<'a> Options<'a> {
     fn parse(bootargs: &'a str) -> Self {
-        let mut opts = Options { name: "probe", tests: DEFAULT_TESTS, end: EndAction::Off, bad_end: None };
+        let mut opts = Options {
+            name: "probe",
+            tests: DEFAULT_TESTS,
+            end: EndAction::Off,
+            bad_end: None,
+            test: tests::TestOptions::DEFAULT,
+            bad_test_option: None,
+        };
         for word in bootargs.split_ascii_whitespace() {
             if let Some(v) = word.strip_prefix("probe.name=") {
                 if !v.is_empty() {
@@ -82,6 +99,8 @@ impl<'a> Options<'a> {
                     }
                     None => opts.bad_end = Some(v),
                 }
+            } else if word.starts_with("probe.") && !opts.test.parse(word) {
+                opts.bad_test_option.get_or_insert(word);
             }
         }
         opts
@@ -122,22 +141,28 @@ pub extern "C" fn primary_main(dtb: u64) -> ! {
     console::set_name(opts.name);
     END_ACTION.store(opts.end as u8, Ordering::SeqCst);
     let cpus = fdt.and_then(|f| f.cpus()).unwrap_or(fdt::Cpus::NONE);
+    let root_compatible = fdt.and_then(|f| f.property(&[], "compatible")).unwrap_or(&[]);
+    hyp::set_under_ferrovisor(hyp::compatible_has(root_compatible, hyp::FERROVISOR_COMPATIBLE));
 
-    out!("START el={} cpus={} bootargs=\"{}\"", cpu::current_el(), cpus.count, bootargs);
+    out!("START el={} cpus={} hyp={} bootargs=\"{}\"", cpu::current_el(), cpus.count, hyp::name(), bootargs);
     if fdt.is_none() {
         out!("no usable DTB at {dtb:#x}: running with empty bootargs");
     }
     if let Some(bad) = opts.bad_end {
         out!("unknown probe.end={bad}: using off");
     }
+    if let Some(bad) = opts.bad_test_option {
+        out!("unknown or bad option {bad}: ignored");
+    }
 
     let env = tests::Env {
         dtb: blob.map(|b| (dtb, dtb + b.len() as u64)),
         ram: fdt.and_then(|f| f.memory_containing(boot::image_range().0)),
         cpus,
+        opts: opts.test,
     };
     let (mut pass, mut fail) = (0u32, 0u32);
-    for test in opts.tests.split(',').filter(|t| !t.is_empty()) {
+    for test in tests::split(opts.tests) {
         if tests::run(&env, test) {
             pass += 1;
         } else {

@@ -131,7 +131,10 @@ pub extern "C" fn primary_main(dtb_addr: usize) -> ! {
 
     if let Some(uart) = &platform.console {
         if let Some(irq) = uart.irq {
-            crate::core::irq::register(irq, |_| console::on_rx_interrupt());
+            crate::core::irq::register(irq, |_| {
+                console::on_rx_interrupt();
+                crate::core::irq::Outcome::Done
+            });
             let enabled = gicv3::enable(irq, cpus::gicr_index(0), cpus::mpidr_of(0), 0xa0, false);
             if enabled.is_err() {
                 log::error!("{}: console input interrupt {irq} could not be enabled", uart.path);
@@ -181,6 +184,11 @@ fn create_vms(configs: alloc::vec::Vec<ferrovisor_config::GuestConfig>) {
         let path = config.path.clone();
         match vm::build::create(id, config) {
             Ok(vm) => {
+                if let Err(e) = crate::core::passthrough::register(&vm) {
+                    log::error!("guest {name}: {e}");
+                    guests::reject(&name, alloc::format!("{path}: {e}"));
+                    continue;
+                }
                 for index in 0..vm.vcpus.len() {
                     crate::core::sched::enqueue(alloc::boxed::Box::new(vm::vcpu::Vcpu::new(
                         vm.clone(),

@@ -6,7 +6,8 @@
 
 use crate::arch::aarch64::boot::{secondary_entry_addr, MAX_CPUS};
 use crate::arch::aarch64::{cpu, psci, timer};
-use crate::core::{irq, power, ticks};
+use crate::core::irq::{self, Outcome};
+use crate::core::{power, ticks};
 use crate::platform::gicv3;
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use ferrovisor_types::HostIrq;
@@ -32,16 +33,18 @@ static VTIMER_FIRED: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) };
 /// The guests' virtual timer (PPI 27) and the GIC maintenance interrupt
 /// (PPI 25), as the host sees them.
 const VTIMER_PPI: u32 = 27;
-const MAINTENANCE_PPI: u32 = 25;
+/// The GIC maintenance interrupt's INTID.
+pub const MAINTENANCE_PPI: u32 = 25;
 
 /// The loaded guest's virtual timer fired on this pCPU: mask it (the guest
 /// gets a virtual interrupt and re-arms it) and note it for the scheduler.
-fn on_vtimer(_: HostIrq) {
+fn on_vtimer(_: HostIrq) -> Outcome {
     let ctl = crate::arch::aarch64::gicv::read_cntv_ctl();
     crate::arch::aarch64::gicv::write_cntv_ctl(ctl | 2);
     if let Some(f) = VTIMER_FIRED.get(cpu::index()) {
         f.store(true, Ordering::Release);
     }
+    Outcome::Done
 }
 
 /// Whether the virtual timer fired on this pCPU since the last call.
@@ -51,7 +54,9 @@ pub fn take_vtimer_fired() -> bool {
 
 /// The maintenance interrupt only needs to make the guest exit; the
 /// scheduler then refills the list registers.
-fn on_maintenance(_: HostIrq) {}
+fn on_maintenance(_: HostIrq) -> Outcome {
+    Outcome::Done
+}
 static TIMER_IRQ: AtomicU64 = AtomicU64::new(26);
 
 /// The outcome of numbering the host's CPUs.
@@ -117,15 +122,17 @@ pub fn kicks(index: usize) -> u64 {
     SLOTS.get(index).map_or(0, |s| s.kicks.load(Ordering::Relaxed))
 }
 
-fn on_kick(_: HostIrq) {
+fn on_kick(_: HostIrq) -> Outcome {
     if let Some(slot) = SLOTS.get(cpu::index()) {
         slot.kicks.fetch_add(1, Ordering::Release);
     }
     cpu::send_event();
+    Outcome::Done
 }
 
-fn on_timer(_: HostIrq) {
+fn on_timer(_: HostIrq) -> Outcome {
     ticks::on_tick();
+    Outcome::Done
 }
 
 /// Per-CPU interrupt setup shared by the boot CPU and the secondaries.

@@ -11,7 +11,17 @@ use spin::RwLock;
 /// INTIDs below this can have a handler (SGIs, PPIs and the first SPIs).
 pub const MAX_HANDLED: usize = 256;
 
-type Handler = fn(HostIrq);
+/// What a handler did with its interrupt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Handled by the hypervisor: deactivate it now.
+    Done,
+    /// Forwarded to a guest through a list register with the HW bit: it
+    /// stays active until the guest deactivates it.
+    Forwarded,
+}
+
+type Handler = fn(HostIrq) -> Outcome;
 
 static HANDLERS: RwLock<[Option<Handler>; MAX_HANDLED]> = RwLock::new([None; MAX_HANDLED]);
 static COUNTS: [AtomicU64; MAX_HANDLED] = [const { AtomicU64::new(0) }; MAX_HANDLED];
@@ -31,24 +41,30 @@ pub fn register(irq: HostIrq, handler: Handler) -> bool {
     }
 }
 
-/// Called from the IRQ vector: handles one pending interrupt.
-pub fn dispatch() {
+/// Handles one pending interrupt (from the IRQ vector, or after a guest
+/// exited for an IRQ); returns it and what was done with it.
+pub fn dispatch() -> Option<(HostIrq, Outcome)> {
     let Some(irq) = gicv3::acknowledge() else {
         SPURIOUS.fetch_add(1, Ordering::Relaxed);
-        return;
+        return None;
     };
     let index = irq.raw() as usize;
     let handler = HANDLERS.read().get(index).copied().flatten();
     if let Some(count) = COUNTS.get(index) {
         count.fetch_add(1, Ordering::Relaxed);
     }
-    match handler {
+    let outcome = match handler {
         Some(h) => h(irq),
         None => {
             SPURIOUS.fetch_add(1, Ordering::Relaxed);
+            Outcome::Done
         }
+    };
+    gicv3::priority_drop(irq);
+    if outcome == Outcome::Done {
+        gicv3::deactivate(irq);
     }
-    gicv3::end(irq);
+    Some((irq, outcome))
 }
 
 /// How often `irq` was taken.

@@ -12,6 +12,7 @@ pub mod irq;
 pub mod logger;
 pub mod memory;
 pub mod panic;
+pub mod passthrough;
 pub mod power;
 pub mod sched;
 pub mod ticks;

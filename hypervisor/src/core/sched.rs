@@ -110,8 +110,13 @@ fn run_slice(v: &mut Vcpu) -> bool {
         let next = match vector {
             guest::ExitVector::Sync => exit::handle_sync(v),
             guest::ExitVector::Irq => {
-                shared.count(ExitReason::Irq);
-                irq::dispatch();
+                let taken = irq::dispatch();
+                let reason = match taken {
+                    Some((_, irq::Outcome::Forwarded)) => ExitReason::Forwarded,
+                    Some((i, _)) if i.raw() == crate::core::cpus::MAINTENANCE_PPI => ExitReason::Maintenance,
+                    _ => ExitReason::Irq,
+                };
+                shared.count(reason);
                 if crate::core::cpus::take_vtimer_fired() {
                     v.raise_vtimer();
                 }

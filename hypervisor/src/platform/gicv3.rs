@@ -55,6 +55,7 @@ pub unsafe fn init(dist: usize, redist: usize, cpu_count: usize, boot_cpu: usize
         .map_err(|_| GicError::Driver)?;
     gic.setup(boot_cpu);
     GicCpuInterface::set_priority_mask(0xff);
+    split_eoi();
     *GIC.lock() = Some(Gic(gic));
     Ok(())
 }
@@ -66,7 +67,17 @@ pub fn init_cpu(cpu: usize) -> Result<(), GicError> {
     gic.0.init_cpu(cpu);
     GicCpuInterface::enable_group1(true);
     GicCpuInterface::set_priority_mask(0xff);
+    split_eoi();
     Ok(())
+}
+
+/// ICC_CTLR_EL1.EOImode = 1: an EOI only drops the running priority and
+/// deactivation is a separate step (ICC_DIR_EL1), so that a forwarded
+/// interrupt can stay active until the guest deactivates it (LR HW bit).
+fn split_eoi() {
+    // SAFETY: ICC_CTLR_EL1 at EL2 configures this CPU's physical GIC CPU
+    // interface, which the hypervisor owns; EOImode is the only bit set.
+    unsafe { core::arch::asm!("msr icc_ctlr_el1, {}", "isb", in(reg) 2u64, options(nomem, nostack)) };
 }
 
 /// Enables `irq` with `priority` on one CPU: for SGIs and PPIs `cpu` is the
@@ -91,9 +102,48 @@ pub fn acknowledge() -> Option<HostIrq> {
     GicCpuInterface::get_and_acknowledge_interrupt(InterruptGroup::Group1).map(|id| HostIrq(id.into()))
 }
 
-/// Ends (drops priority of and deactivates) an acknowledged interrupt.
-pub fn end(irq: HostIrq) {
+/// Drops the running priority of an acknowledged interrupt (EOI); with the
+/// split EOI mode it stays active until [`deactivate`].
+pub fn priority_drop(irq: HostIrq) {
     GicCpuInterface::end_interrupt(intid(irq), InterruptGroup::Group1);
+}
+
+/// Deactivates an interrupt (ICC_DIR_EL1).
+pub fn deactivate(irq: HostIrq) {
+    // SAFETY: ICC_DIR_EL1 deactivates one interrupt of the physical GIC,
+    // which the hypervisor owns; valid because EOImode is 1.
+    unsafe {
+        core::arch::asm!("msr icc_dir_el1, {}", "isb", in(reg) u64::from(irq.raw()), options(nomem, nostack))
+    };
+}
+
+/// Enables or disables `irq` (an SPI) at the distributor.
+pub fn set_enabled(irq: HostIrq, enable: bool) -> Result<(), GicError> {
+    let mut guard = GIC.lock();
+    let gic = guard.as_mut().ok_or(GicError::NotInitialised)?;
+    gic.0.enable_interrupt(intid(irq), None, enable).map_err(|_| GicError::Driver)
+}
+
+/// Routes SPI `irq` to the CPU with affinity `mpidr`.
+pub fn route(irq: HostIrq, mpidr: u64) -> Result<(), GicError> {
+    let mut guard = GIC.lock();
+    let gic = guard.as_mut().ok_or(GicError::NotInitialised)?;
+    gic.0.distributor().set_routing(intid(irq), Some(mpidr)).map_err(|_| GicError::Driver)
+}
+
+/// Configures SPI `irq` (trigger, priority, route) and leaves it disabled.
+pub fn configure_spi(irq: HostIrq, edge: bool, priority: u8, mpidr: u64) -> Result<(), GicError> {
+    let mut guard = GIC.lock();
+    let gic = guard.as_mut().ok_or(GicError::NotInitialised)?;
+    let id = intid(irq);
+    if !id.is_spi() {
+        return Err(GicError::Driver);
+    }
+    gic.0.enable_interrupt(id, None, false).map_err(|_| GicError::Driver)?;
+    let trigger = if edge { Trigger::Edge } else { Trigger::Level };
+    gic.0.set_trigger(id, None, trigger).map_err(|_| GicError::Driver)?;
+    gic.0.set_interrupt_priority(id, None, priority).map_err(|_| GicError::Driver)?;
+    gic.0.distributor().set_routing(id, Some(mpidr)).map_err(|_| GicError::Driver)
 }
 
 /// Sends SGI `sgi` (0..=15) to the CPU with affinity `mpidr`.

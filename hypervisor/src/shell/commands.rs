@@ -66,6 +66,12 @@ const COMMANDS: &[Command] = &[
         run: guest_resume,
     },
     Command {
+        words: &["passthrough", "list"],
+        usage: "passthrough list",
+        help: "list passed-through devices: owner, regions, interrupts with counts, DMA protection",
+        run: passthrough_list,
+    },
+    Command {
         words: &["vcpu", "list"],
         usage: "vcpu list",
         help: "list the vCPUs: pCPU, state, exits by reason",
@@ -251,6 +257,50 @@ fn guest_pause(args: &[&str]) {
 fn guest_resume(args: &[&str]) {
     if let Some(g) = named(args, "guest resume NAME") {
         report(control::resume(&g));
+    }
+}
+
+fn passthrough_list(_: &[&str]) {
+    use ferrovisor_config::DmaProtection;
+    let mut any = false;
+    for g in vm::all() {
+        for pt in &g.config.passthrough {
+            any = true;
+            let dma = match pt.dma {
+                DmaProtection::None => "no DMA (not a bus master)",
+                DmaProtection::Iommu => "DMA behind the SMMU",
+                DmaProtection::UnprotectedAcknowledged => {
+                    "DMA UNPROTECTED (acknowledged; identity-mapped RAM)"
+                }
+            };
+            println!(
+                "  {} -> guest {} ({}); {}",
+                pt.host_device.as_deref().unwrap_or("raw region"),
+                g.name,
+                pt.name,
+                dma
+            );
+            for r in &pt.regions {
+                println!(
+                    "      mmio  host {:#x} -> guest {:#x}, {:#x} bytes (device memory, no trap)",
+                    r.hpa.raw(),
+                    r.gpa.raw(),
+                    r.size
+                );
+            }
+            for r in &pt.irqs {
+                println!(
+                    "      irq   host {} -> guest {} ({:?}), forwarded {} time(s)",
+                    r.host.raw(),
+                    r.guest.raw(),
+                    r.trigger,
+                    crate::core::passthrough::count(r.host)
+                );
+            }
+        }
+    }
+    if !any {
+        println!("no pass-through devices configured");
     }
 }
 

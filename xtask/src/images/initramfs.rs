@@ -1,5 +1,5 @@
-//! The busybox initramfs: /init, busybox, and the virtio kernel modules with
-//! their dependencies, as a gzip'd cpio newc archive.
+//! The busybox initramfs: /init, busybox, /bin/fvbench, and the virtio
+//! kernel modules with their dependencies, as a gzip'd cpio newc archive.
 
 use super::newc::Newc;
 use crate::setup;
@@ -43,15 +43,22 @@ done
 /// packages: a change rebuilds the images.
 pub fn recipe() -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325; // FNV-1a, stable across Rust versions
-    for b in INIT_SCRIPT.bytes().chain(WANTED_MODULES.join(",").bytes()).chain(*b"layout-1") {
+    for b in INIT_SCRIPT.bytes().chain(WANTED_MODULES.join(",").bytes()).chain(*b"layout-2") {
         h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
     }
     format!("{h:016x}")
 }
 
 /// Writes the gzip'd initramfs to `out`; `kernel_root` and `busybox_root`
-/// are the extracted packages. Returns the module file names, load order.
-pub fn build(kernel_root: &Path, release: &str, busybox_root: &Path, out: &Path) -> Result<Vec<String>> {
+/// are the extracted packages, `fvbench` the static /bin/fvbench. Returns
+/// the module file names, load order.
+pub fn build(
+    kernel_root: &Path,
+    release: &str,
+    busybox_root: &Path,
+    fvbench: &[u8],
+    out: &Path,
+) -> Result<Vec<String>> {
     let busybox_path = busybox_root.join("bin/busybox");
     let busybox =
         std::fs::read(&busybox_path).with_context(|| format!("reading {}", busybox_path.display()))?;
@@ -62,6 +69,7 @@ pub fn build(kernel_root: &Path, release: &str, busybox_root: &Path, out: &Path)
     cpio.dir("tmp", 0o1777).dir("root", 0o700).dir("lib/modules", 0o755);
     cpio.char_dev("dev/console", 0o600, 5, 1);
     cpio.file("bin/busybox", 0o755, &busybox).symlink("bin/sh", "busybox");
+    cpio.file("bin/fvbench", 0o755, fvbench);
     cpio.file("init", 0o755, INIT_SCRIPT.as_bytes());
 
     let modules_dir = ["lib/modules", "usr/lib/modules"]

@@ -3,11 +3,14 @@
 //! Debian's arm64 cloud kernel (package linux-image-<abi>-cloud-arm64, the
 //! newest that linux-image-cloud-arm64 depends on) becomes
 //! target/ferrovisor/images/linux/Image, and busybox-static plus the virtio
-//! modules become linux/initrd.gz (docs/images.md). The .debs are cached in
-//! target/ferrovisor/downloads/; linux/manifest.txt records what was built
-//! from what, so a second run does nothing (and needs no network).
+//! modules and /bin/fvbench (guests/fvbench, built for
+//! aarch64-unknown-linux-musl) become linux/initrd.gz (docs/images.md). The
+//! .debs are cached in target/ferrovisor/downloads/; linux/manifest.txt
+//! records what was built from what, so a second run only asks cargo whether
+//! fvbench changed (and needs no network).
 
 mod apt;
+mod fvbench;
 mod initramfs;
 mod newc;
 
@@ -46,6 +49,8 @@ pub struct LinuxImages {
     pub busybox_version: String,
     /// The module files in the initramfs's /lib/modules, in load order.
     pub modules: Vec<String>,
+    /// FNV-1a hash of the initramfs's /bin/fvbench (16 hex digits).
+    pub fvbench: String,
 }
 
 /// `cargo xtask images`.
@@ -56,6 +61,7 @@ pub fn run(args: ImagesArgs) -> Result<()> {
         images.kernel_release, images.kernel_version, images.busybox_version
     ));
     setup::step(format!("modules: {}", images.modules.join(" ")));
+    setup::step(format!("/bin/fvbench: hash {}", images.fvbench));
     setup::step(format!("image:  {}", images.image.display()));
     setup::step(format!("initrd: {}", images.initrd.display()));
     Ok(())
@@ -77,6 +83,8 @@ fn downloads() -> PathBuf {
 }
 
 fn ensure(refresh: bool) -> Result<LinuxImages> {
+    // Cargo decides whether fvbench is stale; its hash is part of the key.
+    let fvbench = fvbench::build()?;
     let manifest = linux_dir().join("manifest.txt");
     let old = if refresh { None } else { std::fs::read_to_string(&manifest).ok() };
     let cached = old.as_deref().map(Manifest::parse).and_then(|m| {
@@ -86,7 +94,10 @@ fn ensure(refresh: bool) -> Result<LinuxImages> {
     let (kernel_deb, busybox_deb) = match cached {
         Some((m, debs)) => {
             let images = m.images();
-            if m.recipe == initramfs::recipe() && newer(&[&images.image, &images.initrd, &manifest], &debs) {
+            if m.recipe == initramfs::recipe()
+                && m.fvbench == fvbench.hash
+                && newer(&[&images.image, &images.initrd, &manifest], &debs)
+            {
                 setup::step(format!("linux guest images: up to date ({})", images.kernel_release));
                 return Ok(images);
             }
@@ -99,11 +110,12 @@ fn ensure(refresh: bool) -> Result<LinuxImages> {
             (debs.kernel, debs.busybox)
         }
     };
-    build(&kernel_deb, &busybox_deb)
+    build(&kernel_deb, &busybox_deb, &fvbench)
 }
 
-/// Extracts both packages and writes Image, initrd.gz and the manifest.
-fn build(kernel_deb: &Path, busybox_deb: &Path) -> Result<LinuxImages> {
+/// Extracts both packages and writes Image, initrd.gz (with fvbench) and the
+/// manifest.
+fn build(kernel_deb: &Path, busybox_deb: &Path, fvbench: &fvbench::Fvbench) -> Result<LinuxImages> {
     let (kernel_package, kernel_version) = deb_fields(kernel_deb)?;
     let (_, busybox_version) = deb_fields(busybox_deb)?;
     setup::step(format!("{kernel_package} {kernel_version}, {BUSYBOX} {busybox_version}"));
@@ -133,7 +145,7 @@ fn build(kernel_deb: &Path, busybox_deb: &Path) -> Result<LinuxImages> {
 
     setup::step("building the busybox initramfs");
     let initrd = dir.join("initrd.gz");
-    let modules = initramfs::build(&kernel_root, &kernel_release, &busybox_root, &initrd)?;
+    let modules = initramfs::build(&kernel_root, &kernel_release, &busybox_root, &fvbench.bytes, &initrd)?;
     let file_name = |p: &Path| p.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
     let manifest = Manifest {
         kernel_deb: file_name(kernel_deb),
@@ -143,6 +155,7 @@ fn build(kernel_deb: &Path, busybox_deb: &Path) -> Result<LinuxImages> {
         busybox_version,
         modules,
         recipe: initramfs::recipe(),
+        fvbench: fvbench.hash.clone(),
     };
     write_atomic(&dir.join("manifest.txt"), manifest.to_string().as_bytes())?;
     Ok(manifest.images())
@@ -223,6 +236,7 @@ struct Manifest {
     busybox_version: String,
     modules: Vec<String>,
     recipe: String,
+    fvbench: String,
 }
 
 impl Manifest {
@@ -238,6 +252,7 @@ impl Manifest {
                 "busybox_version" => m.busybox_version = value,
                 "modules" => m.modules = value.split_whitespace().map(str::to_string).collect(),
                 "recipe" => m.recipe = value,
+                "fvbench" => m.fvbench = value,
                 _ => {}
             }
         }
@@ -252,6 +267,7 @@ impl Manifest {
             kernel_version: self.kernel_version.clone(),
             busybox_version: self.busybox_version.clone(),
             modules: self.modules.clone(),
+            fvbench: self.fvbench.clone(),
         }
     }
 }
@@ -262,7 +278,7 @@ impl std::fmt::Display for Manifest {
         writeln!(f, "kernel_deb={}\nbusybox_deb={}", self.kernel_deb, self.busybox_deb)?;
         writeln!(f, "kernel_release={}\nkernel_version={}", self.kernel_release, self.kernel_version)?;
         writeln!(f, "busybox_version={}\nmodules={}", self.busybox_version, self.modules.join(" "))?;
-        writeln!(f, "recipe={}", self.recipe)
+        writeln!(f, "recipe={}\nfvbench={}", self.recipe, self.fvbench)
     }
 }
 
@@ -291,6 +307,7 @@ mod tests {
             busybox_version: "1:1.35.0-4+deb12u1+b1".into(),
             modules: vec!["virtio_ring.ko".into(), "virtio.ko".into()],
             recipe: initramfs::recipe(),
+            fvbench: fvbench::fnv1a(b"fvbench"),
         };
         assert_eq!(Manifest::parse(&m.to_string()), m);
     }

@@ -11,18 +11,28 @@
 //! | `yield=N` | N WFIs with interrupts masked (under the hypervisor only) | `n=<N>` |
 //! | `echo` | prints `echo: type a line`, reads one line from the UART (polling), echoes it | `got '<line>'` |
 //! | `idregs` | reads ID_AA64PFR0/PFR1/ISAR1/DFR0: SVE, SME, pointer authentication and the PMU must be hidden (true under ferrovisor, not natively on `-cpu max`) | `pfr0=.. pfr1=.. isar1=.. dfr0=..` |
+//! | `rtcirq=N` | N PL031 RTC alarm interrupts through the GIC, WFI (or with `probe.irqwait=spin` polling) between; with `probe.expect_irq=0`: none may arrive within 2 s | `n=.. irqs=.. lat_ticks_min=.. lat_ticks_avg=.. lat_ticks_max=..` |
+//! | `mmioread=ADDR,N` | N 32-bit reads of ADDR, timed; exit counters under ferrovisor | `addr=.. n=.. ticks=.. exits_dabt=.. exits_total=..` |
+//! | `hvcloop=N` | N `hvc #0` (ferrovisor NOP, natively PSCI_VERSION), timed | `n=.. ticks=.. fid=..` |
+//! | `exits` | ferrovisor's exit counters (under ferrovisor only) | `total=.. dabt=.. fwd=.. maint=..` |
+//! | `irqexits=N` | `rtcirq` polling with IRQs open, checks the exit-counter deltas (under ferrovisor only) | `n=.. irqs=.. d_total=.. d_dabt=.. d_fwd=.. d_maint=.. lat_ticks_*=..` |
 //! | `undef` | executes UDF: checks the unexpected-exception path, which prints `EXCEPTION ...` and runs the end action | none (never returns) |
 //!
 //! Each test prints its own `PROBE <name> <test>: PASS|FAIL <detail>` line and
-//! returns whether it passed. Unknown names FAIL.
+//! returns whether it passed. Unknown names FAIL. In `probe.tests`, the
+//! field after `mmioread=ADDR` is its count if it starts with a digit
+//! (`mmioread=0x09010000,1000`).
 
 mod access;
 mod hvc;
 mod load;
 mod mem;
+mod rtc;
 pub mod smp;
+mod timing;
 
 use crate::fdt::Cpus;
+use crate::irq::WaitMode;
 
 /// What the tests know about the machine.
 pub struct Env {
@@ -32,6 +42,88 @@ pub struct Env {
     pub ram: Option<(u64, u64)>,
     /// The CPUs listed in the DT.
     pub cpus: Cpus,
+    /// Test options from the boot arguments.
+    pub opts: TestOptions,
+}
+
+/// Options of individual tests (`probe.<option>=<value>` boot arguments).
+#[derive(Clone, Copy, Debug)]
+pub struct TestOptions {
+    /// `probe.rtc=ADDR`: the PL031's base (default 0x0901_0000).
+    pub rtc: u64,
+    /// `probe.rtcintid=INTID`: the PL031's SPI (default 34).
+    pub rtc_intid: u32,
+    /// `probe.expect_irq=0|1`: whether `rtcirq` expects interrupts (default 1).
+    pub expect_irq: bool,
+    /// `probe.expect_exits=N`: data-abort exits `mmioread` must see (default:
+    /// not checked).
+    pub expect_exits: Option<u64>,
+    /// `probe.irqwait=wfi|spin`: how `rtcirq` waits for its interrupts
+    /// (default `wfi`).
+    pub irq_wait: WaitMode,
+}
+
+impl TestOptions {
+    /// The defaults: QEMU virt's RTC.
+    pub const DEFAULT: TestOptions = TestOptions {
+        rtc: 0x0901_0000,
+        rtc_intid: 34,
+        expect_irq: true,
+        expect_exits: None,
+        irq_wait: WaitMode::Wfi,
+    };
+
+    /// Takes one `probe.x=v` word; false if it is not a test option or its
+    /// value is bad (then nothing changes).
+    pub fn parse(&mut self, word: &str) -> bool {
+        let Some((key, value)) = word.split_once('=') else {
+            return false;
+        };
+        if key == "probe.irqwait" {
+            self.irq_wait = match value {
+                "wfi" => WaitMode::Wfi,
+                "spin" => WaitMode::Spin,
+                _ => return false,
+            };
+            return true;
+        }
+        let Some(v) = parse_u64(value) else {
+            return false;
+        };
+        match key {
+            "probe.rtc" if v.is_multiple_of(4) => self.rtc = v,
+            "probe.rtcintid" if (32..=u64::from(crate::gic::MAX_INTID)).contains(&v) => {
+                self.rtc_intid = v as u32
+            }
+            "probe.expect_irq" if v <= 1 => self.expect_irq = v == 1,
+            "probe.expect_exits" => self.expect_exits = Some(v),
+            _ => return false,
+        }
+        true
+    }
+}
+
+/// The tests of a `probe.tests` list, in order (empty fields skipped).
+pub fn split(list: &str) -> impl Iterator<Item = &str> {
+    let mut rest = list;
+    core::iter::from_fn(move || loop {
+        if rest.is_empty() {
+            return None;
+        }
+        let first = rest.split(',').next().unwrap_or("");
+        let mut end = first.len();
+        if first.starts_with("mmioread=") {
+            let next = rest.get(end + 1..).and_then(|r| r.split(',').next()).unwrap_or("");
+            if next.starts_with(|c: char| c.is_ascii_digit()) {
+                end += 1 + next.len();
+            }
+        }
+        let item = rest.get(..end).unwrap_or("");
+        rest = rest.get(end + 1..).unwrap_or("");
+        if !item.is_empty() {
+            return Some(item);
+        }
+    })
 }
 
 /// Prints `<test>: PASS|FAIL <detail>` and returns whether it passed.
@@ -64,6 +156,11 @@ pub fn run(env: &Env, test: &str) -> bool {
         ("write", Some(addr)) => access::run(test, addr, true),
         ("spin", Some(n)) => load::spin(n),
         ("yield", Some(n)) => load::yield_cpu(n),
+        ("rtcirq", Some(n)) => rtc::rtcirq(env, n),
+        ("irqexits", Some(n)) => rtc::irqexits(env, n),
+        ("mmioread", Some(arg)) => timing::mmioread(env, arg),
+        ("hvcloop", Some(n)) => timing::hvcloop(n),
+        ("exits", None) => timing::exits(test),
         ("undef", None) => undef(),
         ("echo", None) => echo(test),
         ("idregs", None) => idregs(test),

@@ -105,7 +105,7 @@ impl fmt::Display for TrapFrame {
 extern "C" fn handle_exception(frame: &mut TrapFrame, kind: u64) {
     let kind = VectorKind(kind);
     if kind.is_irq() {
-        crate::core::irq::dispatch();
+        let _ = crate::core::irq::dispatch();
         return;
     }
     crate::core::panic::fatal_exception(kind, frame);

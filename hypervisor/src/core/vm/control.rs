@@ -16,8 +16,10 @@ use ferrovisor_psci::VcpuPower;
 /// Why a control operation was refused.
 pub type ControlError = String;
 
-/// Marks every vCPU of a stopped guest powered off.
+/// Marks every vCPU of a stopped guest powered off and quiesces its
+/// passed-through interrupts.
 fn power_off_all(vm: &Vm) {
+    crate::core::passthrough::quiesce(vm);
     for v in &vm.vcpus {
         *v.power.lock() = VcpuPower::Off;
         *v.start.lock() = None;
@@ -55,8 +57,12 @@ pub fn start(vm: &Arc<Vm>) -> Result<(), ControlError> {
     kick_all(vm);
     quiesce(vm)?;
     let entry = build::load_images(vm).map_err(|e| alloc::format!("guest {}: {e}", vm.name))?;
+    crate::core::passthrough::quiesce(vm);
     match ferrovisor_vgic::Vgic::new(vm.vgic_config()) {
-        Ok(fresh) => *vm.vgic.lock() = fresh,
+        Ok(mut fresh) => {
+            crate::core::passthrough::link(vm, &mut fresh);
+            *vm.vgic.lock() = fresh;
+        }
         Err(e) => return Err(alloc::format!("guest {}: virtual GIC: {e:?}", vm.name)),
     }
     for (i, v) in vm.vcpus.iter().enumerate() {

@@ -195,7 +195,38 @@ fn emulate(dev: &mut dyn MmioDevice, offset: u64, da: &DataAbort, regs: &mut Vcp
     }
 }
 
+/// ferrovisor's own hypercalls (SMCCC vendor-specific hypervisor service
+/// range, 64-bit fast calls).
+mod hvc_ids {
+    /// Does nothing; returns 0 (the hypercall round-trip benchmark).
+    pub const NOP: u32 = 0xC600_0000;
+    /// Exit counters of the calling vCPU: x0 total, x1 data aborts (emulated
+    /// MMIO and unhandled accesses), x2 forwarded device interrupts, x3
+    /// maintenance interrupts.
+    pub const EXITS: u32 = 0xC600_0001;
+}
+
 fn smccc(vcpu: &mut Vcpu) -> Next {
+    match vcpu.regs.x[0] as u32 {
+        hvc_ids::NOP => {
+            vcpu.regs.x[0] = 0;
+            return Next::Resume;
+        }
+        hvc_ids::EXITS => {
+            if let Some(s) = vcpu.shared() {
+                let dabt = s.exits_for(ExitReason::Mmio) + s.exits_for(ExitReason::Fault);
+                let counts = [
+                    s.total_exits(),
+                    dabt,
+                    s.exits_for(ExitReason::Forwarded),
+                    s.exits_for(ExitReason::Maintenance),
+                ];
+                vcpu.regs.x[..4].copy_from_slice(&counts);
+            }
+            return Next::Resume;
+        }
+        _ => {}
+    }
     let args = [vcpu.regs.x[0], vcpu.regs.x[1], vcpu.regs.x[2], vcpu.regs.x[3]];
     let call = ferrovisor_psci::decode(&args);
     let vm = vcpu.vm.clone();

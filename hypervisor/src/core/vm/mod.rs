@@ -63,8 +63,13 @@ impl VmState {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(usize)]
 pub enum ExitReason {
-    /// A physical interrupt arrived.
+    /// A physical interrupt for the hypervisor arrived (tick, IPI, console).
     Irq = 0,
+    /// A passed-through device's interrupt, forwarded to a guest.
+    Forwarded,
+    /// A GIC maintenance interrupt (list registers to refill, a level
+    /// interrupt's EOI).
+    Maintenance,
     /// An emulated MMIO access (vUART, ...).
     Mmio,
     /// An access to an unmapped guest address (abort injected).
@@ -82,10 +87,11 @@ pub enum ExitReason {
 }
 
 /// Number of exit reasons.
-pub const EXIT_REASONS: usize = 8;
+pub const EXIT_REASONS: usize = 10;
 
 /// Short names of the exit reasons, in order.
-pub const EXIT_NAMES: [&str; EXIT_REASONS] = ["irq", "mmio", "fault", "hvc", "smc", "wfx", "sysreg", "other"];
+pub const EXIT_NAMES: [&str; EXIT_REASONS] =
+    ["irq", "fwd", "maint", "mmio", "fault", "hvc", "smc", "wfx", "sysreg", "other"];
 
 /// What other CPUs may read or change about one vCPU.
 pub struct VcpuShared {
@@ -120,6 +126,16 @@ impl VcpuShared {
         if let Some(c) = self.exits.get(reason as usize) {
             c.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Exits so far for `reason`.
+    pub fn exits_for(&self, reason: ExitReason) -> u64 {
+        self.exits.get(reason as usize).map_or(0, |c| c.load(Ordering::Relaxed))
+    }
+
+    /// All exits so far.
+    pub fn total_exits(&self) -> u64 {
+        self.exits.iter().map(|c| c.load(Ordering::Relaxed)).sum()
     }
 }
 
@@ -238,11 +254,31 @@ impl Vm {
     /// Applies what a vGIC change asks of the hypervisor: kick the pCPUs of
     /// vCPUs that have something new to take.
     pub fn apply(&self, fx: &mut Effects) {
+        use crate::platform::gicv3;
+        use ferrovisor_types::HostIrq;
         for e in fx.drain() {
-            if let Effect::Kick { vcpu } = e {
-                if let Some(v) = self.vcpus.get(vcpu) {
-                    crate::core::sched::kick(v.pcpu);
+            match e {
+                Effect::Kick { vcpu } => {
+                    if let Some(v) = self.vcpus.get(vcpu) {
+                        crate::core::sched::kick(v.pcpu);
+                    }
                 }
+                // The guest enabled, disabled, re-routed or dropped a
+                // passed-through interrupt: mirror it on the physical GIC.
+                Effect::HwEnable { pintid, enable } => {
+                    let _ = gicv3::set_enabled(HostIrq(pintid), enable);
+                }
+                Effect::HwRoute { pintid, vcpu } => {
+                    if let Some(v) = self.vcpus.get(vcpu) {
+                        let _ = gicv3::route(HostIrq(pintid), crate::core::cpus::mpidr_of(v.pcpu));
+                    }
+                }
+                Effect::HwDeactivate { pintid } => gicv3::deactivate(HostIrq(pintid)),
+                // Physical priority and trigger stay as the hypervisor set
+                // them (the host DT's trigger; one priority for all
+                // forwarded interrupts); the guest's values order virtual
+                // delivery only.
+                Effect::HwPriority { .. } | Effect::HwConfig { .. } => {}
             }
         }
     }

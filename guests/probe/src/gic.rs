@@ -1,0 +1,243 @@
+//! A minimal GICv3 driver at EL1 for QEMU virt's fixed addresses.
+//!
+//! Distributor at 0x0800_0000, redistributors from 0x080A_0000 with a stride
+//! of 0x2_0000 (GICv3, no VLPI frames). The hypervisor shows every guest its
+//! virtual GIC at the host GIC's addresses (`docs/guests.md`), so the same
+//! addresses work natively and under ferrovisor. Single security state
+//! (GICD_CTLR.DS = 1, QEMU's default and the vGIC's): everything is group 1,
+//! affinity routing on, the system-register CPU interface, EOImode 0.
+//!
+//! Only the boot CPU's redistributor and CPU interface are set up. Every wait
+//! for the GIC is bounded (100 ms of the generic counter).
+
+use crate::cpu;
+use core::arch::asm;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+/// Distributor base.
+pub const GICD_BASE: u64 = 0x0800_0000;
+/// First redistributor.
+pub const GICR_BASE: u64 = 0x080A_0000;
+/// Distance between two redistributors (RD_base + SGI_base frames).
+pub const GICR_STRIDE: u64 = 0x2_0000;
+/// The most redistributors walked (QEMU virt's first region holds 123).
+const MAX_REDISTS: u64 = 123;
+
+const GICD_CTLR: u64 = 0x0000;
+const GICD_IGROUPR: u64 = 0x0080;
+const GICD_ISENABLER: u64 = 0x0100;
+const GICD_ICENABLER: u64 = 0x0180;
+const GICD_IPRIORITYR: u64 = 0x0400;
+const GICD_ICFGR: u64 = 0x0c00;
+const GICD_IROUTER: u64 = 0x6000;
+/// GICD_CTLR: RWP (bit 31), ARE (bit 4 with DS=1), EnableGrp1 (bit 1).
+const CTLR_RWP: u32 = 1 << 31;
+const CTLR_ARE: u32 = 1 << 4;
+const CTLR_GRP1: u32 = 1 << 1;
+
+const GICR_CTLR: u64 = 0x0000;
+const GICR_TYPER: u64 = 0x0008;
+const GICR_WAKER: u64 = 0x0014;
+const GICR_CTLR_RWP: u32 = 1 << 3;
+const TYPER_LAST: u64 = 1 << 4;
+const WAKER_PROCESSOR_SLEEP: u32 = 1 << 1;
+const WAKER_CHILDREN_ASLEEP: u32 = 1 << 2;
+/// SGI_base frame, relative to RD_base.
+const SGI_BASE: u64 = 0x1_0000;
+
+/// Priority given to every enabled interrupt (PMR is 0xff, so all pass).
+pub const PRIORITY: u8 = 0xa0;
+/// The highest INTID that is not special (1020..1023 are).
+pub const MAX_INTID: u32 = 1019;
+const WAIT_MS: u64 = 100;
+
+static READY: AtomicBool = AtomicBool::new(false);
+/// RD_base of the boot CPU's redistributor.
+static RD_BASE: AtomicU64 = AtomicU64::new(0);
+
+fn read32(addr: u64) -> u32 {
+    // SAFETY: `addr` is a GIC register (distributor or redistributor) in the
+    // device block of the identity map; reading it has no side effect.
+    unsafe { core::ptr::read_volatile(addr as *const u32) }
+}
+
+fn write32(addr: u64, v: u32) {
+    // SAFETY: `addr` is a GIC register in the identity map's device block;
+    // the caller programs the GIC, which only the probe's boot CPU uses.
+    unsafe { core::ptr::write_volatile(addr as *mut u32, v) }
+}
+
+fn read64(addr: u64) -> u64 {
+    // SAFETY: as in `read32`, for a 64-bit register (GICR_TYPER).
+    unsafe { core::ptr::read_volatile(addr as *const u64) }
+}
+
+fn write64(addr: u64, v: u64) {
+    // SAFETY: as in `write32`, for a 64-bit register (GICD_IROUTER<n>).
+    unsafe { core::ptr::write_volatile(addr as *mut u64, v) }
+}
+
+fn write8(addr: u64, v: u8) {
+    // SAFETY: as in `write32`, for a byte-accessible register (IPRIORITYR).
+    unsafe { core::ptr::write_volatile(addr as *mut u8, v) }
+}
+
+/// Waits until `read32(addr) & mask == 0`; false after [`WAIT_MS`].
+fn wait_clear(addr: u64, mask: u32) -> bool {
+    let deadline = cpu::deadline_ms(WAIT_MS);
+    while read32(addr) & mask != 0 {
+        if cpu::expired(deadline) {
+            return false;
+        }
+        core::hint::spin_loop();
+    }
+    true
+}
+
+/// This CPU's affinity packed as in GICR_TYPER[63:32] (Aff3.Aff2.Aff1.Aff0).
+fn packed_affinity() -> u64 {
+    let m = cpu::mpidr();
+    ((m >> 32) & 0xff) << 24 | (m & 0xff_ffff)
+}
+
+/// Finds this CPU's redistributor: walks the frames until GICR_TYPER's
+/// affinity matches MPIDR or the Last bit is set.
+fn find_redist() -> Option<u64> {
+    let me = packed_affinity();
+    for i in 0..MAX_REDISTS {
+        let rd = GICR_BASE + i * GICR_STRIDE;
+        let typer = read64(rd + GICR_TYPER);
+        if typer >> 32 == me {
+            return Some(rd);
+        }
+        if typer & TYPER_LAST != 0 {
+            break;
+        }
+    }
+    None
+}
+
+/// Sets up the distributor, this CPU's redistributor and CPU interface
+/// (once; later calls return at once). IRQs stay masked in PSTATE.
+pub fn init() -> Result<(), &'static str> {
+    if READY.load(Ordering::SeqCst) {
+        return Ok(());
+    }
+    // ARE first (with the groups disabled), then EnableGrp1.
+    write32(GICD_BASE + GICD_CTLR, CTLR_ARE);
+    if !wait_clear(GICD_BASE + GICD_CTLR, CTLR_RWP) {
+        return Err("GICD_CTLR.RWP stuck");
+    }
+    write32(GICD_BASE + GICD_CTLR, CTLR_ARE | CTLR_GRP1);
+    if !wait_clear(GICD_BASE + GICD_CTLR, CTLR_RWP) {
+        return Err("GICD_CTLR.RWP stuck");
+    }
+    let rd = find_redist().ok_or("no redistributor for this CPU")?;
+    let waker = read32(rd + GICR_WAKER);
+    write32(rd + GICR_WAKER, waker & !WAKER_PROCESSOR_SLEEP);
+    if !wait_clear(rd + GICR_WAKER, WAKER_CHILDREN_ASLEEP) {
+        return Err("GICR_WAKER.ChildrenAsleep stuck");
+    }
+    RD_BASE.store(rd, Ordering::SeqCst);
+    // SAFETY: programs this CPU's GIC CPU interface: system-register access
+    // on, every priority unmasked, no preemption grouping, EOImode 0 (EOIR
+    // both drops priority and deactivates), group 1 on. IRQs stay masked in
+    // PSTATE, so nothing is taken until a test unmasks them.
+    unsafe {
+        asm!(
+            "mrs {t}, icc_sre_el1",
+            "orr {t}, {t}, #1",
+            "msr icc_sre_el1, {t}",
+            "isb",
+            "mrs {t}, icc_ctlr_el1",
+            "bic {t}, {t}, #2",
+            "msr icc_ctlr_el1, {t}",
+            "mov {t}, #0xff",
+            "msr icc_pmr_el1, {t}",
+            "msr icc_bpr1_el1, xzr",
+            "mov {t}, #1",
+            "msr icc_igrpen1_el1, {t}",
+            "isb",
+            t = out(reg) _,
+            options(nostack),
+        );
+    }
+    READY.store(true, Ordering::SeqCst);
+    Ok(())
+}
+
+/// RD_base of this CPU, once [`init`] succeeded.
+fn rd_base() -> Option<u64> {
+    READY.load(Ordering::SeqCst).then(|| RD_BASE.load(Ordering::SeqCst))
+}
+
+/// Enables SPI `intid` (32..=1019): group 1, priority [`PRIORITY`], edge or
+/// level, routed to this CPU.
+pub fn enable_spi(intid: u32, edge: bool) -> Result<(), &'static str> {
+    if !(32..=MAX_INTID).contains(&intid) {
+        return Err("not an SPI");
+    }
+    if !READY.load(Ordering::SeqCst) {
+        return Err("GIC not initialized");
+    }
+    let (word, bit) = (u64::from(intid / 32) * 4, 1u32 << (intid % 32));
+    write32(GICD_BASE + GICD_ICENABLER + word, bit);
+    if !wait_clear(GICD_BASE + GICD_CTLR, CTLR_RWP) {
+        return Err("GICD_CTLR.RWP stuck");
+    }
+    let group = read32(GICD_BASE + GICD_IGROUPR + word);
+    write32(GICD_BASE + GICD_IGROUPR + word, group | bit);
+    write8(GICD_BASE + GICD_IPRIORITYR + u64::from(intid), PRIORITY);
+    let cfg_addr = GICD_BASE + GICD_ICFGR + u64::from(intid / 16) * 4;
+    let cfg_bit = 2u32 << (2 * (intid % 16));
+    let cfg = read32(cfg_addr);
+    write32(cfg_addr, if edge { cfg | cfg_bit } else { cfg & !cfg_bit });
+    write64(GICD_BASE + GICD_IROUTER + 8 * u64::from(intid), cpu::mpidr() & 0xff_00ff_ffff);
+    write32(GICD_BASE + GICD_ISENABLER + word, bit);
+    Ok(())
+}
+
+/// Disables SPI `intid` (and waits for the distributor to apply it).
+pub fn disable_spi(intid: u32) {
+    if (32..=MAX_INTID).contains(&intid) && READY.load(Ordering::SeqCst) {
+        write32(GICD_BASE + GICD_ICENABLER + u64::from(intid / 32) * 4, 1 << (intid % 32));
+        wait_clear(GICD_BASE + GICD_CTLR, CTLR_RWP);
+    }
+}
+
+/// Enables PPI `intid` (16..=31) on this CPU's redistributor: group 1,
+/// priority [`PRIORITY`], its trigger mode left as it is.
+pub fn enable_ppi(intid: u32) -> Result<(), &'static str> {
+    if !(16..=31).contains(&intid) {
+        return Err("not a PPI");
+    }
+    let sgi = rd_base().ok_or("GIC not initialized")? + SGI_BASE;
+    let bit = 1u32 << intid;
+    let group = read32(sgi + GICD_IGROUPR);
+    write32(sgi + GICD_IGROUPR, group | bit);
+    write8(sgi + GICD_IPRIORITYR + u64::from(intid), PRIORITY);
+    write32(sgi + GICD_ISENABLER, bit);
+    let rd = sgi - SGI_BASE;
+    if wait_clear(rd + GICR_CTLR, GICR_CTLR_RWP) {
+        Ok(())
+    } else {
+        Err("GICR_CTLR.RWP stuck")
+    }
+}
+
+/// Acknowledges the highest-priority pending group-1 interrupt: ICC_IAR1_EL1
+/// (the INTID in bits 23:0; 1023 = none).
+pub fn ack() -> u64 {
+    let v: u64;
+    // SAFETY: reading IAR1 activates the interrupt it returns; the IRQ
+    // handler, the only caller, ends it with `eoi`.
+    unsafe { asm!("mrs {}, icc_iar1_el1", out(reg) v, options(nomem, nostack)) };
+    v
+}
+
+/// Ends an interrupt returned by [`ack`] (EOImode 0: priority drop and
+/// deactivation).
+pub fn eoi(iar: u64) {
+    // SAFETY: writes back exactly what IAR1 returned, ending that interrupt.
+    unsafe { asm!("msr icc_eoir1_el1, {}", "isb", in(reg) iar, options(nomem, nostack)) };
+}
