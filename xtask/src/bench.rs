@@ -45,8 +45,12 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let config = paths::root().join("configs/qemu-virt/default.dts");
     let bundle = bundle::make(&config)?;
     let machine = Machine { icount: true, ..Machine::default() };
-    let boot =
-        Boot { image: image.clone(), bundle: Some(bundle), bootargs: qemu::bootargs_for(Some("halt"))? };
+    let boot = Boot {
+        image: image.clone(),
+        bundle: Some(bundle),
+        bootargs: qemu::bootargs_for(Some("halt"))?,
+        extra: vec![],
+    };
     let script = Script {
         steps: vec![Step::Expect("footprint:".into()), Step::Expect("ferrovisor: halting".into())],
         forbid: vec![],

@@ -75,6 +75,26 @@ pub const TESTS: &[Test] = &[
     },
     Test { name: "two-linux", about: "two Linux guests boot at once on 4 pCPUs and power off alone", run: two_linux },
     Test { name: "linux-and-probe", about: "a Linux guest and a probe guest run side by side", run: linux_and_probe },
+    Test {
+        name: "linux-rtc",
+        about: "the host PL031 passed through: hwclock reads the host date, an alarm's interrupt reaches Linux",
+        run: linux_rtc,
+    },
+    Test {
+        name: "linux-rtc-remap",
+        about: "the same RTC at guest address 0x0c000000 and guest INTID 64",
+        run: linux_rtc_remap,
+    },
+    Test {
+        name: "virtio-blk",
+        about: "a virtio-blk disk passed to an identity-mapped Linux: its data reads back (sha256), writes persist",
+        run: virtio_blk,
+    },
+    Test {
+        name: "passthrough-isolation",
+        about: "a guest that does not own the RTC aborts on its registers; the RTC's interrupts reach only the owner",
+        run: passthrough_isolation,
+    },
     Test { name: "oversubscribed", about: "6 vCPUs on 4 pCPUs all complete", run: oversubscribed },
     Test {
         name: "crash-reports",
@@ -100,7 +120,7 @@ fn boot_with(env: &Env, config: Option<&Path>, bootcmd: Option<&str>) -> Result<
         Some(c) => Some(bundle::make(c)?),
         None => None,
     };
-    Ok(Boot { image: env.image.clone(), bundle, bootargs: qemu::bootargs_for(bootcmd)? })
+    Ok(Boot { image: env.image.clone(), bundle, bootargs: qemu::bootargs_for(bootcmd)?, extra: vec![] })
 }
 
 fn expect(items: &[&str]) -> Vec<Step> {
@@ -490,6 +510,153 @@ fn linux_and_probe(env: &Env) -> Result<()> {
     steps.push(Step::Expect("ferrovisor: halting".into()));
     linux_session(&boot, steps)?;
     Ok(())
+}
+
+/// Guest commands that fire an RTC alarm and print the RTC interrupt count.
+const RTC_ALARM: (&str, &str) = (
+    "echo +2 > /sys/class/rtc/rtc0/wakealarm; sleep 3; awk '/rtc-pl031/ {print \"RTCIRQ\", $2+$3, $(NF-2)}' /proc/interrupts",
+    "RTCIRQ ",
+);
+
+/// Reads `RTCIRQ <count> <guest intid>` from the transcript.
+pub fn rtc_irqs(text: &str) -> Option<(u64, u32)> {
+    let line = text.lines().rev().find(|l| l.trim_start().starts_with("RTCIRQ "))?;
+    let mut w = line.split_whitespace().skip(1);
+    Some((w.next()?.parse().ok()?, w.next()?.parse().ok()?))
+}
+
+/// Today's date as `hwclock` shows it (`Nov 27`, year) from the host clock.
+fn host_date() -> Result<(String, String)> {
+    let out =
+        std::process::Command::new("date").args(["-u", "+%b %e|%Y"]).output().context("running date")?;
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let (day, year) = text.split_once('|').context("unexpected date output")?;
+    Ok((day.to_string(), year.to_string()))
+}
+
+fn rtc_test(env: &Env, cfg: &str, guest_intid: u32, guest_addr: &str) -> Result<()> {
+    let boot = boot_with(env, Some(&config(cfg)), None)?;
+    let (day, year) = host_date()?;
+    let mut steps = vec![Step::Expect(linux_ready("linux0"))];
+    steps.extend(linux_commands(
+        "linux0",
+        &[
+            ("echo RTCDEV=$(ls /sys/bus/amba/devices | grep pl031)", &format!("RTCDEV={guest_addr}.pl031")),
+            ("echo HW=$(hwclock -r -u)", "HW="),
+            RTC_ALARM,
+        ],
+    ));
+    steps.push(Step::Send("passthrough list\r".into()));
+    steps.push(Step::Expect(format!("irq   host 34 -> guest {guest_intid} (Level), forwarded")));
+    steps.push(Step::Send("halt\r".into()));
+    steps.push(Step::Expect("ferrovisor: halting".into()));
+    let text = linux_session(&boot, steps)?;
+    let hw = text.lines().rev().find(|l| l.trim_start().starts_with("HW=")).unwrap_or("");
+    with_transcript(
+        if hw.contains(day.as_str()) && hw.contains(year.as_str()) {
+            Ok(())
+        } else {
+            Err(anyhow::anyhow!("hwclock said '{hw}', the host date is {day} {year}"))
+        },
+        &text,
+    )?;
+    let (count, intid) = with_transcript(rtc_irqs(&text).context("no RTCIRQ line"), &text)?;
+    with_transcript(
+        if count >= 1 && intid == guest_intid {
+            Ok(())
+        } else {
+            Err(anyhow::anyhow!("RTC interrupts: {count} on INTID {intid}; want >= 1 on {guest_intid}"))
+        },
+        &text,
+    )?;
+    println!("    hwclock: {}; RTC alarm interrupts in the guest: {count} (INTID {intid})", hw.trim());
+    Ok(())
+}
+
+fn linux_rtc(env: &Env) -> Result<()> {
+    rtc_test(env, "default.dts", 34, "9010000")
+}
+
+fn linux_rtc_remap(env: &Env) -> Result<()> {
+    rtc_test(env, "rtc-remap.dts", 64, "c000000")
+}
+
+fn virtio_blk(env: &Env) -> Result<()> {
+    use std::io::Write;
+    let disk = paths::out().join("test-disk.img");
+    let data: Vec<u8> =
+        (0..4u32 * 1024 * 1024).map(|i| (i.wrapping_mul(7).wrapping_add(13) % 251) as u8).collect();
+    std::fs::File::create(&disk).and_then(|mut f| f.write_all(&data)).context("writing the test disk")?;
+    let out = std::process::Command::new("sha256sum").arg(&disk).output().context("running sha256sum")?;
+    let sum = String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap_or("").to_string();
+    anyhow::ensure!(sum.len() == 64, "sha256sum printed no digest");
+    let mut boot = boot_with(env, Some(&config("virtio-blk.dts")), None)?;
+    boot.extra = qemu::virtio_disk(&disk);
+    let marker = "FERROVISOR-WROTE-THIS";
+    let mut steps = vec![
+        Step::Expect("DMA-capable host device /virtio_mmio@a003e00 without IOMMU protection".into()),
+        Step::Expect(linux_ready("linux1")),
+    ];
+    steps.extend(linux_commands(
+        "linux1",
+        &[
+            ("modprobe virtio_mmio && modprobe virtio_blk && sleep 1 && echo VDA=$(cat /sys/block/vda/size)", "VDA=8192"),
+            ("sha256sum /dev/vda", &format!("{sum}  /dev/vda")),
+            (&format!("echo {marker} | dd of=/dev/vda bs=512 seek=100 conv=notrunc && sync && echo W=$((1+1))"), "W=2"),
+        ],
+    ));
+    steps.push(Step::Send("passthrough list\r".into()));
+    steps.push(Step::Expect("DMA UNPROTECTED (acknowledged".into()));
+    steps.push(Step::Send("halt\r".into()));
+    steps.push(Step::Expect("ferrovisor: halting".into()));
+    let text = linux_session(&boot, steps)?;
+    let after = std::fs::read(&disk).context("reading the test disk back")?;
+    let at = 100 * 512;
+    with_transcript(
+        if after.get(at..at + marker.len()) == Some(marker.as_bytes()) {
+            Ok(())
+        } else {
+            Err(anyhow::anyhow!("the guest's write is not in the disk image at offset {at}"))
+        },
+        &text,
+    )?;
+    println!("    sha256 {sum} read back by the guest; its write landed in the image");
+    Ok(())
+}
+
+fn passthrough_isolation(env: &Env) -> Result<()> {
+    let boot = boot_with(env, Some(&config("passthrough-isolation.dts")), None)?;
+    let mut steps = vec![
+        Step::Expect("guest probe1 vcpu0: read from 0x9010000 at pc".into()),
+        Step::Expect("[probe1] PROBE probe1 read=0x09010000: PASS aborted".into()),
+        Step::Expect("[probe1] PROBE probe1 write=0x09010004: PASS aborted".into()),
+        Step::Expect(linux_ready("linux0")),
+    ];
+    steps.extend(linux_commands("linux0", &[RTC_ALARM]));
+    steps.push(Step::Send("vcpu list\r".into()));
+    steps.push(Step::Expect("probe1           0".into()));
+    steps.push(Step::Send("halt\r".into()));
+    steps.push(Step::Expect("ferrovisor: halting".into()));
+    let text = linux_session(&boot, steps)?;
+    let (count, _) = with_transcript(rtc_irqs(&text).context("no RTCIRQ line"), &text)?;
+    // The probe's forwarded-interrupt exit counter (column "fwd") stays 0.
+    let fwd = text
+        .lines()
+        .rev()
+        .filter(|l| l.trim_start().starts_with("probe1 "))
+        .find_map(|l| l.split_whitespace().nth(5))
+        .unwrap_or("?")
+        .to_string();
+    with_transcript(
+        if count >= 1 && fwd == "0" {
+            Ok(())
+        } else {
+            Err(anyhow::anyhow!(
+                "owner saw {count} RTC interrupts (want >= 1); probe1 forwarded exits {fwd} (want 0)"
+            ))
+        },
+        &text,
+    )
 }
 
 fn oversubscribed(env: &Env) -> Result<()> {

@@ -51,7 +51,7 @@ impl Machine {
             self.memory.into(),
         ];
         if self.icount {
-            args.extend(["-icount".into(), "shift=0".into()]);
+            args.extend(["-icount".into(), "shift=0,sleep=off".into()]);
         }
         args
     }
@@ -94,6 +94,8 @@ pub struct Boot {
     pub bundle: Option<PathBuf>,
     /// The hypervisor's boot arguments (`/chosen/bootargs`).
     pub bootargs: String,
+    /// Further QEMU arguments (devices, drives, `-rtc`).
+    pub extra: Vec<String>,
 }
 
 /// The full QEMU command line for `machine` booting `boot`.
@@ -106,7 +108,20 @@ pub fn command(machine: &Machine, boot: &Boot) -> Command {
     if !boot.bootargs.is_empty() {
         cmd.arg("-append").arg(&boot.bootargs);
     }
+    cmd.args(&boot.extra);
     cmd
+}
+
+/// QEMU arguments that attach a raw disk image as a virtio-blk device; the
+/// first one lands on virt's last virtio-mmio transport (0x0a003e00,
+/// INTID 79).
+pub fn virtio_disk(path: &Path) -> Vec<String> {
+    vec![
+        "-drive".into(),
+        format!("file={},if=none,format=raw,id=disk0", path.display()),
+        "-device".into(),
+        "virtio-blk-device,drive=disk0".into(),
+    ]
 }
 
 /// Boot arguments that run `bootcmd` in the shell at boot.
@@ -322,7 +337,7 @@ mod tests {
         let args = m.args().join(" ");
         assert_eq!(
             args,
-            "-M virt,gic-version=3,virtualization=on,iommu=smmuv3 -cpu max -smp 4 -m 2G -icount shift=0"
+            "-M virt,gic-version=3,virtualization=on,iommu=smmuv3 -cpu max -smp 4 -m 2G -icount shift=0,sleep=off"
         );
     }
 

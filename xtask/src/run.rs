@@ -25,6 +25,13 @@ pub struct RunArgs {
     /// Count instructions deterministically (QEMU -icount shift=0).
     #[arg(long)]
     pub icount: bool,
+    /// Attach this raw disk image as a virtio-blk device on virt's last
+    /// virtio-mmio transport (for configs/qemu-virt/virtio-blk.dts).
+    #[arg(long, value_name = "FILE")]
+    pub disk: Option<PathBuf>,
+    /// Pass one more argument to QEMU (repeatable), e.g. --qemu=-rtc --qemu=clock=vm.
+    #[arg(long = "qemu", value_name = "ARG", allow_hyphen_values = true)]
+    pub qemu_args: Vec<String>,
 }
 
 /// `cargo xtask run`.
@@ -37,7 +44,14 @@ pub fn run(args: RunArgs) -> Result<()> {
     if let Some(extra) = &args.bootargs {
         bootargs = format!("{extra} {bootargs}").trim().to_string();
     }
-    let boot = Boot { image: built.image, bundle: Some(built.bundle), bootargs };
+    let mut extra = args.qemu_args.clone();
+    if let Some(disk) = &args.disk {
+        if !disk.is_file() {
+            bail!("--disk {}: no such file", disk.display());
+        }
+        extra.extend(qemu::virtio_disk(disk));
+    }
+    let boot = Boot { image: built.image, bundle: Some(built.bundle), bootargs, extra };
     let mut cmd = qemu::command(&machine, &boot);
     cmd.arg("-nographic");
     setup::step(format!("booting {} (quit QEMU: Ctrl-A then X; or type `halt`)", qemu::display(&config)));

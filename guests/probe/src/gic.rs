@@ -55,31 +55,40 @@ static READY: AtomicBool = AtomicBool::new(false);
 /// RD_base of the boot CPU's redistributor.
 static RD_BASE: AtomicU64 = AtomicU64::new(0);
 
+// The accessors are single plain `ldr`/`str` instructions (base register,
+// no offset, no writeback): under ferrovisor the GIC frames trap, and the
+// hypervisor can only emulate accesses whose syndrome is valid (ISV=1),
+// which a compiler-chosen pre-indexed or pair access would not give.
+
 fn read32(addr: u64) -> u32 {
+    let v: u32;
     // SAFETY: `addr` is a GIC register (distributor or redistributor) in the
     // device block of the identity map; reading it has no side effect.
-    unsafe { core::ptr::read_volatile(addr as *const u32) }
+    unsafe { asm!("ldr {v:w}, [{a}]", a = in(reg) addr, v = out(reg) v, options(nostack, readonly)) };
+    v
 }
 
 fn write32(addr: u64, v: u32) {
     // SAFETY: `addr` is a GIC register in the identity map's device block;
     // the caller programs the GIC, which only the probe's boot CPU uses.
-    unsafe { core::ptr::write_volatile(addr as *mut u32, v) }
+    unsafe { asm!("str {v:w}, [{a}]", a = in(reg) addr, v = in(reg) v, options(nostack)) };
 }
 
 fn read64(addr: u64) -> u64 {
+    let v: u64;
     // SAFETY: as in `read32`, for a 64-bit register (GICR_TYPER).
-    unsafe { core::ptr::read_volatile(addr as *const u64) }
+    unsafe { asm!("ldr {v}, [{a}]", a = in(reg) addr, v = out(reg) v, options(nostack, readonly)) };
+    v
 }
 
 fn write64(addr: u64, v: u64) {
     // SAFETY: as in `write32`, for a 64-bit register (GICD_IROUTER<n>).
-    unsafe { core::ptr::write_volatile(addr as *mut u64, v) }
+    unsafe { asm!("str {v}, [{a}]", a = in(reg) addr, v = in(reg) v, options(nostack)) };
 }
 
 fn write8(addr: u64, v: u8) {
     // SAFETY: as in `write32`, for a byte-accessible register (IPRIORITYR).
-    unsafe { core::ptr::write_volatile(addr as *mut u8, v) }
+    unsafe { asm!("strb {v:w}, [{a}]", a = in(reg) addr, v = in(reg) u32::from(v), options(nostack)) };
 }
 
 /// Waits until `read32(addr) & mask == 0`; false after [`WAIT_MS`].

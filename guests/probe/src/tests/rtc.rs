@@ -47,8 +47,9 @@ const MAX_ROUNDS: u64 = 10_000;
 #[derive(Clone, Copy, Default)]
 struct Stats {
     irqs: u32,
-    /// min, sum, max of the latencies, and how many were computed.
+    /// Minimum, sum and maximum of the latencies computed.
     lat: Option<(i64, i64, i64)>,
+    /// How many latencies were computed.
     lat_count: i64,
 }
 

@@ -8,6 +8,7 @@
 use super::{parse_u64, report, Env};
 use crate::exception::try_read32;
 use crate::{cpu, hyp, psci};
+use core::arch::asm;
 
 /// The largest loop count accepted.
 const MAX_COUNT: u64 = 1_000_000_000;
@@ -50,12 +51,21 @@ pub fn mmioread(env: &Env, arg: &str) -> bool {
     }
     let before = hyp::exits();
     let t0 = cpu::counter();
-    let ptr = addr as *const u32;
-    for _ in 0..n {
-        // SAFETY: `addr` was just read without an abort; it is identity
-        // mapped (normal or device memory). Reading device registers may
-        // have side effects, which is what the caller asked for.
-        unsafe { core::ptr::read_volatile(ptr) };
+    // SAFETY: `addr` was just read without an abort; it is identity mapped
+    // (normal or device memory). Reading device registers may have side
+    // effects, which is what the caller asked for. A plain `ldr` (valid
+    // syndrome) so that the hypervisor can emulate it; `n` >= 1 counts down.
+    unsafe {
+        asm!(
+            "2:",
+            "ldr {v:w}, [{a}]",
+            "subs {n}, {n}, #1",
+            "b.ne 2b",
+            a = in(reg) addr,
+            n = inout(reg) n => _,
+            v = out(reg) _,
+            options(nostack),
+        );
     }
     let t1 = cpu::counter();
     let after = hyp::exits();
