@@ -262,6 +262,7 @@ pub fn run_script(mut cmd: Command, script: &Script) -> Result<Transcript, Sessi
                 }
                 let now = Instant::now();
                 if now >= deadline {
+                    diagnose(&mut s);
                     return Err(fail(
                         format!("timed out after {:?} waiting for '{want}'", script.timeout),
                         &s.text,
@@ -298,6 +299,23 @@ pub fn run_script(mut cmd: Command, script: &Script) -> Result<Transcript, Sessi
         return Err(fail(format!("console showed '{bad}'"), &s.text));
     }
     Ok(Transcript { text: std::mem::take(&mut s.text) })
+}
+
+/// After a timeout: detach the console from any guest and ask the
+/// hypervisor shell for its view (vCPU states and exits, pass-through
+/// counters), appended to the transcript.
+fn diagnose(s: &mut Session) {
+    s.text.push_str("\n----- diagnostics after the timeout -----\n");
+    if let Some(stdin) = s.child.stdin.as_mut() {
+        let _ = stdin.write_all(b"\x1d\rvcpu list\rpassthrough list\rcpus\r").and_then(|_| stdin.flush());
+    }
+    let end = Instant::now() + Duration::from_secs(3);
+    while let Some(left) = end.checked_duration_since(Instant::now()) {
+        match s.rx.recv_timeout(left) {
+            Ok(chunk) => s.text.push_str(&String::from_utf8_lossy(&chunk)),
+            Err(_) => break,
+        }
+    }
 }
 
 fn pump(mut stream: Box<dyn Read + Send>, tx: mpsc::Sender<Vec<u8>>) {

@@ -92,6 +92,7 @@ impl Vgic {
                 if (g0, g1) != (self.grp0, self.grp1) {
                     self.grp0 = g0;
                     self.grp1 = g1;
+                    self.mark_all();
                     for vcpu in (0..self.cfg.vcpus).filter(|&t| t != caller) {
                         fx.push(Effect::Kick { vcpu });
                     }
@@ -147,6 +148,7 @@ impl Vgic {
         let Some(route) = self.routes.get_mut(i) else { return };
         *route = v & IROUTER_MASK;
         let intid = 32 + i as u32;
+        self.mark(intid, 0);
         let target = self.target(intid, 0);
         let Some(irq) = self.irq(intid, 0) else { return };
         if let (Some(pintid), Some(vcpu)) = (irq.hw, target) {

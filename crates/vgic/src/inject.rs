@@ -8,11 +8,13 @@ use crate::{Vgic, VgicError};
 const SGI1R_IRM: u64 = 1 << 40;
 
 impl Vgic {
-    /// Pushes the kick INTID `intid` (bank `bank`) needs after a change:
-    /// the vCPU holding it in an LR (to refresh the LR), or else its target
-    /// if it is now deliverable or active. `caller` (the vCPU whose access
-    /// caused the change, which flushes before re-entering) is not kicked.
-    pub(crate) fn notify(&self, intid: u32, bank: usize, caller: Option<usize>, fx: &mut Effects) {
+    /// Records INTID `intid` (bank `bank`) as a candidate after a change
+    /// ([`Vgic::mark`]) and pushes the kick it needs: the vCPU holding it in
+    /// an LR (to refresh the LR), or else its target if it is now
+    /// deliverable or active. `caller` (the vCPU whose access caused the
+    /// change, which flushes before re-entering) is not kicked.
+    pub(crate) fn notify(&mut self, intid: u32, bank: usize, caller: Option<usize>, fx: &mut Effects) {
+        self.mark(intid, bank);
         let Some(irq) = self.irq(intid, bank) else { return };
         let who = match irq.lr {
             Some(s) => Some(s.vcpu),
@@ -86,7 +88,11 @@ impl Vgic {
         };
         irq.latch = true;
         if irq.hw.is_some() {
-            irq.hw_active = true;
+            if irq.lr.is_some_and(|s| s.hw) {
+                irq.hw_refired = true;
+            } else {
+                irq.hw_active = true;
+            }
         }
         self.notify(intid, vcpu_for_private, None, fx);
     }
@@ -103,6 +109,8 @@ impl Vgic {
         match self.irq_mut(intid, vcpu_for_private) {
             Some(irq) if intid >= 16 => {
                 irq.hw = Some(pintid);
+                // A level line no longer counts (or counts again below).
+                self.mark(intid, vcpu_for_private);
                 Ok(())
             }
             _ => Err(VgicError::BadIntid(intid)),
@@ -113,6 +121,9 @@ impl Vgic {
     pub fn unlink_hw(&mut self, intid: u32, vcpu_for_private: usize) -> Option<u32> {
         let irq = self.irq_mut(intid, vcpu_for_private)?;
         irq.hw_active = false;
-        irq.hw.take()
+        irq.hw_refired = false;
+        let pintid = irq.hw.take();
+        self.mark(intid, vcpu_for_private);
+        pintid
     }
 }

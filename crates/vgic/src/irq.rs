@@ -50,6 +50,11 @@ pub(crate) struct Irq {
     /// The physical INTID fired and was left active by the hypervisor: the
     /// guest's deactivation (through an LR with HW=1) must reach it.
     pub hw_active: bool,
+    /// The physical INTID fired again while the model still counts it in a
+    /// list register with HW=1: that LR's completion (the guest's
+    /// deactivation, which is what let the physical interrupt fire again)
+    /// must not forget this new activation.
+    pub hw_refired: bool,
     /// The list register holding it, if any.
     pub lr: Option<LrSlot>,
 }
@@ -70,6 +75,7 @@ impl Irq {
             priority: 0,
             hw: None,
             hw_active: false,
+            hw_refired: false,
             lr: None,
         }
     }

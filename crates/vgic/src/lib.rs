@@ -74,6 +74,13 @@
 //!   [`Effect::HwDeactivate`] asks the hypervisor to deactivate a physical
 //!   INTID when the guest discards (`ICPENDR`/`ICACTIVER`) the state that
 //!   stood for it.
+//! * Hot paths: [`Vgic::sync_lrs`], [`Vgic::flush_lrs`] and
+//!   [`Vgic::has_deliverable`] never scan the INTID space. Each vCPU keeps
+//!   the set of INTIDs loaded in its LRs and a set of candidates: INTIDs
+//!   that may have become deliverable to it (every state change, routing
+//!   change or return from an LR adds the interrupt to its target's set;
+//!   a `GICD_CTLR` group change adds all). The LR fill drops candidates it
+//!   finds not wanted; `has_deliverable` (`&self`) only reads them.
 //! * Priority masking (`ICV_PMR_EL1`, running priority) lives in the
 //!   hardware CPU interface and is not seen here: [`Vgic::has_deliverable`]
 //!   may report an interrupt the guest has masked (a spurious WFI wake-up).
@@ -94,7 +101,10 @@ mod irq;
 pub mod lr;
 mod mmio;
 mod redist;
+#[cfg(test)]
+mod reference;
 mod regs;
+mod set;
 
 use alloc::vec::Vec;
 
@@ -102,6 +112,7 @@ pub use effects::{Effect, Effects};
 use ferrovisor_types::GuestPhysAddr;
 use irq::Irq;
 pub use lr::LrFlush;
+use set::IntidSet;
 
 /// Size of the distributor frame.
 pub const DIST_SIZE: u64 = 0x1_0000;
@@ -149,6 +160,15 @@ pub(crate) struct Bank {
     pub irqs: [Irq; 32],
     /// `GICR_WAKER.ProcessorSleep` (ChildrenAsleep mirrors it).
     pub sleep: bool,
+    /// INTIDs the model loaded into this vCPU's list registers: exactly
+    /// those (SGIs/PPIs of this bank, SPIs) whose `lr` names this vCPU.
+    pub loaded: IntidSet,
+    /// INTIDs that may be deliverable to (or active for) this vCPU, outside
+    /// any LR: a superset of what [`Vgic::has_deliverable`] and the LR fill
+    /// look for. Set by every change that can make an interrupt wanted
+    /// here ([`Vgic::mark`]); members found not wanted are removed lazily
+    /// by the LR fill.
+    pub candidates: IntidSet,
 }
 
 /// A snapshot of one interrupt, for debugging and tests.
@@ -208,7 +228,12 @@ impl Vgic {
         if d < r + redist_size && r < d + DIST_SIZE {
             return Err(VgicError::Overlap);
         }
-        let bank = Bank { irqs: core::array::from_fn(|i| Irq::reset(i as u32)), sleep: true };
+        let bank = Bank {
+            irqs: core::array::from_fn(|i| Irq::reset(i as u32)),
+            sleep: true,
+            loaded: IntidSet::new(),
+            candidates: IntidSet::new(),
+        };
         Ok(Self {
             cfg: VgicConfig { spis, ..cfg },
             grp0: false,
@@ -278,17 +303,54 @@ impl Vgic {
     /// its group enabled and delivered to it, or pending in one of its list
     /// registers. For deciding whether a WFI may sleep; the CPU interface's
     /// priority mask is not considered.
+    ///
+    /// Looks only at the INTIDs loaded on `vcpu` and at the candidates kept
+    /// for it (interrupts that may have become pending since its last LR
+    /// fill), not at every interrupt.
     pub fn has_deliverable(&self, vcpu: usize) -> bool {
         if vcpu >= self.cfg.vcpus {
             return false;
         }
         let Some(bank) = self.banks.get(vcpu) else { return false };
-        let private = bank.irqs.iter().enumerate().map(|(i, irq)| (i as u32, irq));
-        let shared = self.spis.iter().enumerate().map(|(i, irq)| (32 + i as u32, irq));
-        private.chain(shared).any(|(intid, irq)| match irq.lr {
-            Some(slot) => slot.vcpu == vcpu && slot.pending,
-            None => self.deliverable(irq, intid, vcpu),
+        let in_lr = bank.loaded.into_iter().any(|intid| {
+            self.irq(intid, vcpu).and_then(|irq| irq.lr).is_some_and(|s| s.vcpu == vcpu && s.pending)
+        });
+        in_lr
+            || bank.candidates.into_iter().any(|intid| {
+                self.irq(intid, vcpu)
+                    .is_some_and(|irq| irq.lr.is_none() && self.deliverable(irq, intid, vcpu))
+            })
+    }
+
+    /// Whether the LR fill of `vcpu` wants INTID `intid`: outside any LR,
+    /// and deliverable to `vcpu` or active and routed to it.
+    pub(crate) fn wanted(&self, intid: u32, vcpu: usize) -> bool {
+        self.irq(intid, vcpu).is_some_and(|irq| {
+            irq.lr.is_none()
+                && ((irq.active && self.target(intid, vcpu) == Some(vcpu))
+                    || self.deliverable(irq, intid, vcpu))
         })
+    }
+
+    /// INTID `intid` (bank `bank`) may have become deliverable or active:
+    /// records it as a candidate of the vCPU it is routed to. Called after
+    /// every change of its pending, enable, group, active, trigger, HW link,
+    /// priority or routing state and when it leaves an LR; when in doubt,
+    /// call it (a spurious candidate costs one check at the next fill).
+    pub(crate) fn mark(&mut self, intid: u32, bank: usize) {
+        let Some(t) = self.target(intid, bank) else { return };
+        if let Some(b) = self.banks.get_mut(t) {
+            b.candidates.insert(intid);
+        }
+    }
+
+    /// Makes every interrupt a candidate on every vCPU (for global changes
+    /// such as the `GICD_CTLR` group enables; the next fills sort it out).
+    pub(crate) fn mark_all(&mut self) {
+        let all = IntidSet::below(32 + self.cfg.spis);
+        for b in &mut self.banks {
+            b.candidates.union_with(&all);
+        }
     }
 
     /// Whether `irq` (INTID `intid`), outside any LR, should be signalled

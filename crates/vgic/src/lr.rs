@@ -5,6 +5,7 @@
 //! State `[63:62]` (00 invalid, 01 pending, 10 active, 11 both).
 
 use crate::irq::{Irq, LrSlot};
+use crate::set::IntidSet;
 use crate::Vgic;
 
 /// vINTID field.
@@ -83,6 +84,8 @@ impl Vgic {
     /// recorded. Invalid LRs, LRs this vGIC did not load for `vcpu` and
     /// duplicates are zeroed. `lrs` must be exactly what the last
     /// [`Vgic::flush_lrs`] left, as modified by the hardware.
+    ///
+    /// Cost: one step per LR and per INTID the model loaded on `vcpu`.
     pub fn sync_lrs(&mut self, vcpu: usize, lrs: &mut [u64]) {
         if vcpu >= self.cfg.vcpus {
             self.count_bad();
@@ -97,6 +100,11 @@ impl Vgic {
     /// `GICD_CTLR`, routed to it, not already loaded), plus any interrupt
     /// made active by `GICx_ISACTIVER`. `lrs` holds the current contents
     /// (after [`Vgic::sync_lrs`]); its length is the number of LRs.
+    ///
+    /// Cost: one step per LR and per INTID loaded on `vcpu`, plus one per
+    /// interrupt that became a candidate for `vcpu` since its last flush or
+    /// stayed wanted (undelivered for lack of LRs); never a scan of the
+    /// INTID space, never an allocation.
     pub fn flush_lrs(&mut self, vcpu: usize, lrs: &mut [u64]) -> LrFlush {
         if vcpu >= self.cfg.vcpus {
             self.count_bad();
@@ -121,7 +129,8 @@ impl Vgic {
     }
 
     /// Matches `lrs` against the interrupts the model believes loaded on
-    /// `vcpu`; completes the ones that went invalid or vanished.
+    /// `vcpu`; completes the ones that went invalid or vanished. Costs one
+    /// step per LR and per INTID loaded on `vcpu`.
     fn reconcile(&mut self, vcpu: usize, lrs: &mut [u64]) {
         for lr in lrs.iter_mut() {
             if lr_is_invalid(*lr) {
@@ -139,18 +148,22 @@ impl Vgic {
                 _ => *lr = 0,
             }
         }
-        for intid in (0..32).chain(32..32 + self.cfg.spis) {
+        let loaded = self.banks.get(vcpu).map_or(IntidSet::new(), |b| b.loaded);
+        for intid in loaded {
             let Some(irq) = self.irq_mut(intid, vcpu) else { continue };
-            let Some(s) = irq.lr.as_mut() else { continue };
-            if s.vcpu != vcpu {
+            let Some(s) = irq.lr.as_mut().filter(|s| s.vcpu == vcpu) else {
+                // Not actually loaded here (cannot happen): forget it.
+                if let Some(b) = self.banks.get_mut(vcpu) {
+                    b.loaded.remove(intid);
+                }
                 continue;
-            }
+            };
             if s.seen {
                 s.seen = false;
             } else {
                 // Completed by the guest (or dropped by the caller).
                 if s.hw {
-                    irq.hw_active = false;
+                    irq.hw_active = core::mem::take(&mut irq.hw_refired);
                 }
                 irq.lr = None;
                 self.released(intid, vcpu);
@@ -158,9 +171,14 @@ impl Vgic {
         }
     }
 
-    /// INTID `intid` just left an LR of `vcpu`: if it is now deliverable to
-    /// another vCPU, that one needs a kick.
-    fn released(&mut self, intid: u32, vcpu: usize) {
+    /// INTID `intid` just left an LR of `vcpu` (its `lr` was cleared): it
+    /// is no longer loaded there and is a candidate again for its target;
+    /// if it is now deliverable to another vCPU, that one needs a kick.
+    pub(crate) fn released(&mut self, intid: u32, vcpu: usize) {
+        if let Some(b) = self.banks.get_mut(vcpu) {
+            b.loaded.remove(intid);
+        }
+        self.mark(intid, vcpu);
         let Some(t) = self.target(intid, vcpu) else { return };
         if t == vcpu || t >= 32 {
             return;
@@ -172,7 +190,7 @@ impl Vgic {
 
     /// Applies pending model changes to the loaded INTID `intid` of `vcpu`
     /// and returns the new LR value (0 if it leaves the LR).
-    fn refresh(&mut self, vcpu: usize, intid: u32) -> u64 {
+    pub(crate) fn refresh(&mut self, vcpu: usize, intid: u32) -> u64 {
         let signalable = match self.irq(intid, vcpu) {
             Some(irq) => self.signalable(irq, intid, vcpu),
             None => return 0,
@@ -212,7 +230,7 @@ impl Vgic {
         }
         if !s.pending && !s.active {
             if s.hw {
-                irq.hw_active = false;
+                irq.hw_active = core::mem::take(&mut irq.hw_refired);
             }
             irq.lr = None;
             self.released(intid, vcpu);
@@ -225,20 +243,24 @@ impl Vgic {
     /// The (at most `k`, at most [`MAX_LRS`] + 1) best interrupts to load
     /// on `vcpu`, best first: active ones, then by priority, then by INTID.
     /// Returns them as `(sort key, INTID)` and how many were found.
-    fn best_candidates(&self, vcpu: usize, k: usize) -> ([(u64, u32); MAX_LRS + 1], usize) {
+    ///
+    /// Visits only the candidates of `vcpu`, dropping those no longer
+    /// wanted (whatever makes them wanted again marks them again).
+    fn best_candidates(&mut self, vcpu: usize, k: usize) -> ([(u64, u32); MAX_LRS + 1], usize) {
         let mut best = [(u64::MAX, 0u32); MAX_LRS + 1];
         let k = k.min(best.len());
         let mut n = 0;
-        let Some(bank) = self.banks.get(vcpu) else { return (best, 0) };
-        let private = bank.irqs.iter().enumerate().map(|(i, irq)| (i as u32, irq));
-        let shared = self.spis.iter().enumerate().map(|(i, irq)| (32 + i as u32, irq));
-        for (intid, irq) in private.chain(shared) {
-            let wanted = irq.lr.is_none()
-                && ((irq.active && self.target(intid, vcpu) == Some(vcpu))
-                    || self.deliverable(irq, intid, vcpu));
-            if !wanted {
-                continue;
-            }
+        let Some(candidates) = self.banks.get(vcpu).map(|b| b.candidates) else { return (best, 0) };
+        for intid in candidates {
+            let irq = match self.irq(intid, vcpu) {
+                Some(irq) if self.wanted(intid, vcpu) => irq,
+                _ => {
+                    if let Some(b) = self.banks.get_mut(vcpu) {
+                        b.candidates.remove(intid);
+                    }
+                    continue;
+                }
+            };
             let key = (u64::from(!irq.active) << 40) | (u64::from(irq.priority) << 32) | u64::from(intid);
             // Insertion into the sorted prefix `best[..n]`, capped at `k`.
             let pos = best.iter().take(n).position(|&(bk, _)| key < bk).unwrap_or(n);
@@ -257,7 +279,7 @@ impl Vgic {
     }
 
     /// Loads INTID `intid` into an LR of `vcpu`; returns the LR value.
-    fn load(&mut self, vcpu: usize, intid: u32) -> u64 {
+    pub(crate) fn load(&mut self, vcpu: usize, intid: u32) -> u64 {
         let deliver = match self.irq(intid, vcpu) {
             Some(irq) => self.deliverable(irq, intid, vcpu),
             None => return 0,
@@ -277,6 +299,11 @@ impl Vgic {
             return 0;
         }
         irq.lr = Some(s);
-        encode(intid, irq, &s)
+        let value = encode(intid, irq, &s);
+        if let Some(b) = self.banks.get_mut(vcpu) {
+            b.loaded.insert(intid);
+            b.candidates.remove(intid);
+        }
+        value
     }
 }

@@ -138,6 +138,7 @@ impl Vgic {
         if let Some(pintid) = irq.hw {
             fx.push(Effect::HwPriority { pintid, priority: irq.priority });
         }
+        self.mark(intid, bank);
     }
 
     /// `ICFGR` word for INTIDs `first..first + 16`: bit `2i + 1` set for
@@ -166,6 +167,8 @@ impl Vgic {
             if let Some(pintid) = irq.hw {
                 fx.push(Effect::HwConfig { pintid, edge });
             }
+            // A level line starts or stops counting as pending.
+            self.mark(intid, bank);
         }
     }
 }

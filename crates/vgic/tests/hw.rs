@@ -141,3 +141,35 @@ fn link_hw_rejects_bad_numbers() {
     assert_eq!(g.link_hw(63, 0, 1019), Ok(()));
     assert_eq!(g.irq_info(63, 0).unwrap().hw, Some(1019));
 }
+
+/// The physical interrupt can fire again as soon as the guest deactivates
+/// it through the HW LR, before the hypervisor has read that LR back. The
+/// new activation must reach the guest with HW=1 again, or the physical
+/// interrupt stays active for ever (a virtio-blk disk stalled this way).
+#[test]
+fn physical_refire_before_the_completed_lr_is_synced_keeps_the_hw_bit() {
+    let mut g = vgic(2, 64);
+    linux_init(&mut g);
+    g.link_hw(79, 0, 79).unwrap();
+    let _ = w32(&mut g, 0, gicd(0x100 + 4 * (79 / 32)), 1 << (79 % 32));
+    let mut fx = Effects::new();
+    g.raise_edge(79, 0, &mut fx);
+    let mut l = lrs(4);
+    g.flush_lrs(0, &mut l);
+    assert_eq!(l[0] & (LR_HW | LR_PENDING), LR_HW | LR_PENDING);
+    // The guest takes and completes it (the hardware deactivates physical
+    // 79), and 79 fires again before the next exit is processed.
+    ack(&mut l[0]);
+    eoi(&mut l[0]);
+    g.raise_edge(79, 0, &mut fx);
+    g.sync_lrs(0, &mut l);
+    g.flush_lrs(0, &mut l);
+    assert_eq!(loaded(&l), [79]);
+    assert_eq!(
+        l[0] & (LR_HW | LR_PENDING),
+        LR_HW | LR_PENDING,
+        "second delivery must carry HW=1: {:#x}",
+        l[0]
+    );
+    assert_eq!((l[0] >> 32) & 0x1fff, 79);
+}

@@ -20,7 +20,7 @@ use crate::platform::gicv3;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 use ferrovisor_types::HostIrq;
-use ferrovisor_vgic::{Effects, Vgic};
+use ferrovisor_vgic::Vgic;
 use spin::RwLock;
 
 /// Priority of forwarded interrupts on the physical GIC (below the
@@ -91,9 +91,7 @@ fn on_forwarded(irq: HostIrq) -> Outcome {
     if let Some(c) = COUNTS.get(irq.raw() as usize) {
         c.fetch_add(1, Ordering::Relaxed);
     }
-    let mut fx = Effects::default();
-    vm.vgic.lock().raise_edge(route.guest, 0, &mut fx);
-    vm.apply(&mut fx);
+    vm.vgic_update(|vgic, fx| vgic.raise_edge(route.guest, 0, fx));
     Outcome::Forwarded
 }
 

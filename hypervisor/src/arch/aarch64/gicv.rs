@@ -81,6 +81,18 @@ pub fn load(state: &VcpuGicState, hcr: u64) {
     };
 }
 
+/// List registers whose interrupt the guest completed: empty ones
+/// (ICH_ELRSR_EL2) and invalid ones waiting for an EOI maintenance
+/// (ICH_EISR_EL2; an LR with the EOI bit does not count as empty).
+pub fn completed_lrs() -> u16 {
+    let (elrsr, eisr): (u64, u64);
+    // SAFETY: reading ICH_ELRSR_EL2 and ICH_EISR_EL2 has no side effects.
+    unsafe {
+        asm!("mrs {}, ich_elrsr_el2", "mrs {}, ich_eisr_el2", out(reg) elrsr, out(reg) eisr, options(nomem, nostack))
+    };
+    (elrsr | eisr) as u16
+}
+
 /// Sets ICH_HCR_EL2 (e.g. to ask for an underflow maintenance interrupt).
 pub fn set_hcr(hcr: u64) {
     // SAFETY: as in `load`.

@@ -10,7 +10,7 @@ use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use ferrovisor_bundle::Bundle;
 use ferrovisor_config::GuestConfig;
 use ferrovisor_guestboot::{GicLayout, GuestDtb, PassthroughNode, PropValue};
@@ -107,7 +107,10 @@ pub fn create(id: usize, config: GuestConfig) -> Result<Arc<Vm>, String> {
         vcpus,
         vuart,
         mmio: Mutex::new(mmio),
+        vgic_windows: [vgic.dist_range(), vgic.redist_range()],
         vgic: Mutex::new(vgic),
+        vgic_gen: AtomicU64::new(0),
+        vuart_level: AtomicBool::new(false),
         memory: Mutex::new(VmMemory { stage2, ram }),
         ram_ranges,
         unbootable,

@@ -61,7 +61,7 @@ pub fn start(vm: &Arc<Vm>) -> Result<(), ControlError> {
     match ferrovisor_vgic::Vgic::new(vm.vgic_config()) {
         Ok(mut fresh) => {
             crate::core::passthrough::link(vm, &mut fresh);
-            *vm.vgic.lock() = fresh;
+            vm.vgic_update(|vgic, _| *vgic = fresh);
         }
         Err(e) => return Err(alloc::format!("guest {}: virtual GIC: {e:?}", vm.name)),
     }

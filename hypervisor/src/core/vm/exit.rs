@@ -11,7 +11,6 @@ use crate::arch::aarch64::guest::VcpuRegs;
 use ferrovisor_psci::{Action, VcpuPower};
 use ferrovisor_trap::{DataAbort, El1Context, Exit, Injection, SysRegAccess};
 use ferrovisor_vdev::bus::MmioDevice;
-use ferrovisor_vgic::Effects;
 
 /// What the scheduler should do with the vCPU after an exit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -121,20 +120,16 @@ fn apply(vcpu: &mut Vcpu, inj: &Injection) {
 fn data_abort(vcpu: &mut Vcpu, da: &DataAbort) -> Next {
     let ipa = ferrovisor_trap::fault_ipa(vcpu.regs.hpfar, vcpu.regs.far);
     let vm = vcpu.vm.clone();
-    if da.isv && vgic_window(&vm, ipa) {
+    if da.isv && vm.in_vgic(ipa) {
         count(vcpu, ExitReason::Mmio);
-        let mut fx = Effects::default();
-        {
-            let mut vgic = vm.vgic.lock();
-            if da.write {
-                let value = ferrovisor_trap::write_value(vcpu.regs.get(da.reg), da);
-                vgic.mmio_write(vcpu.index, ipa, da.size, value, &mut fx);
-            } else {
-                let raw = vgic.mmio_read(vcpu.index, ipa, da.size);
-                vcpu.regs.set(da.reg, ferrovisor_trap::read_result(raw, da));
-            }
+        if da.write {
+            let value = ferrovisor_trap::write_value(vcpu.regs.get(da.reg), da);
+            let index = vcpu.index;
+            vm.vgic_update(|vgic, fx| vgic.mmio_write(index, ipa, da.size, value, fx));
+        } else {
+            let raw = vm.vgic.lock().mmio_read(vcpu.index, ipa, da.size);
+            vcpu.regs.set(da.reg, ferrovisor_trap::read_result(raw, da));
         }
-        vm.apply(&mut fx);
         vcpu.regs.pc += 4;
         return Next::Resume;
     }
@@ -156,15 +151,6 @@ fn data_abort(vcpu: &mut Vcpu, da: &DataAbort) -> Next {
     let inj = ferrovisor_trap::inject_data_abort(&el1_context(vcpu), vcpu.regs.far, da.write);
     apply(vcpu, &inj);
     Next::Resume
-}
-
-/// Whether `ipa` falls in the guest's virtual GIC (distributor or
-/// redistributors).
-fn vgic_window(vm: &super::Vm, ipa: ferrovisor_types::GuestPhysAddr) -> bool {
-    let vgic = vm.vgic.lock();
-    [vgic.dist_range(), vgic.redist_range()]
-        .iter()
-        .any(|(base, size)| ipa.raw().wrapping_sub(base.raw()) < *size)
 }
 
 /// Device state the hypervisor mirrors after an emulated access: vUART
@@ -274,9 +260,8 @@ fn sysreg(vcpu: &mut Vcpu, access: &SysRegAccess) -> Next {
     // SGIs between the guest's own vCPUs.
     if !access.read && access.key() == ICC_SGI1R_EL1 {
         let value = vcpu.regs.get(access.rt);
-        let mut fx = Effects::default();
-        vcpu.vm.vgic.lock().write_sgi1r(vcpu.index, value, &mut fx);
-        vcpu.vm.apply(&mut fx);
+        let index = vcpu.index;
+        vcpu.vm.vgic_update(|vgic, fx| vgic.write_sgi1r(index, value, fx));
         vcpu.regs.pc += 4;
         return Next::Resume;
     }

@@ -229,7 +229,16 @@ pub struct Vm {
     /// Emulated devices by guest-physical window.
     pub mmio: Mutex<MmioBus<Device>>,
     /// The virtual GICv3 (distributor, redistributors, interrupt state).
+    /// Change it through [`Vm::vgic_update`], which tells the vCPUs.
     pub vgic: Mutex<Vgic>,
+    /// Bumped on every vGIC change not made by a vCPU's own list-register
+    /// refresh: a vCPU whose list registers are up to date with this and
+    /// whose guest completed nothing skips the refresh on entry.
+    pub vgic_gen: AtomicU64,
+    /// The guest-physical windows of the vGIC (distributor, redistributors).
+    pub vgic_windows: [(GuestPhysAddr, u64); 2],
+    /// The vUART interrupt line as last driven into the vGIC.
+    pub vuart_level: AtomicBool,
     /// Stage-2 tables and RAM.
     pub memory: Mutex<VmMemory>,
     /// Host regions of its RAM (for PSCI entry checks), fixed after build.
@@ -283,13 +292,33 @@ impl Vm {
         }
     }
 
+    /// Changes the vGIC: runs `f` under its lock, tells the vCPUs that it
+    /// changed, and applies the effects (kicks, physical GIC updates).
+    pub fn vgic_update<R>(&self, f: impl FnOnce(&mut Vgic, &mut Effects) -> R) -> R {
+        let mut fx = Effects::default();
+        let r = {
+            let mut vgic = self.vgic.lock();
+            let r = f(&mut vgic, &mut fx);
+            self.vgic_gen.fetch_add(1, Ordering::AcqRel);
+            r
+        };
+        self.apply(&mut fx);
+        r
+    }
+
     /// Drives the vUART's interrupt line into the vGIC from the UART model.
     pub fn sync_vuart_irq(&self) {
         let (Some(vuart), Some(cfg)) = (&self.vuart, &self.config.vuart) else { return };
         let level = vuart.dev.lock().irq_level();
-        let mut fx = Effects::default();
-        self.vgic.lock().set_level(cfg.irq.raw(), 0, level, &mut fx);
-        self.apply(&mut fx);
+        if self.vuart_level.swap(level, Ordering::AcqRel) == level {
+            return;
+        }
+        self.vgic_update(|vgic, fx| vgic.set_level(cfg.irq.raw(), 0, level, fx));
+    }
+
+    /// Whether `ipa` falls in the vGIC's distributor or redistributors.
+    pub fn in_vgic(&self, ipa: GuestPhysAddr) -> bool {
+        self.vgic_windows.iter().any(|(base, size)| ipa.raw().wrapping_sub(base.raw()) < *size)
     }
 
     /// The vGIC's shape for this guest.

@@ -7,7 +7,6 @@ use crate::arch::aarch64::timer;
 use alloc::sync::Arc;
 use core::sync::atomic::Ordering;
 use ferrovisor_psci::{GuestCpus, VcpuPower};
-use ferrovisor_vgic::Effects;
 
 /// The guest's virtual timer interrupt (PPI 27).
 pub const VTIMER_INTID: u32 = 27;
@@ -32,6 +31,10 @@ pub struct Vcpu {
     pub gic: VcpuGicState,
     /// In WFI: runs again only when an interrupt is deliverable.
     pub waiting: bool,
+    /// The vGIC generation the list registers were last refreshed at.
+    pub seen_gen: u64,
+    /// List registers holding an interrupt after the last refresh.
+    pub lr_live: u16,
     /// The guest epoch this state belongs to.
     pub epoch: u32,
 }
@@ -48,6 +51,8 @@ impl Vcpu {
             lrs: [0; MAX_LRS],
             gic: VcpuGicState::default(),
             waiting: false,
+            seen_gen: u64::MAX,
+            lr_live: 0,
             epoch: 0,
         }
     }
@@ -68,6 +73,8 @@ impl Vcpu {
         self.lrs = [0; MAX_LRS];
         self.gic = VcpuGicState::default();
         self.waiting = false;
+        self.seen_gen = u64::MAX;
+        self.lr_live = 0;
     }
 
     /// Whether the vCPU may run now, after applying pending resets, PSCI
@@ -111,9 +118,8 @@ impl Vcpu {
 
     /// Makes the virtual timer interrupt pending for this vCPU.
     pub fn raise_vtimer(&self) {
-        let mut fx = Effects::default();
-        self.vm.vgic.lock().raise_edge(VTIMER_INTID, self.index, &mut fx);
-        self.vm.apply(&mut fx);
+        let index = self.index;
+        self.vm.vgic_update(|vgic, fx| vgic.raise_edge(VTIMER_INTID, index, fx));
     }
 
     /// Loads this vCPU's EL1, FP, GIC and stage-2 state onto the running pCPU.
@@ -135,6 +141,13 @@ impl Vcpu {
     /// Before each entry: hands the vGIC what the guest did with its list
     /// registers and refills them with what is deliverable now.
     pub fn refresh_lrs(&mut self) {
+        // Nothing new in the vGIC and no list register the guest completed:
+        // the list registers are right as they are.
+        let gen = self.vm.vgic_gen.load(Ordering::Acquire);
+        if gen == self.seen_gen && self.lr_live & gicv::completed_lrs() == 0 {
+            return;
+        }
+        self.seen_gen = gen;
         let n = gicv::lr_count();
         for (i, lr) in self.lrs.iter_mut().enumerate().take(n) {
             *lr = gicv::read_lr(i);
@@ -144,8 +157,15 @@ impl Vcpu {
             vgic.sync_lrs(self.index, &mut self.lrs[..n]);
             vgic.flush_lrs(self.index, &mut self.lrs[..n])
         };
+        self.lr_live = 0;
         for (i, lr) in self.lrs.iter().enumerate().take(n) {
             gicv::write_lr(i, *lr);
+            if *lr != 0 {
+                self.lr_live |= 1 << i;
+            }
+        }
+        if flush.kicks != 0 {
+            self.vm.vgic_gen.fetch_add(1, Ordering::AcqRel);
         }
         let hcr = gicv::ICH_HCR_EN | if flush.overflow { gicv::ICH_HCR_UIE } else { 0 };
         gicv::set_hcr(hcr);
@@ -168,6 +188,7 @@ impl Vcpu {
         }
         self.vm.vgic.lock().sync_lrs(self.index, &mut self.lrs[..n]);
         gicv::save(&mut self.gic);
+        self.seen_gen = u64::MAX;
     }
 
     /// Whether the guest has an interrupt it could take now (WFI completes).
