@@ -80,6 +80,11 @@ pub fn run(args: BenchArgs) -> Result<()> {
             target: 16 * 1024,
         },
     ];
+    setup::step("probe guest: native against ferrovisor");
+    crate::build::guests()?;
+    let (native, hyp) = crate::bench_probe::measure(&image)?;
+    let probe_table = crate::bench_probe::table(&native, &hyp);
+    println!("{probe_table}");
     let mut table = String::from("| measure | value | target | met |\n| --- | ---: | ---: | --- |\n");
     for r in &rows {
         table.push_str(&format!(
@@ -94,7 +99,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     }
     println!("{table}");
     if args.write {
-        write_doc(&table)?;
+        write_doc(&format!("{table}\n{probe_table}"))?;
     }
     Ok(())
 }

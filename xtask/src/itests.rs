@@ -95,6 +95,11 @@ pub const TESTS: &[Test] = &[
         about: "a guest that does not own the RTC aborts on its registers; the RTC's interrupts reach only the owner",
         run: passthrough_isolation,
     },
+    Test {
+        name: "exits",
+        about: "10,000 reads of a passed-through register cost no exits; a forwarded interrupt costs one exit, none on EOI",
+        run: exits,
+    },
     Test { name: "oversubscribed", about: "6 vCPUs on 4 pCPUs all complete", run: oversubscribed },
     Test {
         name: "crash-reports",
@@ -657,6 +662,26 @@ fn passthrough_isolation(env: &Env) -> Result<()> {
         },
         &text,
     )
+}
+
+fn exits(env: &Env) -> Result<()> {
+    let mut boot = boot_with(env, Some(&config("exits.dts")), None)?;
+    boot.extra = vec!["-rtc".into(), "base=2020-01-01T00:00:00,clock=vm".into()];
+    let steps = vec![
+        Step::Expect("[exits] PROBE exits mmioread: PASS addr=0x9010000 n=10000".into()),
+        Step::Expect("exits_dabt=0".into()),
+        Step::Expect("[exits] PROBE exits irqexits: PASS n=3 irqs=3".into()),
+        Step::Expect("d_fwd=3 d_maint=0".into()),
+        Step::Expect(probe_done("exits", 2)),
+        Step::Send("vcpu list\r".into()),
+        Step::Expect("exits            0".into()),
+        Step::Send("halt\r".into()),
+        Step::Expect("ferrovisor: halting".into()),
+    ];
+    let text = session(&Machine::default(), &boot, steps, true)?;
+    let line = text.lines().find(|l| l.contains("irqexits: PASS")).unwrap_or("");
+    println!("    {}", line.trim());
+    Ok(())
 }
 
 fn oversubscribed(env: &Env) -> Result<()> {
