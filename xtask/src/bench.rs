@@ -85,6 +85,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let (native, hyp) = crate::bench_probe::measure(&image)?;
     let probe_table = crate::bench_probe::table(&native, &hyp);
     println!("{probe_table}");
+    let (lnative, lhyp) = crate::bench_linux::measure(&image)?;
+    let linux_table = crate::bench_linux::table(&lnative, &lhyp);
+    println!("{linux_table}");
     let mut table = String::from("| measure | value | target | met |\n| --- | ---: | ---: | --- |\n");
     for r in &rows {
         table.push_str(&format!(
@@ -99,7 +102,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     }
     println!("{table}");
     if args.write {
-        write_doc(&format!("{table}\n{probe_table}"))?;
+        write_doc(&format!("{table}\n{probe_table}\n{linux_table}"))?;
     }
     Ok(())
 }

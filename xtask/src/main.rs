@@ -5,6 +5,7 @@
 //! needs nothing but this repository.
 
 mod bench;
+mod bench_linux;
 mod bench_probe;
 mod build;
 mod bundle;
