@@ -30,11 +30,8 @@ pub fn min_ticks(text: &str, cmd: &str) -> Option<u64> {
 }
 
 fn commands() -> String {
-    let mut c = Vec::new();
-    for _ in 0..RUNS {
-        c.push("fvbench cpu; fvbench mem");
-    }
-    format!("{}; echo BENCH-DONE-$((1+1))\r", c.join("; "))
+    let runs = vec!["fvbench cpu; fvbench mem"; RUNS];
+    format!("{}; echo BENCH-DONE-$((1+1))\r", runs.join("; "))
 }
 
 fn workloads(text: &str, who: &str) -> Result<Workloads> {
