@@ -30,7 +30,7 @@ pub fn min_ticks(text: &str, cmd: &str) -> Option<u64> {
 }
 
 fn commands() -> String {
-    let runs = vec!["fvbench cpu; fvbench mem"; RUNS];
+    let runs = ["fvbench cpu; fvbench mem"; RUNS];
     format!("{}; echo BENCH-DONE-$((1+1))\r", runs.join("; "))
 }
 
