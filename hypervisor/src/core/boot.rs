@@ -282,14 +282,7 @@ fn banner(platform: &HostPlatform, online: usize, answered: usize) {
             if global.is_empty() { "" } else { " (config errors, see above)" }
         );
         for g in &valid {
-            crate::println!(
-                "    {:<16} {:<10} vcpus {} memory {} MiB, {} pass-through device(s)",
-                g.config.name,
-                g.state().name(),
-                g.config.vcpus,
-                g.config.memory.iter().map(|m| m.size).sum::<u64>() >> 20,
-                g.config.passthrough.len()
-            );
+            crate::println!("    {g}");
         }
         for r in rejected {
             crate::println!("    {:<16} rejected   {} error(s)", r.name, r.errors.len());

@@ -151,15 +151,7 @@ fn guest_list(_: &[&str]) {
             println!("no guests configured");
         }
         for g in &vms {
-            let mem: u64 = g.config.memory.iter().map(|m| m.size).sum();
-            println!(
-                "  {:<16} {:<10} vcpus {} memory {} MiB, {} pass-through device(s)",
-                g.name,
-                g.state().name(),
-                g.vcpus.len(),
-                mem >> 20,
-                g.config.passthrough.len()
-            );
+            println!("  {g}");
             for pt in &g.config.passthrough {
                 println!("      device {}", pt.name);
             }

@@ -332,6 +332,23 @@ impl Vm {
     }
 }
 
+/// One summary line: name, state, vCPUs, RAM, pass-through devices (used by
+/// the boot banner and `guest list`).
+impl core::fmt::Display for Vm {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let mem: u64 = self.config.memory.iter().map(|m| m.size).sum();
+        write!(
+            f,
+            "{:<16} {:<10} vcpus {} memory {} MiB, {} pass-through device(s)",
+            self.name,
+            self.state().name(),
+            self.vcpus.len(),
+            mem >> 20,
+            self.config.passthrough.len()
+        )
+    }
+}
+
 /// SPIs every guest's vGIC has: as many as QEMU virt's GIC (INTIDs 32..=255).
 pub const VGIC_SPIS: u32 = 224;
 
