@@ -458,11 +458,18 @@ fn linux_commands(name: &str, checks: &[(&str, &str)]) -> Vec<Step> {
 
 const NPROC: (&str, &str) = ("echo NPROC=$(nproc)", "NPROC=2");
 
+/// The number at the start of `word`: the next command may be echoed right
+/// behind a guest's output on the same line (`34poweroff -f`).
+fn leading_number<T: std::str::FromStr>(word: &str) -> Option<T> {
+    let end = word.find(|c: char| !c.is_ascii_digit()).unwrap_or(word.len());
+    word[..end].parse().ok()
+}
+
 /// Reads `TIMERS a b` (arch_timer interrupt counts of CPU 0 and 1).
 pub fn timer_counts(text: &str) -> Option<(u64, u64)> {
     let line = text.lines().rev().find(|l| l.trim_start().starts_with("TIMERS "))?;
     let mut w = line.split_whitespace().skip(1);
-    Some((w.next()?.parse().ok()?, w.next()?.parse().ok()?))
+    Some((leading_number(w.next()?)?, leading_number(w.next()?)?))
 }
 
 fn linux_smp(env: &Env) -> Result<()> {
@@ -527,7 +534,7 @@ const RTC_ALARM: (&str, &str) = (
 pub fn rtc_irqs(text: &str) -> Option<(u64, u32)> {
     let line = text.lines().rev().find(|l| l.trim_start().starts_with("RTCIRQ "))?;
     let mut w = line.split_whitespace().skip(1);
-    Some((w.next()?.parse().ok()?, w.next()?.parse().ok()?))
+    Some((leading_number(w.next()?)?, leading_number(w.next()?)?))
 }
 
 /// Today's date as `hwclock` shows it (`Nov 27`, year) from the host clock.
@@ -759,6 +766,13 @@ mod tests {
     fn counts_online_cpu_rows() {
         let text = "  cpus:      4 online of 4\n  cpu  mpidr  state\n  0    0x00000000  online   3  0\n  1    0x00000001  offline  0  0\n";
         assert_eq!(cpu_rows_online(text), 1);
+    }
+
+    #[test]
+    fn reads_counts_with_the_next_command_echoed_behind() {
+        assert_eq!(rtc_irqs("RTCIRQ 1 34poweroff -f\n"), Some((1, 34)));
+        assert_eq!(rtc_irqs("RTCIRQ x 34\n"), None);
+        assert_eq!(timer_counts("TIMERS 12 7echo\n"), Some((12, 7)));
     }
 
     #[test]
