@@ -51,10 +51,15 @@
 //!   or pending+active state stay put. An edge that arrives while its
 //!   interrupt is active in an LR turns the LR pending+active; never for an
 //!   LR with HW=1, whose pending state lives in the physical GIC.
-//! * Level-sensitive interrupts (without HW link) are written with the LR
-//!   EOI bit (41) so that the guest's deactivation raises a maintenance
-//!   interrupt: the hypervisor must then exit and sync so the line is
-//!   re-sampled (`ICH_HCR_EL2.En` must be set). A level interrupt active in
+//! * Level-sensitive interrupts (without HW link) whose line is high are
+//!   written with the LR EOI bit (41) so that the guest's deactivation
+//!   raises a maintenance interrupt: the hypervisor must then exit and sync
+//!   so the line is re-sampled (`ICH_HCR_EL2.En` must be set). Every flush
+//!   re-encodes the loaded LRs, so the bit follows the line: a line that
+//!   rises while its interrupt is loaded kicks the vCPU holding it, and a
+//!   level interrupt pended only by [`Vgic::raise_edge`] or `ISPENDR` (the
+//!   virtual timer, whose level the hypervisor masks itself) costs no
+//!   maintenance exit. A level interrupt active in
 //!   an LR is not made pending+active by its line alone (that would give a
 //!   spurious second delivery once the device is serviced).
 //! * HW-linked interrupts (`link_hw`): the hypervisor injects them with

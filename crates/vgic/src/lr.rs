@@ -62,7 +62,12 @@ fn encode(intid: u32, irq: &Irq, slot: &LrSlot) -> u64 {
     }
     match irq.hw {
         Some(p) if slot.hw => v |= LR_HW | ((u64::from(p) & LR_PINTID_MASK) << LR_PINTID_SHIFT),
-        _ if irq.level_sw() => v |= LR_EOI,
+        // The EOI maintenance only serves to re-sample a line that is high
+        // now; a line that rises later marks the interrupt, and the flush
+        // that follows (the injection kicks the vCPU) re-encodes the LR.
+        // An interrupt pended by `raise_edge` alone (the virtual timer)
+        // needs no maintenance exit.
+        _ if irq.level_sw() && irq.line => v |= LR_EOI,
         _ => {}
     }
     if slot.pending {

@@ -319,3 +319,51 @@ fn ppis_are_banked_per_vcpu() {
     assert_eq!(loaded(&l1), [23]);
     assert_eq!(l1[0] & LR_EOI, LR_EOI, "PPIs default to level");
 }
+
+#[test]
+fn level_eoi_maintenance_follows_the_line() {
+    // The virtual timer: a level PPI pended by raise_edge, its line never
+    // driven by the model: no EOI maintenance request.
+    let mut g = vgic(1, 64);
+    linux_init(&mut g);
+    w32(&mut g, 0, sgi(0, 0x100), 1 << 27);
+    let mut fx = Effects::new();
+    g.raise_edge(27, 0, &mut fx);
+    let mut l = lrs(4);
+    g.flush_lrs(0, &mut l);
+    assert_eq!(loaded(&l), [27]);
+    assert_eq!(l[0] & LR_EOI, 0, "latched level PPI: no maintenance on EOI");
+    handle_all(&mut l);
+    g.sync_lrs(0, &mut l);
+    g.flush_lrs(0, &mut l);
+    assert_eq!(loaded(&l), Vec::<u32>::new(), "delivered once");
+
+    // A level SPI whose line is high asks for the EOI maintenance; once the
+    // line drops (the guest serviced the device), the next flush drops it.
+    let mut g = with_spi(1, 40, 0);
+    g.set_level(40, 0, true, &mut fx);
+    let mut l = lrs(4);
+    g.flush_lrs(0, &mut l);
+    assert_eq!(l[0] & LR_EOI, LR_EOI);
+    ack(&mut l[0]);
+    g.sync_lrs(0, &mut l);
+    g.set_level(40, 0, false, &mut fx);
+    g.flush_lrs(0, &mut l);
+    assert_eq!(loaded(&l), [40], "still active in the guest");
+    assert_eq!(l[0] & LR_EOI, 0, "line low: no maintenance needed");
+
+    // The line rises again while the interrupt is active: the vCPU holding
+    // it is kicked and the next flush asks for the maintenance again, so
+    // the deactivation re-samples the line and it is delivered again.
+    let mut fx = Effects::new();
+    g.set_level(40, 0, true, &mut fx);
+    assert_eq!(fx.as_slice(), [Effect::Kick { vcpu: 0 }]);
+    g.sync_lrs(0, &mut l);
+    g.flush_lrs(0, &mut l);
+    assert_eq!(l[0] & LR_EOI, LR_EOI);
+    eoi(&mut l[0]);
+    g.sync_lrs(0, &mut l);
+    g.flush_lrs(0, &mut l);
+    assert_eq!(loaded(&l), [40], "re-sampled: pending again");
+    assert_eq!(l[0] & LR_PENDING, LR_PENDING);
+}
