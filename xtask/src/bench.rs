@@ -2,9 +2,10 @@
 //! shift=0`, where one instruction is one nanosecond of virtual time and the
 //! 62.5 MHz system counter advances once per 16 instructions.
 //!
-//! This first version measures the boot (instructions from reset to the
-//! shell) and the footprint. Later versions add MMIO, hypercall and interrupt
-//! paths, native against under the hypervisor in one run.
+//! It measures the boot (instructions from reset to the shell) and the
+//! footprint, then the probe guest's MMIO, hypercall and interrupt paths
+//! (bench_probe) and the Linux workloads (bench_linux), each natively and
+//! under the hypervisor in one run, side by side.
 
 use crate::itests::kib_after;
 use crate::qemu::{self, Boot, Machine, Script, Step};
@@ -19,6 +20,10 @@ pub struct BenchArgs {
     /// Also write the results into docs/benchmarks.md.
     #[arg(long)]
     pub write: bool,
+    /// Leave out the Linux workloads (the longest part: two Linux boots);
+    /// the doc is then not written.
+    #[arg(long, conflicts_with = "write")]
+    pub skip_linux: bool,
 }
 
 /// Instructions per counter tick under `-icount shift=0` (1 GHz / 62.5 MHz).
@@ -85,8 +90,12 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let (native, hyp) = crate::bench_probe::measure(&image)?;
     let probe_table = crate::bench_probe::table(&native, &hyp);
     println!("{probe_table}");
-    let (lnative, lhyp) = crate::bench_linux::measure(&image)?;
-    let linux_table = crate::bench_linux::table(&lnative, &lhyp);
+    let linux_table = if args.skip_linux {
+        String::new()
+    } else {
+        let (lnative, lhyp) = crate::bench_linux::measure(&image)?;
+        crate::bench_linux::table(&lnative, &lhyp)
+    };
     println!("{linux_table}");
     let mut table = String::from("| measure | value | target | met |\n| --- | ---: | ---: | --- |\n");
     for r in &rows {

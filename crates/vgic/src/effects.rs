@@ -57,68 +57,89 @@ pub enum Effect {
     },
 }
 
+/// Effects kept inline before the list spills to the heap: enough for every
+/// common operation (an injection, an SGI, one register write), so the hot
+/// paths never allocate.
+const INLINE: usize = 8;
+
 /// A small list of [`Effect`]s that the caller drains after each call.
 ///
-/// Kicks are de-duplicated; the other effects keep their order.
-#[derive(Clone, Default, Debug)]
+/// Kicks are de-duplicated; the other effects keep their order. The first
+/// [`INLINE`] effects live in the value itself, the rest (a write touching
+/// many HW-linked interrupts at once) in a vector.
+#[derive(Clone, Debug)]
 pub struct Effects {
-    items: Vec<Effect>,
+    head: [Effect; INLINE],
+    len: usize,
+    rest: Vec<Effect>,
+}
+
+impl Default for Effects {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Effects {
     /// An empty list.
     pub const fn new() -> Self {
-        Self { items: Vec::new() }
+        Self { head: [Effect::Kick { vcpu: 0 }; INLINE], len: 0, rest: Vec::new() }
     }
 
     /// Appends `e` (a [`Effect::Kick`] already in the list is not repeated).
     pub fn push(&mut self, e: Effect) {
-        if matches!(e, Effect::Kick { .. }) && self.items.contains(&e) {
+        if matches!(e, Effect::Kick { .. }) && self.contains(&e) {
             return;
         }
-        self.items.push(e);
+        match self.head.get_mut(self.len) {
+            Some(slot) => {
+                *slot = e;
+                self.len += 1;
+            }
+            None => self.rest.push(e),
+        }
     }
 
-    /// The effects collected so far, oldest first.
-    pub fn as_slice(&self) -> &[Effect] {
-        &self.items
+    /// The effects collected so far, oldest first, as a vector.
+    pub fn to_vec(&self) -> Vec<Effect> {
+        self.iter().copied().collect()
     }
 
     /// Iterates over the effects, oldest first.
-    pub fn iter(&self) -> core::slice::Iter<'_, Effect> {
-        self.items.iter()
+    pub fn iter(&self) -> impl Iterator<Item = &Effect> + '_ {
+        self.head.iter().take(self.len).chain(self.rest.iter())
     }
 
     /// Removes and yields every effect, oldest first.
-    pub fn drain(&mut self) -> alloc::vec::Drain<'_, Effect> {
-        self.items.drain(..)
+    pub fn drain(&mut self) -> impl Iterator<Item = Effect> + '_ {
+        let n = core::mem::take(&mut self.len);
+        self.head.iter().take(n).copied().chain(self.rest.drain(..))
     }
 
     /// Forgets every effect.
     pub fn clear(&mut self) {
-        self.items.clear();
+        self.len = 0;
+        self.rest.clear();
     }
 
     /// Number of effects.
     pub fn len(&self) -> usize {
-        self.items.len()
+        self.len + self.rest.len()
     }
 
     /// Whether there is no effect.
     pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
+        self.len() == 0
     }
 
     /// Whether `e` is in the list.
     pub fn contains(&self, e: &Effect) -> bool {
-        self.items.contains(e)
+        self.iter().any(|x| x == e)
     }
 }
 
-impl<'a> IntoIterator for &'a Effects {
-    type Item = &'a Effect;
-    type IntoIter = core::slice::Iter<'a, Effect>;
-    fn into_iter(self) -> Self::IntoIter {
-        self.items.iter()
+impl PartialEq for Effects {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
     }
 }

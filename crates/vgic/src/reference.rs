@@ -358,7 +358,7 @@ mod tests {
             let (f_opt, fx_opt) = opt.apply(op, false);
             let (f_full, fx_full) = full.apply(op, true);
             prop_assert_eq!(f_opt, f_full, "flush result at step {}: {:?}", step, op);
-            prop_assert_eq!(fx_opt.as_slice(), fx_full.as_slice(), "effects at step {}: {:?}", step, op);
+            prop_assert_eq!(fx_opt.to_vec(), fx_full.to_vec(), "effects at step {}: {:?}", step, op);
             prop_assert_eq!(&opt.lrs, &full.lrs, "list registers at step {}: {:?}", step, op);
             for v in 0..VCPUS {
                 let want = full.g.has_deliverable_full(v);

@@ -46,6 +46,32 @@ fn kicks_are_deduplicated() {
 }
 
 #[test]
+fn effects_beyond_the_inline_ones_keep_their_order() {
+    let mut fx = Effects::new();
+    for pintid in 0..40 {
+        fx.push(Effect::HwEnable { pintid, enable: true });
+        fx.push(Effect::Kick { vcpu: (pintid % 3) as usize });
+    }
+    // 40 enables and 3 distinct kicks, deduplicated across the spill.
+    assert_eq!(fx.len(), 43);
+    let all: alloc::vec::Vec<Effect> = fx.drain().collect();
+    assert_eq!(all.first(), Some(&Effect::HwEnable { pintid: 0, enable: true }));
+    assert_eq!(all.get(1), Some(&Effect::Kick { vcpu: 0 }));
+    assert_eq!(all.last(), Some(&Effect::HwEnable { pintid: 39, enable: true }));
+    let enables: alloc::vec::Vec<u32> = all
+        .iter()
+        .filter_map(|e| match e {
+            Effect::HwEnable { pintid, .. } => Some(*pintid),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(enables, (0..40).collect::<alloc::vec::Vec<u32>>());
+    assert!(fx.is_empty());
+    fx.push(Effect::Kick { vcpu: 2 });
+    assert_eq!(fx.to_vec(), [Effect::Kick { vcpu: 2 }], "usable again after a drain");
+}
+
+#[test]
 fn reset_state() {
     let v = g(2);
     let sgi = v.irq_info(0, 1).unwrap();

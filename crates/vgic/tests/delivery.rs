@@ -28,7 +28,7 @@ fn spi_routed_to_vcpu1_kicks_it_and_lands_in_its_lr() {
     let mut g = with_spi(2, 40, 1);
     let mut fx = Effects::new();
     g.set_level(40, 0, true, &mut fx);
-    assert_eq!(fx.as_slice(), [Effect::Kick { vcpu: 1 }]);
+    assert_eq!(fx.to_vec(), [Effect::Kick { vcpu: 1 }]);
     let mut l0 = lrs(4);
     let f0 = g.flush_lrs(0, &mut l0);
     assert_eq!((f0.used, f0.overflow), (0, false));
@@ -112,7 +112,7 @@ fn level_dropping_before_the_ack_withdraws_the_lr() {
     g.flush_lrs(1, &mut l);
     fx.clear();
     g.set_level(33, 0, false, &mut fx);
-    assert_eq!(fx.as_slice(), [Effect::Kick { vcpu: 1 }], "owner must refresh its LR");
+    assert_eq!(fx.to_vec(), [Effect::Kick { vcpu: 1 }], "owner must refresh its LR");
     g.sync_lrs(1, &mut l);
     assert_eq!(g.flush_lrs(1, &mut l).used, 0);
     assert!(!g.irq_info(33, 0).unwrap().pending);
@@ -177,7 +177,7 @@ fn sgis_follow_the_target_list_and_irm() {
     let mut fx = Effects::new();
     // SGI 3 to vCPUs 1 and 2, from vCPU 0.
     g.write_sgi1r(0, (3 << 24) | 0b0110, &mut fx);
-    assert_eq!(fx.as_slice(), [Effect::Kick { vcpu: 1 }, Effect::Kick { vcpu: 2 }]);
+    assert_eq!(fx.to_vec(), [Effect::Kick { vcpu: 1 }, Effect::Kick { vcpu: 2 }]);
     for (v, want) in [(0, false), (1, true), (2, true), (3, false)] {
         assert_eq!(g.irq_info(3, v).unwrap().pending, want, "vCPU {v}");
     }
@@ -357,7 +357,7 @@ fn level_eoi_maintenance_follows_the_line() {
     // the deactivation re-samples the line and it is delivered again.
     let mut fx = Effects::new();
     g.set_level(40, 0, true, &mut fx);
-    assert_eq!(fx.as_slice(), [Effect::Kick { vcpu: 0 }]);
+    assert_eq!(fx.to_vec(), [Effect::Kick { vcpu: 0 }]);
     g.sync_lrs(0, &mut l);
     g.flush_lrs(0, &mut l);
     assert_eq!(l[0] & LR_EOI, LR_EOI);

@@ -19,7 +19,7 @@ fn virtual_timer_ppi_is_delivered_with_hw_bit() {
     assert_eq!(fx, [Effect::HwEnable { pintid: 27, enable: true }]);
     let mut fx = Effects::new();
     g.raise_edge(27, 1, &mut fx);
-    assert_eq!(fx.as_slice(), [Effect::Kick { vcpu: 1 }]);
+    assert_eq!(fx.to_vec(), [Effect::Kick { vcpu: 1 }]);
     let mut l = lrs(4);
     g.flush_lrs(1, &mut l);
     assert_eq!(l[0], 27 | (27 << 32) | (0xa0 << 48) | LR_GROUP | LR_HW | LR_PENDING);
@@ -48,7 +48,7 @@ fn passed_through_spi_mirrors_its_configuration() {
     g.link_hw(48, 0, 80).unwrap();
     let mut fx = Effects::new();
     g.mmio_write(0, gicd(0x400 + 48), 1, 0x87, &mut fx);
-    assert_eq!(fx.as_slice(), [Effect::HwPriority { pintid: 80, priority: 0x80 }]);
+    assert_eq!(fx.to_vec(), [Effect::HwPriority { pintid: 80, priority: 0x80 }]);
     let fx = w64(&mut g, 0, gicd(0x6000 + 8 * 48), 1);
     assert_eq!(fx, [Effect::HwRoute { pintid: 80, vcpu: 1 }]);
     let fx = w32(&mut g, 0, gicd(0xc0c), 2);

@@ -4,6 +4,12 @@
 //! A vCPU is taken out of its run queue while it runs, so the queue lock is
 //! never held across guest execution. The boot CPU also serves the shell and
 //! guest reset requests between slices.
+//!
+//! vCPUs are pinned for good when their guest is created, so each pCPU knows
+//! how many it serves. A pCPU with one vCPU is *dedicated*: it runs without
+//! the hypervisor tick (no slices to end) and without trapping the guest's
+//! WFI, so the guest stays loaded while it sleeps and only its own
+//! interrupts and accesses cause exits (docs/architecture.md).
 
 use crate::arch::aarch64::boot::MAX_CPUS;
 use crate::arch::aarch64::{cpu, guest};
@@ -14,21 +20,29 @@ use crate::core::{irq, ticks};
 use crate::platform::gicv3;
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
-use core::sync::atomic::Ordering;
+use core::sync::atomic::{AtomicUsize, Ordering};
 use spin::Mutex;
 
 /// A run queue.
 type Queue = Mutex<VecDeque<Box<Vcpu>>>;
 
 static RUNQ: [Queue; MAX_CPUS] = [const { Mutex::new(VecDeque::new()) }; MAX_CPUS];
+/// vCPUs pinned to each pCPU (they stay in its run queue for good).
+static PINNED: [AtomicUsize; MAX_CPUS] = [const { AtomicUsize::new(0) }; MAX_CPUS];
 
-/// Puts a vCPU on its pCPU's run queue.
+/// Puts a vCPU on its pCPU's run queue, for good.
 pub fn enqueue(vcpu: Box<Vcpu>) {
     let pcpu = vcpu.shared().map_or(0, |s| s.pcpu);
-    if let Some(q) = RUNQ.get(pcpu) {
+    if let (Some(q), Some(pinned)) = (RUNQ.get(pcpu), PINNED.get(pcpu)) {
         q.lock().push_back(vcpu);
+        pinned.fetch_add(1, Ordering::AcqRel);
         kick(pcpu);
     }
+}
+
+/// How many vCPUs are pinned to `pcpu`.
+pub fn pinned(pcpu: usize) -> usize {
+    PINNED.get(pcpu).map_or(0, |p| p.load(Ordering::Acquire))
 }
 
 /// Makes `pcpu` look at its run queue again: an IPI that exits a running
@@ -51,6 +65,8 @@ pub fn run(housekeeping: Option<Housekeeping>) -> ! {
         if let Some(work) = housekeeping {
             work();
         }
+        // Slices exist only between two or more vCPUs.
+        ticks::set_periodic(pinned(me) > 1);
         let mut picked = None;
         {
             let mut q = queue.lock();
@@ -95,7 +111,8 @@ fn idle_once() {
 fn run_slice(v: &mut Vcpu) -> bool {
     let mut waiting = false;
     let start_tick = ticks::count(cpu::index());
-    v.load();
+    let dedicated = pinned(cpu::index()) == 1;
+    v.load(dedicated);
     let vm = v.vm.clone();
     let Some(shared) = vm.vcpus.get(v.index) else { return false };
     crate::core::cpus::take_vtimer_fired();
@@ -129,7 +146,7 @@ fn run_slice(v: &mut Vcpu) -> bool {
             }
         };
         shared.running.store(false, Ordering::Release);
-        let slice_over = ticks::count(cpu::index()) != start_tick;
+        let slice_over = !dedicated && ticks::count(cpu::index()) != start_tick;
         match next {
             Next::Resume
                 if !slice_over && !wants_service() && v.vm.state() == crate::core::vm::VmState::Running => {}
@@ -152,5 +169,6 @@ fn run_slice(v: &mut Vcpu) -> bool {
 
 /// Whether the boot CPU has shell input or requests waiting.
 fn wants_service() -> bool {
-    cpu::index() == 0 && crate::core::console::input_pending()
+    cpu::index() == 0
+        && (crate::core::console::input_pending() || crate::core::vm::control::requests_pending())
 }

@@ -1,7 +1,7 @@
 //! Time since boot and the hypervisor's periodic tick on each CPU.
 
 use crate::arch::aarch64::{cpu, timer};
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crate::arch::aarch64::boot::MAX_CPUS;
 
@@ -10,6 +10,9 @@ pub const TICK_HZ: u64 = 100;
 
 static BOOT_COUNT: AtomicU64 = AtomicU64::new(0);
 static TICKS: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+/// Whether each CPU's tick is on (it is from `start` until the scheduler
+/// finds it has nothing to time-slice).
+static PERIODIC: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(true) }; MAX_CPUS];
 
 /// Records the counter value at boot (the zero of `uptime`).
 pub fn mark_boot() {
@@ -28,12 +31,32 @@ pub fn start() {
     timer::arm_in(timer::frequency() / TICK_HZ);
 }
 
-/// Timer interrupt: counts the tick and re-arms.
+/// Turns this CPU's tick on or off. The scheduler needs it only to end
+/// time slices, so a CPU with at most one vCPU pinned to it runs tickless:
+/// a guest that has its pCPU to itself sees no hypervisor exits but its own.
+pub fn set_periodic(on: bool) {
+    let Some(flag) = PERIODIC.get(cpu::index()) else { return };
+    if flag.swap(on, Ordering::Relaxed) == on {
+        return;
+    }
+    if on {
+        timer::arm_in(timer::frequency() / TICK_HZ);
+    } else {
+        timer::disarm();
+    }
+}
+
+/// Timer interrupt: counts the tick and re-arms (if the tick is on).
 pub fn on_tick() {
-    if let Some(t) = TICKS.get(cpu::index()) {
+    let me = cpu::index();
+    if let Some(t) = TICKS.get(me) {
         t.fetch_add(1, Ordering::Relaxed);
     }
-    timer::arm_in(timer::frequency() / TICK_HZ);
+    if PERIODIC.get(me).is_some_and(|p| p.load(Ordering::Relaxed)) {
+        timer::arm_in(timer::frequency() / TICK_HZ);
+    } else {
+        timer::disarm();
+    }
 }
 
 /// Ticks seen so far by CPU `index`.

@@ -29,6 +29,12 @@ const COMMANDS: &[Command] = &[
         run: cpus_cmd,
     },
     Command {
+        words: &["interrupts"],
+        usage: "interrupts",
+        help: "show how often each physical interrupt was taken (all CPUs)",
+        run: interrupts_cmd,
+    },
+    Command {
         words: &["guest", "list"],
         usage: "guest list",
         help: "list the guests: state, vCPUs, memory, devices",
@@ -142,6 +148,17 @@ fn cpus_cmd(_: &[&str]) {
         irq::spurious(),
         irq::count(HostIrq(irq::SGI_KICK))
     );
+}
+
+fn interrupts_cmd(_: &[&str]) {
+    println!("  intid  taken");
+    for i in 0..irq::MAX_HANDLED as u32 {
+        let n = irq::count(HostIrq(i));
+        if n != 0 {
+            println!("  {i:<6} {n}");
+        }
+    }
+    println!("  spurious: {}", irq::spurious());
 }
 
 fn guest_list(_: &[&str]) {

@@ -18,9 +18,10 @@ pub fn spin(n: &str) -> bool {
     report!("spin", true, "n={n} result={x:#x}")
 }
 
-/// `yield=N`: N WFIs with interrupts masked. The hypervisor traps WFI and
-/// returns; natively a WFI with nothing pending may sleep forever, so this
-/// test is for runs under the hypervisor only.
+/// `yield=N`: N WFIs with interrupts masked. On a pCPU it shares with other
+/// vCPUs the hypervisor traps WFI and returns; natively, or on a dedicated
+/// pCPU (where WFI does not trap), a WFI with nothing pending may sleep
+/// forever, so this test is for shared pCPUs only.
 pub fn yield_cpu(n: &str) -> bool {
     let Some(n) = parse_u64(n).filter(|&n| n <= MAX_MILLIONS * 1_000_000) else {
         return report!("yield", false, "bad count {n}");

@@ -276,23 +276,29 @@ pub fn load_fp(f: &FpRegs) {
 
 /// HCR_EL2 while a guest runs: stage 2 on, physical IRQ/FIQ/SError to EL2,
 /// WFI, SMC and ID register reads trapped, TLBI and barriers broadcast inner shareable,
-/// AArch64 EL1.
+/// AArch64 EL1. A vCPU alone on its pCPU runs without [`HCR_TWI`].
 pub const HCR_GUEST: u64 = (1 << 0) // VM
     | (1 << 1) // SWIO
     | (1 << 3) | (1 << 4) | (1 << 5) // FMO IMO AMO
     | (1 << 9) // FB
     | (1 << 10) // BSU = inner shareable
-    | (1 << 13) // TWI
+    | HCR_TWI
     | (1 << 18) // TID3: ID registers, to hide features whose state is not switched
     | (1 << 19) // TSC
     | (1 << 31); // RW
+
+/// HCR_EL2.TWI: the guest's WFI traps. Without it, WFI sleeps on the pCPU
+/// itself and ends on a virtual interrupt (list registers) or a physical one
+/// (taken to EL2): right for a vCPU that has its pCPU to itself.
+pub const HCR_TWI: u64 = 1 << 13;
 
 /// MDCR_EL2 for guests: PMU and debug register accesses trap to EL2.
 pub const MDCR_GUEST: u64 = (1 << 5) | (1 << 6) | (1 << 9) | (1 << 10) | (1 << 11);
 
 /// Loads the guest's stage-2 translation (VTCR, VTTBR) and identity
-/// registers for the vCPU, and turns guest mode on.
-pub fn load_stage2(vtcr: u64, vttbr: u64, vmpidr: u64, cntvoff: u64) {
+/// registers for the vCPU, and turns guest mode on with `hcr` (normally
+/// [`HCR_GUEST`]).
+pub fn load_stage2(vtcr: u64, vttbr: u64, vmpidr: u64, cntvoff: u64, hcr: u64) {
     // SAFETY: these EL2 registers only affect how EL1/EL0 (the guest) is
     // translated and identified; the hypervisor's own EL2 translation is
     // separate (TTBR0_EL2).
@@ -308,7 +314,7 @@ pub fn load_stage2(vtcr: u64, vttbr: u64, vmpidr: u64, cntvoff: u64) {
             "msr mdcr_el2, {mdcr}",
             "isb",
             vtcr = in(reg) vtcr, vttbr = in(reg) vttbr, vmpidr = in(reg) vmpidr,
-            off = in(reg) cntvoff, hcr = in(reg) HCR_GUEST, mdcr = in(reg) MDCR_GUEST,
+            off = in(reg) cntvoff, hcr = in(reg) hcr, mdcr = in(reg) MDCR_GUEST,
             t = out(reg) _, options(nomem, nostack),
         )
     };

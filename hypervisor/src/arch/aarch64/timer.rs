@@ -13,6 +13,11 @@ pub fn now() -> u64 {
     CNTPCT_EL0.get()
 }
 
+/// Stops the EL2 physical timer (no interrupt until armed again).
+pub fn disarm() {
+    CNTHP_CTL_EL2.write(CNTHP_CTL_EL2::ENABLE::CLEAR + CNTHP_CTL_EL2::IMASK::SET);
+}
+
 /// Arms the EL2 physical timer to fire `ticks` from now, unmasked.
 pub fn arm_in(ticks: u64) {
     let tval = ticks.min(i32::MAX as u64);

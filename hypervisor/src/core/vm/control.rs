@@ -10,7 +10,7 @@ use crate::arch::aarch64::{cpu, timer};
 use crate::core::sched;
 use alloc::string::String;
 use alloc::sync::Arc;
-use core::sync::atomic::Ordering;
+use core::sync::atomic::{AtomicBool, Ordering};
 use ferrovisor_psci::VcpuPower;
 
 /// Why a control operation was refused.
@@ -124,16 +124,28 @@ pub fn stop_from_guest(vm: &Vm) {
     super::console::detach_stopped(vm);
 }
 
+/// Some guest asked for a reset that cpu0 has not served yet.
+static REQUESTS: AtomicBool = AtomicBool::new(false);
+
+/// Whether a guest request waits for [`service_requests`].
+pub fn requests_pending() -> bool {
+    REQUESTS.load(Ordering::Acquire)
+}
+
 /// PSCI SYSTEM_RESET from the guest: stop it and have cpu0 restart it.
 pub fn request_reset(vm: &Vm) {
     vm.set_state(VmState::Stopped);
     vm.reset_requested.store(true, Ordering::Release);
+    REQUESTS.store(true, Ordering::Release);
     kick_all(vm);
     sched::kick(0);
 }
 
 /// Serves guest-requested resets (runs on cpu0, outside any guest).
 pub fn service_requests() {
+    if !REQUESTS.swap(false, Ordering::AcqRel) {
+        return;
+    }
     for vm in super::all() {
         if vm.reset_requested.swap(false, Ordering::AcqRel) {
             if let Err(e) = start(&vm) {

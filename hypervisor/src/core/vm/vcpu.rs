@@ -122,8 +122,10 @@ impl Vcpu {
         self.vm.vgic_update(|vgic, fx| vgic.raise_edge(VTIMER_INTID, index, fx));
     }
 
-    /// Loads this vCPU's EL1, FP, GIC and stage-2 state onto the running pCPU.
-    pub fn load(&self) {
+    /// Loads this vCPU's EL1, FP, GIC and stage-2 state onto the running
+    /// pCPU. `dedicated`: no other vCPU is pinned to this pCPU, so the
+    /// guest's WFI need not trap (it sleeps on the pCPU itself).
+    pub fn load(&self, dedicated: bool) {
         guest::load_el1(&self.el1);
         guest::load_fp(&self.fp);
         for (n, lr) in self.lrs.iter().enumerate().take(gicv::lr_count()) {
@@ -135,6 +137,7 @@ impl Vcpu {
             self.vm.vttbr,
             ferrovisor_psci::vmpidr(self.index),
             0,
+            if dedicated { guest::HCR_GUEST & !guest::HCR_TWI } else { guest::HCR_GUEST },
         );
     }
 
@@ -152,11 +155,9 @@ impl Vcpu {
         for (i, lr) in self.lrs.iter_mut().enumerate().take(n) {
             *lr = gicv::read_lr(i);
         }
-        let flush = {
-            let mut vgic = self.vm.vgic.lock();
-            vgic.sync_lrs(self.index, &mut self.lrs[..n]);
-            vgic.flush_lrs(self.index, &mut self.lrs[..n])
-        };
+        // flush_lrs starts by reconciling the LRs with the model, which is
+        // all sync_lrs would do here.
+        let flush = self.vm.vgic.lock().flush_lrs(self.index, &mut self.lrs[..n]);
         self.lr_live = 0;
         for (i, lr) in self.lrs.iter().enumerate().take(n) {
             gicv::write_lr(i, *lr);
