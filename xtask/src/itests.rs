@@ -100,6 +100,11 @@ pub const TESTS: &[Test] = &[
         about: "10,000 reads of a passed-through register cost no exits; a forwarded interrupt costs one exit, none on EOI",
         run: exits,
     },
+    Test {
+        name: "level-desched",
+        about: "a level passed-through interrupt is neither lost nor stuck while its vCPU is descheduled",
+        run: level_desched,
+    },
     Test { name: "oversubscribed", about: "6 vCPUs on 4 pCPUs all complete", run: oversubscribed },
     Test {
         name: "crash-reports",
@@ -687,6 +692,26 @@ fn exits(env: &Env) -> Result<()> {
     ];
     let text = session(&Machine::default(), &boot, steps, true)?;
     let line = text.lines().find(|l| l.contains("irqexits: PASS")).unwrap_or("");
+    println!("    {}", line.trim());
+    Ok(())
+}
+
+fn level_desched(env: &Env) -> Result<()> {
+    let boot = boot_with(env, Some(&config("level-desched.dts")), None)?;
+    // The probe checks it all (PASS needs 3 interrupts, each one finding
+    // the owner descheduled and each hold descheduled midway, on a pCPU
+    // shared by 2 vCPUs); the line must say so too.
+    let steps = vec![
+        Step::Expect("[owner] PROBE owner rtcirq: PASS n=3 irqs=3".into()),
+        Step::Expect("desched_wait=3 desched_held=3 pcpu_vcpus=2".into()),
+        Step::Expect(probe_done("owner", 1)),
+        Step::Send("passthrough list\r".into()),
+        Step::Expect("owner".into()),
+        Step::Send("halt\r".into()),
+        Step::Expect("ferrovisor: halting".into()),
+    ];
+    let text = session(&Machine::default(), &boot, steps, true)?;
+    let line = text.lines().find(|l| l.contains("owner rtcirq: PASS")).unwrap_or("");
     println!("    {}", line.trim());
     Ok(())
 }

@@ -14,6 +14,9 @@ pub const FERROVISOR_COMPATIBLE: &str = "ferrovisor,virt";
 pub const FID_NOP: u32 = 0xC600_0000;
 /// ferrovisor exit counters of the calling vCPU (x0..x3, see [`Exits`]).
 pub const FID_EXITS: u32 = 0xC600_0001;
+/// ferrovisor scheduling of the calling vCPU: x0 times scheduled in, x1
+/// vCPUs sharing its pCPU.
+pub const FID_SCHED: u32 = 0xC600_0002;
 
 static UNDER_FERROVISOR: AtomicBool = AtomicBool::new(false);
 
@@ -107,4 +110,14 @@ pub fn exits() -> Option<Exits> {
     }
     let [total, dabt, fwd, maint] = call4(FID_EXITS);
     (total != u64::MAX && total as u32 != u32::MAX).then_some(Exits { total, dabt, fwd, maint })
+}
+
+/// How often ferrovisor has scheduled this vCPU in so far, and how many
+/// vCPUs share its pCPU; None natively or if the call is not supported.
+pub fn sched() -> Option<(u64, u64)> {
+    if !under_ferrovisor() {
+        return None;
+    }
+    let [loads, pinned, _, _] = call4(FID_SCHED);
+    (loads as u32 != u32::MAX).then_some((loads, pinned))
 }

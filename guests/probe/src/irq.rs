@@ -9,7 +9,12 @@
 //! Actions: the virtual timer (PPI 27, used only to bound WFI waits) is
 //! disabled; an INTID registered with [`set_clear`] has a 32-bit value
 //! written to a device register first (the device's interrupt clear), so a
-//! level interrupt is quiet before its EOI.
+//! level interrupt is quiet before its EOI. With [`set_hold`], the handler
+//! of that INTID first busy-waits with the interrupt active and its line
+//! still asserted, and notes whether ferrovisor descheduled the vCPU
+//! meanwhile ([`held_descheduled`]). Under ferrovisor the handler also
+//! records how often the vCPU had been scheduled in at its entry
+//! ([`entry_loads`]).
 //!
 //! IRQs are masked (PSTATE.I) except inside [`wait`], which opens them
 //! briefly after each wake-up, so only the tests that need them see them.
@@ -43,6 +48,12 @@ static CLEAR_ADDR: AtomicU64 = AtomicU64::new(0);
 static CLEAR_VALUE: AtomicU32 = AtomicU32::new(0);
 /// Clear writes that were aborted.
 static CLEAR_ABORTS: AtomicU32 = AtomicU32::new(0);
+/// Milliseconds the clear action waits before the clear (0: none).
+static HOLD_MS: AtomicU64 = AtomicU64::new(0);
+/// Holds during which the vCPU was descheduled (under ferrovisor).
+static HELD_DESCHEDULED: AtomicU32 = AtomicU32::new(0);
+/// The vCPU's scheduled-in count at the entry of the latest clear action.
+static ENTRY_LOADS: AtomicU64 = AtomicU64::new(0);
 
 /// Interrupts of `intid` handled so far.
 pub fn count(intid: u32) -> u32 {
@@ -79,6 +90,22 @@ pub fn set_clear(intid: u32, addr: u64, value: u32) {
     CLEAR_INTID.store(intid, Ordering::SeqCst);
 }
 
+/// Makes the clear action busy-wait `ms` milliseconds first (0: no wait).
+pub fn set_hold(ms: u64) {
+    HOLD_MS.store(ms, Ordering::SeqCst);
+}
+
+/// Holds so far during which ferrovisor descheduled the vCPU.
+pub fn held_descheduled() -> u32 {
+    HELD_DESCHEDULED.load(Ordering::SeqCst)
+}
+
+/// ferrovisor's scheduled-in count of this vCPU when the latest clear
+/// action started (0 natively).
+pub fn entry_loads() -> u64 {
+    ENTRY_LOADS.load(Ordering::SeqCst)
+}
+
 /// Called from the exception handler for an IRQ at EL1.
 pub fn handle() {
     let stamp = PROBE_IRQ_CNTVCT.load(Ordering::SeqCst);
@@ -95,6 +122,19 @@ pub fn handle() {
     if intid == VTIMER_INTID {
         set_vtimer(None);
     } else if intid == CLEAR_INTID.load(Ordering::SeqCst) {
+        let entry = crate::hyp::sched().map_or(0, |(loads, _)| loads);
+        ENTRY_LOADS.store(entry, Ordering::SeqCst);
+        let hold = HOLD_MS.load(Ordering::SeqCst);
+        if hold > 0 {
+            let deadline = cpu::deadline_ms(hold);
+            while !cpu::expired(deadline) {
+                core::hint::spin_loop();
+            }
+            let after = crate::hyp::sched().map_or(0, |(loads, _)| loads);
+            if after > entry {
+                HELD_DESCHEDULED.fetch_add(1, Ordering::SeqCst);
+            }
+        }
         let addr = CLEAR_ADDR.load(Ordering::SeqCst);
         // The catcher is free: IRQs are only open in `wait`, never while a
         // `try_*` access is in flight.

@@ -115,6 +115,7 @@ fn run_slice(v: &mut Vcpu) -> bool {
     v.load(dedicated);
     let vm = v.vm.clone();
     let Some(shared) = vm.vcpus.get(v.index) else { return false };
+    shared.loads.fetch_add(1, Ordering::Relaxed);
     crate::core::cpus::take_vtimer_fired();
     loop {
         shared.running.store(true, Ordering::Release);

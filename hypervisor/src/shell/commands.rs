@@ -80,7 +80,7 @@ const COMMANDS: &[Command] = &[
     Command {
         words: &["vcpu", "list"],
         usage: "vcpu list",
-        help: "list the vCPUs: pCPU, state, exits by reason",
+        help: "list the vCPUs: pCPU, state, exits by reason, times scheduled in",
         run: vcpu_list,
     },
     Command {
@@ -314,7 +314,7 @@ fn passthrough_list(_: &[&str]) {
 }
 
 fn vcpu_list(_: &[&str]) {
-    println!("  guest            vcpu pcpu state      exits: {}", EXIT_NAMES.join(" "));
+    println!("  guest            vcpu pcpu state      exits: {}  loads", EXIT_NAMES.join(" "));
     for g in vm::all() {
         for (i, v) in g.vcpus.iter().enumerate() {
             let power = match *v.power.lock() {
@@ -324,7 +324,8 @@ fn vcpu_list(_: &[&str]) {
             };
             let counts: alloc::vec::Vec<alloc::string::String> =
                 v.exits.iter().map(|c| alloc::format!("{}", c.load(Ordering::Relaxed))).collect();
-            println!("  {:<16} {:<4} {:<4} {:<10} {}", g.name, i, v.pcpu, power, counts.join(" "));
+            let loads = v.loads.load(Ordering::Relaxed);
+            println!("  {:<16} {:<4} {:<4} {:<10} {}  {loads}", g.name, i, v.pcpu, power, counts.join(" "));
         }
     }
 }

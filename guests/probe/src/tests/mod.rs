@@ -11,7 +11,7 @@
 //! | `yield=N` | N WFIs with interrupts masked (under the hypervisor only) | `n=<N>` |
 //! | `echo` | prints `echo: type a line`, reads one line from the UART (polling), echoes it | `got '<line>'` |
 //! | `idregs` | reads ID_AA64PFR0/PFR1/ISAR1/DFR0: SVE, SME, pointer authentication and the PMU must be hidden (true under ferrovisor, not natively on `-cpu max`) | `pfr0=.. pfr1=.. isar1=.. dfr0=..` |
-//! | `rtcirq=N` | N PL031 RTC alarm interrupts through the GIC, WFI (or with `probe.irqwait=spin` polling) between; with `probe.expect_irq=0`: none may arrive within 2 s | `n=.. irqs=.. lat_ticks_min=.. lat_ticks_avg=.. lat_ticks_max=..` |
+//! | `rtcirq=N` | N PL031 RTC alarm interrupts through the GIC, WFI (or with `probe.irqwait=spin` polling) between; with `probe.expect_irq=0`: none may arrive within 2 s; with `probe.irqhold=MS` the handler holds each interrupt active (line asserted) MS ms before clearing it; with `probe.expect_desched=1` (ferrovisor, shared pCPU) every interrupt must have found the vCPU descheduled, and every hold must have been descheduled | `n=.. irqs=.. lat_ticks_min=.. lat_ticks_avg=.. lat_ticks_max=..`, under ferrovisor also `desched_wait=.. desched_held=.. pcpu_vcpus=..` |
 //! | `mmioread=ADDR,N` | N 32-bit reads of ADDR, timed; exit counters under ferrovisor | `addr=.. n=.. ticks=.. exits_dabt=.. exits_total=..` |
 //! | `hvcloop=N` | N `hvc #0` (ferrovisor NOP, natively PSCI_VERSION), timed | `n=.. ticks=.. fid=..` |
 //! | `exits` | ferrovisor's exit counters (under ferrovisor only) | `total=.. dabt=.. fwd=.. maint=..` |
@@ -61,6 +61,13 @@ pub struct TestOptions {
     /// `probe.irqwait=wfi|spin`: how `rtcirq` waits for its interrupts
     /// (default `wfi`).
     pub irq_wait: WaitMode,
+    /// `probe.irqhold=MS`: `rtcirq`'s handler keeps each RTC interrupt
+    /// active, its line asserted, for MS ms before clearing it (default 0).
+    pub irq_hold_ms: u64,
+    /// `probe.expect_desched=0|1`: `rtcirq` requires that ferrovisor
+    /// descheduled the vCPU while each interrupt was pending and, with
+    /// `probe.irqhold`, while each was held (default 0).
+    pub expect_desched: bool,
 }
 
 impl TestOptions {
@@ -71,6 +78,8 @@ impl TestOptions {
         expect_irq: true,
         expect_exits: None,
         irq_wait: WaitMode::Wfi,
+        irq_hold_ms: 0,
+        expect_desched: false,
     };
 
     /// Takes one `probe.x=v` word; false if it is not a test option or its
@@ -97,6 +106,8 @@ impl TestOptions {
             }
             "probe.expect_irq" if v <= 1 => self.expect_irq = v == 1,
             "probe.expect_exits" => self.expect_exits = Some(v),
+            "probe.irqhold" if v <= 1000 => self.irq_hold_ms = v,
+            "probe.expect_desched" if v <= 1 => self.expect_desched = v == 1,
             _ => return false,
         }
         true

@@ -20,6 +20,17 @@
 //! accesses may abort: the RTC is not the guest's) and PASSes if no
 //! interrupt at all (but its own timeout timer's) arrives within 2 s.
 //!
+//! Descheduling (under ferrovisor): each round notes how often the vCPU had
+//! been scheduled in before arming and at the handler's entry; more at the
+//! entry means the interrupt found the vCPU descheduled and had to wait for
+//! it (`desched_wait`). With `probe.irqhold=MS` the handler keeps the level
+//! interrupt active, its line asserted, for MS ms before it clears the RTC
+//! and EOIs; on a pCPU shared with a busy vCPU and MS above the 10 ms time
+//! slice, the vCPU is descheduled in the middle (`desched_held`). The next
+//! round's interrupt proves the physical interrupt was not left active
+//! (stuck), and `irqs == n` that it was neither lost nor delivered twice.
+//! `probe.expect_desched=1` turns both counts into PASS conditions.
+//!
 //! `irqexits` (under ferrovisor, RTC passed through) polls with IRQs open
 //! instead of WFI, so every RTC interrupt arrives while the vCPU runs, and
 //! checks the exit-counter deltas over the whole loop: `fwd` grew by the
@@ -47,6 +58,12 @@ const MAX_ROUNDS: u64 = 10_000;
 #[derive(Clone, Copy, Default)]
 struct Stats {
     irqs: u32,
+    /// Rounds whose interrupt found the vCPU descheduled (ferrovisor).
+    desched_wait: u64,
+    /// Handler holds during which the vCPU was descheduled (ferrovisor).
+    desched_held: u32,
+    /// vCPUs sharing the pCPU (ferrovisor; 0 natively).
+    pcpu_vcpus: u64,
     /// Minimum, sum and maximum of the latencies computed.
     lat: Option<(i64, i64, i64)>,
     /// How many latencies were computed.
@@ -69,10 +86,18 @@ impl core::fmt::Display for Stats {
         match self.lat {
             Some((min, sum, max)) if self.lat_count > 0 => {
                 let avg = sum / self.lat_count;
-                write!(f, "lat_ticks_min={min} lat_ticks_avg={avg} lat_ticks_max={max}")
+                write!(f, "lat_ticks_min={min} lat_ticks_avg={avg} lat_ticks_max={max}")?
             }
-            _ => f.write_str("latency=n/a"),
+            _ => f.write_str("latency=n/a")?,
         }
+        if self.pcpu_vcpus > 0 {
+            write!(
+                f,
+                " desched_wait={} desched_held={} pcpu_vcpus={}",
+                self.desched_wait, self.desched_held, self.pcpu_vcpus
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -94,6 +119,7 @@ fn setup(env: &Env) -> Result<(), &'static str> {
     irq::setup()?;
     gic::enable_spi(env.opts.rtc_intid, false)?;
     irq::set_clear(env.opts.rtc_intid, env.opts.rtc + RTCICR, 1);
+    irq::set_hold(env.opts.irq_hold_ms);
     Ok(())
 }
 
@@ -101,6 +127,7 @@ fn teardown(env: &Env) {
     let _ = try_write32(env.opts.rtc + RTCIMSC, 0);
     gic::disable_spi(env.opts.rtc_intid);
     irq::set_clear(0, 0, 0);
+    irq::set_hold(0);
 }
 
 /// One armed alarm: RTCDR before and after the RTCMR store, and the
@@ -128,9 +155,11 @@ fn rounds(env: &Env, test: &str, n: u64, mode: WaitMode, verbose: bool) -> Optio
     let (rtc, intid) = (env.opts.rtc, env.opts.rtc_intid);
     let freq = cpu::frequency();
     let start = irq::count(intid);
+    let held_start = irq::held_descheduled();
     let mut stats = Stats::default();
     for i in 1..=n {
         let before = irq::count(intid);
+        let sched_before = crate::hyp::sched();
         let armed = match arm(rtc) {
             Ok(a) => a,
             Err(a) => {
@@ -149,6 +178,12 @@ fn rounds(env: &Env, test: &str, n: u64, mode: WaitMode, verbose: bool) -> Optio
                 irq::clear_aborts()
             );
             return None;
+        }
+        if let Some((loads, pinned)) = sched_before {
+            stats.pcpu_vcpus = pinned;
+            if irq::entry_loads() > loads {
+                stats.desched_wait += 1;
+            }
         }
         let stamp = irq::stamp(intid);
         // QEMU's PL031 fires (RTCMR - RTCDR) s after the RTCMR store, not at
@@ -170,6 +205,7 @@ fn rounds(env: &Env, test: &str, n: u64, mode: WaitMode, verbose: bool) -> Optio
         }
     }
     stats.irqs = irq::count(intid).wrapping_sub(start);
+    stats.desched_held = irq::held_descheduled().wrapping_sub(held_start);
     Some(stats)
 }
 
@@ -212,7 +248,11 @@ pub fn rtcirq(env: &Env, arg: &str) -> bool {
     let stats = rounds(env, test, n, env.opts.irq_wait, true);
     teardown(env);
     let Some(stats) = stats else { return false };
-    report!(test, stats.irqs as u64 == n, "n={n} {stats}")
+    let desched_ok = !env.opts.expect_desched
+        || (stats.pcpu_vcpus > 1
+            && stats.desched_wait == n
+            && (env.opts.irq_hold_ms == 0 || u64::from(stats.desched_held) == n));
+    report!(test, stats.irqs as u64 == n && desched_ok, "n={n} {stats}")
 }
 
 /// `rtcirq` with `probe.expect_irq=0`: PASS if no interrupt within 2 s.

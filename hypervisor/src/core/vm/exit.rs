@@ -190,6 +190,9 @@ mod hvc_ids {
     /// MMIO and unhandled accesses), x2 forwarded device interrupts, x3
     /// maintenance interrupts.
     pub const EXITS: u32 = 0xC600_0001;
+    /// Scheduling of the calling vCPU: x0 times it was loaded onto its
+    /// pCPU (scheduled in), x1 vCPUs pinned to that pCPU (1: dedicated).
+    pub const SCHED: u32 = 0xC600_0002;
 }
 
 fn smccc(vcpu: &mut Vcpu) -> Next {
@@ -208,6 +211,14 @@ fn smccc(vcpu: &mut Vcpu) -> Next {
                     s.exits_for(ExitReason::Maintenance),
                 ];
                 vcpu.regs.x[..4].copy_from_slice(&counts);
+            }
+            return Next::Resume;
+        }
+        hvc_ids::SCHED => {
+            if let Some(s) = vcpu.shared() {
+                let loads = s.loads.load(core::sync::atomic::Ordering::Relaxed);
+                let pinned = crate::core::sched::pinned(s.pcpu) as u64;
+                vcpu.regs.x[..4].copy_from_slice(&[loads, pinned, 0, 0]);
             }
             return Next::Resume;
         }

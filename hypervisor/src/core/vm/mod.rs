@@ -107,6 +107,9 @@ pub struct VcpuShared {
     pub exits: [AtomicU64; EXIT_REASONS],
     /// Unhandled accesses logged so far (logging stops after a few).
     pub faults_logged: AtomicU32,
+    /// Times the vCPU was loaded onto its pCPU (scheduled in): more than
+    /// one means it was descheduled in between.
+    pub loads: AtomicU64,
 }
 
 impl VcpuShared {
@@ -118,6 +121,7 @@ impl VcpuShared {
             running: AtomicBool::new(false),
             exits: [const { AtomicU64::new(0) }; EXIT_REASONS],
             faults_logged: AtomicU32::new(0),
+            loads: AtomicU64::new(0),
         }
     }
 
