@@ -60,7 +60,7 @@ pub enum Effect {
 /// Effects kept inline before the list spills to the heap: enough for every
 /// common operation (an injection, an SGI, one register write), so the hot
 /// paths never allocate.
-const INLINE: usize = 8;
+const INLINE: usize = 4;
 
 /// A small list of [`Effect`]s that the caller drains after each call.
 ///

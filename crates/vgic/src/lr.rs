@@ -5,7 +5,6 @@
 //! State `[63:62]` (00 invalid, 01 pending, 10 active, 11 both).
 
 use crate::irq::{Irq, LrSlot};
-use crate::set::IntidSet;
 use crate::Vgic;
 
 /// vINTID field.
@@ -125,8 +124,8 @@ impl Vgic {
         let (best, found) = self.best_candidates(vcpu, free + 1);
         let mut next = best.iter().take(found.min(free));
         for lr in lrs.iter_mut().filter(|lr| **lr == 0) {
-            let Some(&(_, intid)) = next.next() else { break };
-            *lr = self.load(vcpu, intid);
+            let Some(&key) = next.next() else { break };
+            *lr = self.load(vcpu, key as u32);
         }
         let used = lrs.iter().filter(|&&lr| lr != 0).count();
         let kicks = core::mem::take(&mut self.deferred_kicks) & !(1u32 << vcpu);
@@ -153,7 +152,9 @@ impl Vgic {
                 _ => *lr = 0,
             }
         }
-        let loaded = self.banks.get(vcpu).map_or(IntidSet::new(), |b| b.loaded);
+        let Some(loaded) = self.banks.get(vcpu).filter(|b| !b.loaded.is_empty()).map(|b| b.loaded) else {
+            return;
+        };
         for intid in loaded {
             let Some(irq) = self.irq_mut(intid, vcpu) else { continue };
             let Some(s) = irq.lr.as_mut().filter(|s| s.vcpu == vcpu) else {
@@ -247,15 +248,20 @@ impl Vgic {
 
     /// The (at most `k`, at most [`MAX_LRS`] + 1) best interrupts to load
     /// on `vcpu`, best first: active ones, then by priority, then by INTID.
-    /// Returns them as `(sort key, INTID)` and how many were found.
+    /// Returns their sort keys (the INTID in the low 32 bits) and how many
+    /// were found.
     ///
     /// Visits only the candidates of `vcpu`, dropping those no longer
     /// wanted (whatever makes them wanted again marks them again).
-    fn best_candidates(&mut self, vcpu: usize, k: usize) -> ([(u64, u32); MAX_LRS + 1], usize) {
-        let mut best = [(u64::MAX, 0u32); MAX_LRS + 1];
+    fn best_candidates(&mut self, vcpu: usize, k: usize) -> ([u64; MAX_LRS + 1], usize) {
+        let mut best = [u64::MAX; MAX_LRS + 1];
         let k = k.min(best.len());
         let mut n = 0;
-        let Some(candidates) = self.banks.get(vcpu).map(|b| b.candidates) else { return (best, 0) };
+        let Some(candidates) =
+            self.banks.get(vcpu).filter(|b| !b.candidates.is_empty()).map(|b| b.candidates)
+        else {
+            return (best, 0);
+        };
         for intid in candidates {
             let irq = match self.irq(intid, vcpu) {
                 Some(irq) if self.wanted(intid, vcpu) => irq,
@@ -268,7 +274,7 @@ impl Vgic {
             };
             let key = (u64::from(!irq.active) << 40) | (u64::from(irq.priority) << 32) | u64::from(intid);
             // Insertion into the sorted prefix `best[..n]`, capped at `k`.
-            let pos = best.iter().take(n).position(|&(bk, _)| key < bk).unwrap_or(n);
+            let pos = best.iter().take(n).position(|&bk| key < bk).unwrap_or(n);
             if pos >= k {
                 continue;
             }
@@ -276,7 +282,7 @@ impl Vgic {
             if let Some(tail) = best.get_mut(pos..n) {
                 tail.rotate_right(1);
                 if let Some(first) = tail.first_mut() {
-                    *first = (key, intid);
+                    *first = key;
                 }
             }
         }
