@@ -289,6 +289,48 @@ impl Vgic {
         (best, n)
     }
 
+    /// The fast path of an injection into the running vCPU `vcpu`:
+    /// [`Vgic::raise_edge`] on INTID `intid` (bank `vcpu` for SGIs/PPIs)
+    /// followed by the fill of one free list register, when that is all a
+    /// flush would do. Returns the value to write into a free LR (the
+    /// interrupt is then recorded as loaded on `vcpu`), or None with nothing
+    /// changed; the caller then takes the ordinary path (`raise_edge`, then
+    /// `flush_lrs` before the next entry).
+    ///
+    /// The caller guarantees what the model cannot see: nothing changed in
+    /// the vGIC since `vcpu`'s last flush, the guest completed none of the
+    /// LRs that flush filled, and one LR is free (it wrote 0 there). The
+    /// model then checks that the interrupt is deliverable to `vcpu`, not
+    /// pending, active or loaded anywhere, not a level interrupt with its
+    /// line high, and that no other interrupt waits for `vcpu` (so loading
+    /// it first cannot break the priority order). Loaded LRs keep their
+    /// places; a flush might have put the same set in another order.
+    ///
+    /// Cost: a handful of checks, no scan.
+    pub fn raise_edge_into_lr(&mut self, intid: u32, vcpu: usize) -> Option<u64> {
+        if vcpu >= self.cfg.vcpus || !self.banks.get(vcpu)?.candidates.is_empty() {
+            return None;
+        }
+        let irq = self.irq(intid, vcpu)?;
+        let quiet = irq.lr.is_none() && !irq.latch && !irq.active && !irq.hw_active && !irq.line;
+        if !quiet || !irq.enabled || !self.group_enabled(irq) || self.target(intid, vcpu) != Some(vcpu) {
+            return None;
+        }
+        // What raise_edge then load would leave: a HW-linked interrupt has
+        // a physical activation behind its pending state (HW=1); any other
+        // is pending from its latch.
+        let irq = self.irq_mut(intid, vcpu)?;
+        let hw = irq.hw.is_some();
+        irq.hw_active = hw;
+        let s = LrSlot { vcpu, pending: true, hw, from_latch: irq.level_sw(), ..LrSlot::default() };
+        irq.lr = Some(s);
+        let value = encode(intid, irq, &s);
+        if let Some(b) = self.banks.get_mut(vcpu) {
+            b.loaded.insert(intid);
+        }
+        Some(value)
+    }
+
     /// Loads INTID `intid` into an LR of `vcpu`; returns the LR value.
     pub(crate) fn load(&mut self, vcpu: usize, intid: u32) -> u64 {
         let deliver = match self.irq(intid, vcpu) {
