@@ -359,9 +359,14 @@ fn isolation(env: &Env) -> Result<()> {
         "[attacker] PROBE attacker write=0x60000000: PASS aborted",
         "guest attacker vcpu0: read from 0x48000000 at pc",
         "[attacker] PROBE attacker read=0x48000000: PASS aborted",
-        "[attacker] PROBE attacker DONE pass=4 fail=0",
     ]);
-    steps.push(Step::Expect(probe_done("victim", 4)));
+    // Both finish, then power off (PSCI SYSTEM_OFF), in either order.
+    steps.push(Step::ExpectAll(vec![
+        "[attacker] PROBE attacker DONE pass=4 fail=0".into(),
+        "guest attacker: powered off".into(),
+        probe_done("victim", 4),
+        "guest victim: powered off".into(),
+    ]));
     steps.push(Step::Send("guest list\r".into()));
     steps.extend(expect(&["victim           stopped", "attacker         stopped"]));
     steps.push(Step::Send("halt\r".into()));

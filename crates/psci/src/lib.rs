@@ -181,6 +181,24 @@ pub enum Call {
     },
 }
 
+impl Call {
+    /// Whether the call only reads state: [`handle`] answers it with
+    /// [`Action::Return`] and changes nothing, so a hypervisor may answer it
+    /// on its fastest exit path.
+    pub fn is_query(&self) -> bool {
+        matches!(
+            self,
+            Call::Version
+                | Call::SmcccVersion
+                | Call::Features { .. }
+                | Call::SmcccArchFeatures { .. }
+                | Call::AffinityInfo { .. }
+                | Call::MigrateInfoType
+                | Call::Unknown { .. }
+        )
+    }
+}
+
 /// Decodes a call from the caller's x0..x3. The function ID is w0 (the top
 /// half of x0 is ignored); for SMC32 function IDs (bit 30 clear) the
 /// arguments are truncated to 32 bits.

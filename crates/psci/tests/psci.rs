@@ -177,3 +177,34 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// A query is answered with a plain return, whatever its arguments and
+    /// the vCPUs' states: safe for the hypervisor's exit fast path.
+    #[test]
+    fn queries_only_return(regs in any::<[u64; 4]>(), caller in 0usize..4) {
+        for fid in [regs[0], 0x8400_0000, 0x8400_0004, 0xc400_0004, 0x8400_0006, 0x8400_000a, 0x8000_0000, 0x8000_0001] {
+            let c = decode(&[fid, regs[1], regs[2], regs[3]]);
+            if c.is_query() {
+                prop_assert!(matches!(handle(&c, caller, &guest()), Action::Return(_)), "{:?}", c);
+            }
+        }
+    }
+}
+
+#[test]
+fn state_changing_calls_are_not_queries() {
+    for regs in [
+        [0x8400_0003_u64, 1, 0x4000_0000, 0],
+        [0x8400_0002, 0, 0, 0],
+        [0x8400_0001, 0, 0x4000_0000, 0],
+        [0x8400_0008, 0, 0, 0],
+        [0x8400_0009, 0, 0, 0],
+        [0x8400_0012, 0, 0, 0],
+    ] {
+        assert!(!decode(&regs).is_query(), "{:?}", decode(&regs));
+    }
+    for regs in [[0x8400_0000_u64, 0, 0, 0], [0x8000_0000, 0, 0, 0], [0x8400_000a, 0x8400_0003, 0, 0]] {
+        assert!(decode(&regs).is_query(), "{:?}", decode(&regs));
+    }
+}

@@ -470,7 +470,13 @@ mod tests {
             }
             for v in 0..VCPUS {
                 for i in 0..32 + SPIS {
-                    prop_assert_eq!(fast.g.irq_info(i, v), slow.g.irq_info(i, v), "INTID {} at step {}", i, step);
+                    prop_assert_eq!(
+                        fast.g.irq_info(i, v),
+                        slow.g.irq_info(i, v),
+                        "INTID {} at step {}",
+                        i,
+                        step
+                    );
                 }
             }
             fast.g.check_sets();
@@ -517,7 +523,8 @@ mod tests {
         let mut ops = Vec::new();
         for round in 0..60u32 {
             let v = (round % 3) as usize;
-            let (intid, vcpu) = if round % 2 == 0 { (16 + (round / 2) % 16, v) } else { (32 + round % 64, 0) };
+            let (intid, vcpu) =
+                if round % 2 == 0 { (16 + (round / 2) % 16, v) } else { (32 + round % 64, 0) };
             if round % 5 == 0 {
                 ops.push((Op::Link { intid, vcpu, pintid: intid }, None));
             }

@@ -44,15 +44,34 @@ pub fn register(irq: HostIrq, handler: Handler) -> bool {
 /// Handles one pending interrupt (from the IRQ vector, or after a guest
 /// exited for an IRQ); returns it and what was done with it.
 pub fn dispatch() -> Option<(HostIrq, Outcome)> {
-    let Some(irq) = gicv3::acknowledge() else {
+    let irq = acknowledge()?;
+    Some((irq, handle(irq)))
+}
+
+/// Acknowledges the highest-priority pending interrupt (None, counted as
+/// spurious, if there is none).
+pub fn acknowledge() -> Option<HostIrq> {
+    let irq = gicv3::acknowledge();
+    if irq.is_none() {
         SPURIOUS.fetch_add(1, Ordering::Relaxed);
-        return None;
-    };
-    let index = irq.raw() as usize;
-    let handler = HANDLERS.read().get(index).copied().flatten();
-    if let Some(count) = COUNTS.get(index) {
+    }
+    irq
+}
+
+/// Counts an acknowledged interrupt that the caller handles itself (the
+/// exit fast path's forwarded interrupts).
+pub fn note(irq: HostIrq) {
+    if let Some(count) = COUNTS.get(irq.raw() as usize) {
         count.fetch_add(1, Ordering::Relaxed);
     }
+}
+
+/// Runs the handler of an acknowledged interrupt and ends it: priority
+/// drop, and deactivation unless it was forwarded to a guest.
+pub fn handle(irq: HostIrq) -> Outcome {
+    let index = irq.raw() as usize;
+    let handler = HANDLERS.read().get(index).copied().flatten();
+    note(irq);
     let outcome = match handler {
         Some(h) => h(irq),
         None => {
@@ -64,7 +83,7 @@ pub fn dispatch() -> Option<(HostIrq, Outcome)> {
     if outcome == Outcome::Done {
         gicv3::deactivate(irq);
     }
-    Some((irq, outcome))
+    outcome
 }
 
 /// How often `irq` was taken.

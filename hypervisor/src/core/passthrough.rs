@@ -88,11 +88,16 @@ fn on_forwarded(irq: HostIrq) -> Outcome {
         let _ = gicv3::set_enabled(irq, false);
         return Outcome::Done;
     }
+    note(irq);
+    vm.vgic_update(|vgic, fx| vgic.raise_edge(route.guest, 0, fx));
+    Outcome::Forwarded
+}
+
+/// Counts one forwarding of `irq` (for `passthrough list`).
+pub fn note(irq: HostIrq) {
     if let Some(c) = COUNTS.get(irq.raw() as usize) {
         c.fetch_add(1, Ordering::Relaxed);
     }
-    vm.vgic_update(|vgic, fx| vgic.raise_edge(route.guest, 0, fx));
-    Outcome::Forwarded
 }
 
 /// How often host interrupt `irq` was forwarded.

@@ -124,22 +124,17 @@ fn run_slice(v: &mut Vcpu) -> bool {
             break;
         }
         v.refresh_lrs();
-        let vector = guest::run(&mut v.regs);
+        let owner: *mut Vcpu = &mut *v;
+        // SAFETY: `regs` is the register file inside `*owner`, the vCPU this
+        // loop runs; nothing touches `v` until `run` returns (the exit fast
+        // path, `vm::fast`, is the only user of `owner` meanwhile).
+        let vector = unsafe { guest::run(core::ptr::addr_of_mut!((*owner).regs), owner.cast()) };
         let next = match vector {
             guest::ExitVector::Sync => exit::handle_sync(v),
-            guest::ExitVector::Irq => {
-                let taken = irq::dispatch();
-                let reason = match taken {
-                    Some((_, irq::Outcome::Forwarded)) => ExitReason::Forwarded,
-                    Some((i, _)) if i.raw() == crate::core::cpus::MAINTENANCE_PPI => ExitReason::Maintenance,
-                    _ => ExitReason::Irq,
-                };
-                shared.count(reason);
-                if crate::core::cpus::take_vtimer_fired() {
-                    v.raise_vtimer();
-                }
-                Next::Resume
-            }
+            // The fast path (vm::fast) acknowledged, handled and counted
+            // the interrupt; what is left is the loop's checks and the refill
+            // of the list registers.
+            guest::ExitVector::Irq => Next::Resume,
             guest::ExitVector::Fiq | guest::ExitVector::SError => {
                 shared.count(ExitReason::Other);
                 log::warn!("guest {} vcpu{}: {:?} taken while it ran", v.vm.name, v.index, vector);

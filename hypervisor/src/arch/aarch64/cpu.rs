@@ -58,3 +58,11 @@ pub fn touch_unmapped() {
     // the EL2 vectors, which report it and stop the machine.
     unsafe { core::arch::asm!("ldr {0}, [{0}]", inout(reg) addr => _, options(nostack, readonly)) };
 }
+
+/// ESR_EL2: the syndrome of the exception being handled at EL2.
+pub fn esr_el2() -> u64 {
+    let v: u64;
+    // SAFETY: reading ESR_EL2 has no side effects.
+    unsafe { core::arch::asm!("mrs {}, esr_el2", out(reg) v, options(nomem, nostack)) };
+    v
+}

@@ -2,11 +2,16 @@
 //! and the EL1 / FP / stage-2 state that changes with the running vCPU.
 //!
 //! `enter` saves the hypervisor's callee-saved registers on the EL2 stack,
-//! leaves a pointer to the vCPU context just below them, loads the guest's
-//! registers and ERETs. Any exception from EL1/EL0 lands in the lower-EL
-//! vectors (`vectors.rs`), which store the guest registers and the syndrome
-//! into that context and return from `enter` with the vector number. So each
-//! guest exit is an ordinary function return into safe Rust.
+//! leaves pointers to the vCPU context and its owner just below them, loads
+//! the guest's registers and ERETs. Any exception from EL1/EL0 lands in the
+//! lower-EL vectors (`vectors.rs`). For a synchronous exception or an IRQ,
+//! `guest_exit_fast` first saves only the registers a call clobbers and
+//! calls the exit fast path (`core::vm::fast`), which handles the frequent,
+//! self-contained exits (hypercall queries, forwarded and timer interrupts
+//! that go straight into a free list register) and resumes the guest. Every
+//! other exit stores the rest of the guest registers and the syndrome into
+//! the context and returns from `enter` with the vector number. So each
+//! full guest exit is an ordinary function return into safe Rust.
 //!
 //! The hypervisor is built soft-float, so guest FP/SIMD registers survive
 //! exits untouched and are switched only when another vCPU is loaded.
@@ -87,7 +92,7 @@ guest_enter:
     stp     x23, x24, [sp, #-16]!
     stp     x21, x22, [sp, #-16]!
     stp     x19, x20, [sp, #-16]!
-    stp     x0, xzr, [sp, #-16]!        /* the context, for the exit path */
+    stp     x0, x1, [sp, #-16]!         /* context and owner, for the exit paths */
     ldr     x1, [x0, #248]
     msr     elr_el2, x1
     ldr     x1, [x0, #256]
@@ -112,8 +117,57 @@ guest_enter:
     dsb     nsh
     isb
 
-    /* Reached from the lower-EL vectors with the guest's x0/x1 pushed on
-       the stack and the vector number in x1. */
+    /* Synchronous exceptions and IRQs from the guest. Reached from the
+       lower-EL vectors with the guest's x0/x1 pushed and the vector number
+       in x1. Saves only what a call may clobber (x0-x18, x30) and calls
+       ferrovisor_fast_exit(owner, kind), which preserves x19-x29 like any
+       function. It returns 0: the exit is handled, resume the guest; or the
+       vector number: take the full exit. */
+    .global guest_exit_fast
+guest_exit_fast:
+    ldr     x0, [sp, #16]
+    stp     x2, x3, [x0, #16]
+    stp     x4, x5, [x0, #32]
+    stp     x6, x7, [x0, #48]
+    stp     x8, x9, [x0, #64]
+    stp     x10, x11, [x0, #80]
+    stp     x12, x13, [x0, #96]
+    stp     x14, x15, [x0, #112]
+    stp     x16, x17, [x0, #128]
+    str     x18, [x0, #144]
+    str     x30, [x0, #240]
+    ldp     x2, x3, [sp], #16
+    stp     x2, x3, [x0, #0]
+    ldr     x0, [sp, #8]
+    bl      ferrovisor_fast_exit
+    cbnz    x0, 1f
+    ldr     x0, [sp]
+    ldp     x2, x3, [x0, #16]
+    ldp     x4, x5, [x0, #32]
+    ldp     x6, x7, [x0, #48]
+    ldp     x8, x9, [x0, #64]
+    ldp     x10, x11, [x0, #80]
+    ldp     x12, x13, [x0, #96]
+    ldp     x14, x15, [x0, #112]
+    ldp     x16, x17, [x0, #128]
+    ldr     x18, [x0, #144]
+    ldr     x30, [x0, #240]
+    ldp     x0, x1, [x0, #0]
+    eret
+    dsb     nsh
+    isb
+1:  mov     x1, x0
+    ldr     x0, [sp]
+    str     x19, [x0, #152]
+    stp     x20, x21, [x0, #160]
+    stp     x22, x23, [x0, #176]
+    stp     x24, x25, [x0, #192]
+    stp     x26, x27, [x0, #208]
+    stp     x28, x29, [x0, #224]
+    b       guest_exit_tail
+
+    /* Every other exception from the guest (FIQ, SError): the full exit,
+       from the vectors like guest_exit_fast. */
     .global guest_exit
 guest_exit:
     ldr     x0, [sp, #16]
@@ -134,6 +188,10 @@ guest_exit:
     str     x30, [x0, #240]
     ldp     x2, x3, [sp], #16
     stp     x2, x3, [x0, #0]
+
+    /* x0 = context with x0-x30 stored, x1 = vector, sp at the context
+       slot: store the exit syndrome and return from guest_enter. */
+guest_exit_tail:
     mrs     x2, elr_el2
     mrs     x3, spsr_el2
     stp     x2, x3, [x0, #248]
@@ -155,20 +213,29 @@ guest_exit:
 );
 
 unsafe extern "C" {
-    fn guest_enter(regs: *mut VcpuRegs) -> u64;
+    fn guest_enter(regs: *mut VcpuRegs, owner: *mut core::ffi::c_void) -> u64;
 }
 
-/// Runs the loaded vCPU until it exits; returns through which vector.
+/// Runs the loaded vCPU until it takes a full exit; returns through which
+/// vector. Exits that the fast path (`ferrovisor_fast_exit`, given `owner`)
+/// handles resume the guest without returning here.
 ///
 /// The caller must have loaded this vCPU's EL1, FP and stage-2 state
 /// (`load_el1`, `load_fp`, `load_stage2`) on this CPU, with IRQs masked.
-pub fn run(regs: &mut VcpuRegs) -> ExitVector {
+///
+/// # Safety
+///
+/// `regs` must point to the register file inside the object `owner` points
+/// to, both valid and not otherwise accessed until this returns; the fast
+/// path receives `owner` and may use it as the object it is.
+pub unsafe fn run(regs: *mut VcpuRegs, owner: *mut core::ffi::c_void) -> ExitVector {
     // SAFETY: `guest_enter` saves and restores every callee-saved register
-    // and the stack pointer; it reads and writes only `*regs`, which is
-    // exclusively borrowed for the call. The guest runs under its own
-    // stage-2 tables (loaded by the caller), so it cannot reach hypervisor
-    // memory, and every exception from it returns here through `guest_exit`.
-    let kind = unsafe { guest_enter(regs) };
+    // and the stack pointer; it reads and writes only `*regs` (valid per
+    // the caller's contract) and passes `owner` to the fast path. The guest
+    // runs under its own stage-2 tables (loaded by the caller), so it cannot
+    // reach hypervisor memory, and every exception from it returns here
+    // through `guest_exit_tail` or resumes the guest from the fast path.
+    let kind = unsafe { guest_enter(regs, owner) };
     ExitVector::from_raw(kind)
 }
 

@@ -6,10 +6,12 @@
 //! dispatcher; any other exception is a hypervisor bug: it dumps the frame on
 //! the console and stops the machine.
 //!
-//! The lower-EL vectors (8..=15) are a guest exit: they jump to
-//! `guest_exit` (guest.rs), which stores the guest's registers in its vCPU
-//! context and returns from `guest::run`. A guest never reaches
-//! `handle_exception`.
+//! The lower-EL vectors (8..=15) are a guest exit. Synchronous exceptions
+//! and IRQs from an AArch64 guest (8, 9) jump to `guest_exit_fast`
+//! (guest.rs), which tries the exit fast path first; the others to
+//! `guest_exit`. Both end, unless the fast path resumed the guest, by
+//! storing the guest's registers in its vCPU context and returning from
+//! `guest::run`. A guest never reaches `handle_exception`.
 
 use core::arch::global_asm;
 use core::fmt;
@@ -123,11 +125,11 @@ macro_rules! vector_table {
     .endm
 
     /* Exceptions from a guest: only possible inside guest::run. */
-    .macro ventry_guest kind
+    .macro ventry_guest kind, to
     .balign 0x80
     stp     x0, x1, [sp, #-16]!
     mov     x1, #\kind
-    b       guest_exit
+    b       \to
     .endm
 
     .section .text.vectors, "ax"
@@ -142,14 +144,14 @@ EL2_VECTORS:
     ventry 5
     ventry 6
     ventry 7
-    ventry_guest 8
-    ventry_guest 9
-    ventry_guest 10
-    ventry_guest 11
-    ventry_guest 12
-    ventry_guest 13
-    ventry_guest 14
-    ventry_guest 15
+    ventry_guest 8, guest_exit_fast
+    ventry_guest 9, guest_exit_fast
+    ventry_guest 10, guest_exit
+    ventry_guest 11, guest_exit
+    ventry_guest 12, guest_exit
+    ventry_guest 13, guest_exit
+    ventry_guest 14, guest_exit
+    ventry_guest 15, guest_exit
 
 exception_entry:
     stp     x2, x3, [sp, #16]

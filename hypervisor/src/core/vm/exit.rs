@@ -196,33 +196,8 @@ mod hvc_ids {
 }
 
 fn smccc(vcpu: &mut Vcpu) -> Next {
-    match vcpu.regs.x[0] as u32 {
-        hvc_ids::NOP => {
-            vcpu.regs.x[0] = 0;
-            return Next::Resume;
-        }
-        hvc_ids::EXITS => {
-            if let Some(s) = vcpu.shared() {
-                let dabt = s.exits_for(ExitReason::Mmio) + s.exits_for(ExitReason::Fault);
-                let counts = [
-                    s.total_exits(),
-                    dabt,
-                    s.exits_for(ExitReason::Forwarded),
-                    s.exits_for(ExitReason::Maintenance),
-                ];
-                vcpu.regs.x[..4].copy_from_slice(&counts);
-            }
-            return Next::Resume;
-        }
-        hvc_ids::SCHED => {
-            if let Some(s) = vcpu.shared() {
-                let loads = s.loads.load(core::sync::atomic::Ordering::Relaxed);
-                let pinned = crate::core::sched::pinned(s.pcpu) as u64;
-                vcpu.regs.x[..4].copy_from_slice(&[loads, pinned, 0, 0]);
-            }
-            return Next::Resume;
-        }
-        _ => {}
+    if answer_query(vcpu) {
+        return Next::Resume;
     }
     let args = [vcpu.regs.x[0], vcpu.regs.x[1], vcpu.regs.x[2], vcpu.regs.x[3]];
     let call = ferrovisor_psci::decode(&args);
@@ -262,6 +237,39 @@ fn smccc(vcpu: &mut Vcpu) -> Next {
             Next::Stop
         }
     }
+}
+
+/// Answers a call that only reads state: ferrovisor's own hypercalls and
+/// the PSCI/SMCCC queries. Sets x0..x3 and returns true, or returns false
+/// (nothing done) for any other call. Safe on the exit fast path: it
+/// changes no vCPU, guest or vGIC state beyond the caller's registers.
+pub(super) fn answer_query(vcpu: &mut Vcpu) -> bool {
+    let reply = match vcpu.regs.x[0] as u32 {
+        hvc_ids::NOP => [0; 4],
+        hvc_ids::EXITS => {
+            let Some(s) = vcpu.shared() else { return false };
+            let dabt = s.exits_for(ExitReason::Mmio) + s.exits_for(ExitReason::Fault);
+            [s.total_exits(), dabt, s.exits_for(ExitReason::Forwarded), s.exits_for(ExitReason::Maintenance)]
+        }
+        hvc_ids::SCHED => {
+            let Some(s) = vcpu.shared() else { return false };
+            let loads = s.loads.load(core::sync::atomic::Ordering::Relaxed);
+            [loads, crate::core::sched::pinned(s.pcpu) as u64, 0, 0]
+        }
+        _ => {
+            let args = [vcpu.regs.x[0], vcpu.regs.x[1], vcpu.regs.x[2], vcpu.regs.x[3]];
+            let call = ferrovisor_psci::decode(&args);
+            if !call.is_query() {
+                return false;
+            }
+            match ferrovisor_psci::handle(&call, vcpu.index, &*vcpu.vm) {
+                Action::Return(ret) => ret,
+                _ => return false,
+            }
+        }
+    };
+    vcpu.regs.x[..4].copy_from_slice(&reply);
+    true
 }
 
 /// ICC_SGI1R_EL1: op0=3, op1=0, CRn=12, CRm=11, op2=5.

@@ -10,6 +10,7 @@ pub mod build;
 pub mod console;
 pub mod control;
 pub mod exit;
+pub mod fast;
 pub mod vcpu;
 
 use alloc::string::String;
@@ -19,7 +20,7 @@ use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use ferrovisor_config::GuestConfig;
 use ferrovisor_psci::VcpuPower;
 use ferrovisor_stage2::Stage2;
-use ferrovisor_types::{GuestPhysAddr, HostRegion};
+use ferrovisor_types::{GuestPhysAddr, HostIrq, HostRegion};
 use ferrovisor_vdev::bus::{MmioBus, MmioDevice};
 use ferrovisor_vdev::pl011::Pl011;
 use ferrovisor_vdev::tagged::LineTagger;
@@ -257,6 +258,17 @@ impl Vm {
     /// The current lifecycle state.
     pub fn state(&self) -> VmState {
         VmState::from_u8(self.state.load(Ordering::Acquire))
+    }
+
+    /// The guest INTID that host interrupt `host` is forwarded to, if this
+    /// guest owns it.
+    pub fn forwarded_intid(&self, host: HostIrq) -> Option<u32> {
+        self.config
+            .passthrough
+            .iter()
+            .flat_map(|p| p.irqs.iter())
+            .find(|r| r.host == host)
+            .map(|r| r.guest.raw())
     }
 
     /// Changes the lifecycle state.

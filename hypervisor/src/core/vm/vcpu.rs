@@ -179,6 +179,37 @@ impl Vcpu {
         }
     }
 
+    /// Exit fast path: makes INTID `intid` (which just fired) pending by
+    /// writing it straight into a free list register, when the vGIC says
+    /// that is all a refill would do ([`ferrovisor_vgic::Vgic::raise_edge_into_lr`]);
+    /// true if it did. False changes nothing: the caller raises it the
+    /// ordinary way and the scheduler loop refills the list registers.
+    pub fn inject_now(&mut self, intid: u32) -> bool {
+        let n = gicv::lr_count();
+        let mask = (1u32 << n) - 1;
+        let free = !u32::from(self.lr_live) & mask;
+        if free == 0 || self.lr_live & gicv::completed_lrs() != 0 {
+            return false;
+        }
+        let i = free.trailing_zeros() as usize;
+        let value = {
+            let mut vgic = self.vm.vgic.lock();
+            // Checked under the lock: every vGIC change bumps the generation
+            // while holding it.
+            if self.vm.vgic_gen.load(Ordering::Acquire) != self.seen_gen {
+                return false;
+            }
+            vgic.raise_edge_into_lr(intid, self.index)
+        };
+        let Some(value) = value else { return false };
+        gicv::write_lr(i, value);
+        if let Some(slot) = self.lrs.get_mut(i) {
+            *slot = value;
+        }
+        self.lr_live |= 1 << i;
+        true
+    }
+
     /// Saves the pCPU's EL1, FP and GIC state into this vCPU.
     pub fn save(&mut self) {
         guest::save_el1(&mut self.el1);

@@ -1,0 +1,104 @@
+//! The exit fast path: what the hypervisor does for the most frequent guest
+//! exits without leaving the guest's context.
+//!
+//! The lower-EL vectors call [`ferrovisor_fast_exit`] for every synchronous
+//! exception and IRQ from a guest, with only the registers a call clobbers
+//! saved (`guest_exit_fast` in `arch/aarch64/guest.rs`). It handles, and
+//! resumes the guest at once:
+//!
+//! * HVC calls that only read state: ferrovisor's own hypercalls and the
+//!   PSCI/SMCCC queries ([`super::exit::answer_query`]);
+//! * a forwarded device interrupt or the virtual timer, when the interrupt
+//!   can go straight into a free list register (nothing else changed in the
+//!   vGIC since the last refill, the guest completed none of the loaded
+//!   ones, nothing else waits: [`Vcpu::inject_now`]).
+//!
+//! Anything else takes the full exit into the scheduler loop
+//! (`sched::run_slice`). IRQs are always acknowledged, handled and counted
+//! here; the full exit for an IRQ only runs the loop's checks (slice end,
+//! shell, lifecycle) and refills the list registers.
+//!
+//! Exits handled here are counted like full ones, so `vcpu list` and the
+//! exit-count hypercall see every exit.
+
+use super::vcpu::{Vcpu, VTIMER_INTID};
+use super::{exit, ExitReason, VmState};
+use crate::core::{cpus, irq, passthrough};
+use crate::platform::gicv3;
+
+/// Vector numbers from `guest_exit_fast`: synchronous and IRQ, lower EL,
+/// AArch64.
+const SYNC: u64 = 8;
+const IRQ: u64 = 9;
+/// Returned to the assembly: the exit is handled, resume the guest.
+const RESUME: u64 = 0;
+/// ESR_EL2.EC of an HVC from AArch64.
+const EC_HVC64: u64 = 0x16;
+
+/// Called by `guest_exit_fast` with the vCPU `guest::run` was given and the
+/// vector number; returns [`RESUME`] or the vector number (full exit).
+#[unsafe(no_mangle)]
+extern "C" fn ferrovisor_fast_exit(owner: *mut Vcpu, kind: u64) -> u64 {
+    // SAFETY: `sched::run_slice` enters the guest through `guest::run` with
+    // `owner` pointing to the running vCPU, which it does not touch until
+    // `guest::run` returns; the assembly calls this only in between, on the
+    // same CPU, so this is the only reference to the vCPU meanwhile.
+    let Some(v) = (unsafe { owner.as_mut() }) else { return kind };
+    match kind {
+        SYNC => sync(v),
+        IRQ => interrupt(v),
+        _ => kind,
+    }
+}
+
+fn sync(v: &mut Vcpu) -> u64 {
+    if ec(crate::arch::aarch64::cpu::esr_el2()) == EC_HVC64 && exit::answer_query(v) {
+        count(v, ExitReason::Hvc);
+        return RESUME;
+    }
+    SYNC
+}
+
+fn ec(esr: u64) -> u64 {
+    (esr >> 26) & 0x3f
+}
+
+/// Acknowledges and handles the IRQ that made the guest exit.
+fn interrupt(v: &mut Vcpu) -> u64 {
+    let Some(host) = irq::acknowledge() else {
+        count(v, ExitReason::Irq);
+        return RESUME;
+    };
+    if let Some(guest) = v.vm.forwarded_intid(host).filter(|_| v.vm.state() == VmState::Running) {
+        // A device interrupt of this guest: it stays active until the
+        // guest's EOI deactivates it through the list register (HW=1).
+        irq::note(host);
+        passthrough::note(host);
+        gicv3::priority_drop(host);
+        count(v, ExitReason::Forwarded);
+        if v.inject_now(guest) {
+            return RESUME;
+        }
+        v.vm.vgic_update(|vgic, fx| vgic.raise_edge(guest, 0, fx));
+        return IRQ;
+    }
+    let reason = match irq::handle(host) {
+        irq::Outcome::Forwarded => ExitReason::Forwarded,
+        irq::Outcome::Done if host.raw() == cpus::MAINTENANCE_PPI => ExitReason::Maintenance,
+        irq::Outcome::Done => ExitReason::Irq,
+    };
+    count(v, reason);
+    if cpus::take_vtimer_fired() {
+        if v.inject_now(VTIMER_INTID) {
+            return RESUME;
+        }
+        v.raise_vtimer();
+    }
+    IRQ
+}
+
+fn count(v: &Vcpu, reason: ExitReason) {
+    if let Some(s) = v.shared() {
+        s.count(reason);
+    }
+}
