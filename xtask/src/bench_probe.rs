@@ -122,7 +122,8 @@ pub fn table(native: &Costs, hyp: &Costs) -> String {
     let mut row = |what: &str, n: f64, h: f64, target: &str, met: bool| {
         t.push_str(&format!(
             "| {what} | {n:.0} | {h:.0} | {:.0} | {target} | {} |\n",
-            h - n,
+            // Rounded, and never "-0" for a cost below one instruction.
+            (h - n).round() + 0.0,
             if met { "yes" } else { "NO" }
         ));
     };

@@ -369,6 +369,7 @@ impl Vgic {
         irq.enabled && self.group_enabled(irq) && self.target(intid, vcpu) == Some(vcpu)
     }
 
+    #[inline]
     pub(crate) fn group_enabled(&self, irq: &Irq) -> bool {
         if irq.group1 {
             self.grp1
@@ -379,6 +380,7 @@ impl Vgic {
 
     /// The vCPU INTID `intid` is delivered to; `bank` is the vCPU owning the
     /// SGI/PPI bank for private interrupts.
+    #[inline]
     pub(crate) fn target(&self, intid: u32, bank: usize) -> Option<usize> {
         if intid < 32 {
             return (bank < self.cfg.vcpus).then_some(bank);
@@ -388,6 +390,7 @@ impl Vgic {
     }
 
     /// The vCPU a `GICD_IROUTER` value designates.
+    #[inline]
     pub(crate) fn route_target(&self, raw: u64) -> Option<usize> {
         if raw & dist::IROUTER_IRM != 0 {
             return Some(0);
@@ -400,6 +403,7 @@ impl Vgic {
     }
 
     /// INTID `intid` (bank `bank` for SGIs/PPIs).
+    #[inline]
     pub(crate) fn irq(&self, intid: u32, bank: usize) -> Option<&Irq> {
         if intid < 32 {
             self.banks.get(bank)?.irqs.get(intid as usize)
@@ -409,6 +413,7 @@ impl Vgic {
     }
 
     /// INTID `intid` (bank `bank` for SGIs/PPIs), mutable.
+    #[inline]
     pub(crate) fn irq_mut(&mut self, intid: u32, bank: usize) -> Option<&mut Irq> {
         if intid < 32 {
             self.banks.get_mut(bank)?.irqs.get_mut(intid as usize)

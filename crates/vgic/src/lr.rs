@@ -54,6 +54,7 @@ pub const fn lr_is_invalid(lr: u64) -> bool {
     lr & (LR_PENDING | LR_ACTIVE) == 0
 }
 
+#[inline(always)]
 fn encode(intid: u32, irq: &Irq, slot: &LrSlot) -> u64 {
     let mut v = u64::from(intid) | (u64::from(irq.priority) << LR_PRIORITY_SHIFT);
     if irq.group1 {
@@ -311,15 +312,19 @@ impl Vgic {
         if vcpu >= self.cfg.vcpus || !self.banks.get(vcpu)?.candidates.is_empty() {
             return None;
         }
-        let irq = self.irq(intid, vcpu)?;
+        if self.target(intid, vcpu) != Some(vcpu) {
+            return None;
+        }
+        let group_on = (self.grp0, self.grp1);
+        let irq = self.irq_mut(intid, vcpu)?;
         let quiet = irq.lr.is_none() && !irq.latch && !irq.active && !irq.hw_active && !irq.line;
-        if !quiet || !irq.enabled || !self.group_enabled(irq) || self.target(intid, vcpu) != Some(vcpu) {
+        let group_enabled = if irq.group1 { group_on.1 } else { group_on.0 };
+        if !quiet || !irq.enabled || !group_enabled {
             return None;
         }
         // What raise_edge then load would leave: a HW-linked interrupt has
         // a physical activation behind its pending state (HW=1); any other
         // is pending from its latch.
-        let irq = self.irq_mut(intid, vcpu)?;
         let hw = irq.hw.is_some();
         irq.hw_active = hw;
         let s = LrSlot { vcpu, pending: true, hw, from_latch: irq.level_sw(), ..LrSlot::default() };

@@ -108,6 +108,17 @@ pub fn priority_drop(irq: HostIrq) {
     GicCpuInterface::end_interrupt(intid(irq), InterruptGroup::Group1);
 }
 
+/// [`priority_drop`] for an interrupt just acknowledged on this CPU, by
+/// writing ICC_EOIR1_EL1 directly (the exit fast path's version).
+pub fn priority_drop_acked(irq: HostIrq) {
+    // SAFETY: ICC_EOIR1_EL1 ends the running priority of the interrupt this
+    // CPU acknowledged (`irq`, from ICC_IAR1_EL1); with EOImode 1 it stays
+    // active until deactivated.
+    unsafe {
+        core::arch::asm!("msr icc_eoir1_el1, {}", in(reg) u64::from(irq.raw()), options(nomem, nostack))
+    };
+}
+
 /// Deactivates an interrupt (ICC_DIR_EL1).
 pub fn deactivate(irq: HostIrq) {
     // SAFETY: ICC_DIR_EL1 deactivates one interrupt of the physical GIC,

@@ -115,9 +115,23 @@ pub fn create(id: usize, config: GuestConfig) -> Result<Arc<Vm>, String> {
         ram_ranges,
         unbootable,
         reset_requested: AtomicBool::new(false),
+        forwards: forward_map(&config),
         config,
     };
     Ok(Arc::new(vm))
+}
+
+/// Guest INTID by host INTID for the config's forwarded interrupts.
+fn forward_map(config: &GuestConfig) -> Vec<u16> {
+    let routes = || config.passthrough.iter().flat_map(|p| p.irqs.iter());
+    let len = routes().map(|r| r.host.raw() as usize + 1).max().unwrap_or(0);
+    let mut map = alloc::vec![0u16; len];
+    for r in routes() {
+        if let (Some(slot), Ok(guest)) = (map.get_mut(r.host.raw() as usize), u16::try_from(r.guest.raw())) {
+            *slot = guest;
+        }
+    }
+    map
 }
 
 fn bundle_file<'a>(bundle: &Bundle<'a>, name: &str) -> Result<&'a [u8], String> {

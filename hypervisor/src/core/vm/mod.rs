@@ -252,6 +252,9 @@ pub struct Vm {
     pub unbootable: Option<String>,
     /// A reset requested by the guest (PSCI SYSTEM_RESET), served by cpu0.
     pub reset_requested: AtomicBool,
+    /// Guest INTID by host INTID for this guest's forwarded interrupts (0:
+    /// not this guest's), from the config: the exit fast path's lookup.
+    pub forwards: Vec<u16>,
 }
 
 impl Vm {
@@ -263,12 +266,7 @@ impl Vm {
     /// The guest INTID that host interrupt `host` is forwarded to, if this
     /// guest owns it.
     pub fn forwarded_intid(&self, host: HostIrq) -> Option<u32> {
-        self.config
-            .passthrough
-            .iter()
-            .flat_map(|p| p.irqs.iter())
-            .find(|r| r.host == host)
-            .map(|r| r.guest.raw())
+        self.forwards.get(host.raw() as usize).copied().filter(|&g| g != 0).map(u32::from)
     }
 
     /// Changes the lifecycle state.

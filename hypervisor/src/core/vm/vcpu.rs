@@ -35,6 +35,8 @@ pub struct Vcpu {
     pub seen_gen: u64,
     /// List registers holding an interrupt after the last refresh.
     pub lr_live: u16,
+    /// One bit per list register the CPU implements (set by `load`).
+    pub lr_mask: u16,
     /// The guest epoch this state belongs to.
     pub epoch: u32,
 }
@@ -53,6 +55,7 @@ impl Vcpu {
             waiting: false,
             seen_gen: u64::MAX,
             lr_live: 0,
+            lr_mask: 0,
             epoch: 0,
         }
     }
@@ -125,7 +128,8 @@ impl Vcpu {
     /// Loads this vCPU's EL1, FP, GIC and stage-2 state onto the running
     /// pCPU. `dedicated`: no other vCPU is pinned to this pCPU, so the
     /// guest's WFI need not trap (it sleeps on the pCPU itself).
-    pub fn load(&self, dedicated: bool) {
+    pub fn load(&mut self, dedicated: bool) {
+        self.lr_mask = ((1u32 << gicv::lr_count()) - 1) as u16;
         guest::load_el1(&self.el1);
         guest::load_fp(&self.fp);
         for (n, lr) in self.lrs.iter().enumerate().take(gicv::lr_count()) {
@@ -184,10 +188,9 @@ impl Vcpu {
     /// that is all a refill would do ([`ferrovisor_vgic::Vgic::raise_edge_into_lr`]);
     /// true if it did. False changes nothing: the caller raises it the
     /// ordinary way and the scheduler loop refills the list registers.
+    #[inline]
     pub fn inject_now(&mut self, intid: u32) -> bool {
-        let n = gicv::lr_count();
-        let mask = (1u32 << n) - 1;
-        let free = !u32::from(self.lr_live) & mask;
+        let free = !self.lr_live & self.lr_mask;
         if free == 0 || self.lr_live & gicv::completed_lrs() != 0 {
             return false;
         }
@@ -202,10 +205,9 @@ impl Vcpu {
             vgic.raise_edge_into_lr(intid, self.index)
         };
         let Some(value) = value else { return false };
+        // `lrs` needs no copy: it is read back from the hardware before
+        // every use.
         gicv::write_lr(i, value);
-        if let Some(slot) = self.lrs.get_mut(i) {
-            *slot = value;
-        }
         self.lr_live |= 1 << i;
         true
     }
