@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 /// Each workload runs this many times per boot; the table keeps the minimum.
-const RUNS: usize = 2;
+const RUNS: usize = 5;
 
 /// Minimum counter ticks of each workload.
 #[derive(Debug, Clone, Copy)]

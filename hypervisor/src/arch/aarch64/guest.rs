@@ -83,6 +83,37 @@ impl ExitVector {
 
 global_asm!(
     r#"
+    /* x2..x17 from / to the register file at x0 (offsets 16..136). */
+    .macro guest_load_x2_x17
+    ldp     x2, x3, [x0, #16]
+    ldp     x4, x5, [x0, #32]
+    ldp     x6, x7, [x0, #48]
+    ldp     x8, x9, [x0, #64]
+    ldp     x10, x11, [x0, #80]
+    ldp     x12, x13, [x0, #96]
+    ldp     x14, x15, [x0, #112]
+    ldp     x16, x17, [x0, #128]
+    .endm
+
+    /* From a lower-EL vector (guest x0/x1 pushed, vector number in x1):
+       store the registers a call may clobber (x0-x18, x30) in the register
+       file, pop x0/x1, leave x0 = register file, sp at the context slot. */
+    .macro guest_save_volatile
+    ldr     x0, [sp, #16]
+    stp     x2, x3, [x0, #16]
+    stp     x4, x5, [x0, #32]
+    stp     x6, x7, [x0, #48]
+    stp     x8, x9, [x0, #64]
+    stp     x10, x11, [x0, #80]
+    stp     x12, x13, [x0, #96]
+    stp     x14, x15, [x0, #112]
+    stp     x16, x17, [x0, #128]
+    str     x18, [x0, #144]
+    str     x30, [x0, #240]
+    ldp     x2, x3, [sp], #16
+    stp     x2, x3, [x0, #0]
+    .endm
+
     .section .text.guest, "ax"
     .global guest_enter
 guest_enter:
@@ -97,14 +128,7 @@ guest_enter:
     msr     elr_el2, x1
     ldr     x1, [x0, #256]
     msr     spsr_el2, x1
-    ldp     x2, x3, [x0, #16]
-    ldp     x4, x5, [x0, #32]
-    ldp     x6, x7, [x0, #48]
-    ldp     x8, x9, [x0, #64]
-    ldp     x10, x11, [x0, #80]
-    ldp     x12, x13, [x0, #96]
-    ldp     x14, x15, [x0, #112]
-    ldp     x16, x17, [x0, #128]
+    guest_load_x2_x17
     ldp     x18, x19, [x0, #144]
     ldp     x20, x21, [x0, #160]
     ldp     x22, x23, [x0, #176]
@@ -117,45 +141,34 @@ guest_enter:
     dsb     nsh
     isb
 
-    /* Synchronous exceptions and IRQs from the guest. Reached from the
-       lower-EL vectors with the guest's x0/x1 pushed and the vector number
-       in x1. Saves only what a call may clobber (x0-x18, x30) and calls
+    /* Synchronous exceptions and IRQs from the guest, from the lower-EL
+       vectors. Saves only what a call may clobber and calls
        ferrovisor_fast_exit(owner, kind), which preserves x19-x29 like any
        function. It returns 0: the exit is handled, resume the guest; or the
        vector number: take the full exit. */
     .global guest_exit_fast
 guest_exit_fast:
-    ldr     x0, [sp, #16]
-    stp     x2, x3, [x0, #16]
-    stp     x4, x5, [x0, #32]
-    stp     x6, x7, [x0, #48]
-    stp     x8, x9, [x0, #64]
-    stp     x10, x11, [x0, #80]
-    stp     x12, x13, [x0, #96]
-    stp     x14, x15, [x0, #112]
-    stp     x16, x17, [x0, #128]
-    str     x18, [x0, #144]
-    str     x30, [x0, #240]
-    ldp     x2, x3, [sp], #16
-    stp     x2, x3, [x0, #0]
+    guest_save_volatile
     ldr     x0, [sp, #8]
     bl      ferrovisor_fast_exit
     cbnz    x0, 1f
     ldr     x0, [sp]
-    ldp     x2, x3, [x0, #16]
-    ldp     x4, x5, [x0, #32]
-    ldp     x6, x7, [x0, #48]
-    ldp     x8, x9, [x0, #64]
-    ldp     x10, x11, [x0, #80]
-    ldp     x12, x13, [x0, #96]
-    ldp     x14, x15, [x0, #112]
-    ldp     x16, x17, [x0, #128]
+    guest_load_x2_x17
     ldr     x18, [x0, #144]
     ldr     x30, [x0, #240]
     ldp     x0, x1, [x0, #0]
     eret
     dsb     nsh
     isb
+
+    /* Every other exception from the guest (FIQ, SError): the full exit. */
+    .global guest_exit
+guest_exit:
+    guest_save_volatile
+    mov     x0, x1
+
+    /* The full exit, x0 = vector number: store x19-x29 and the syndrome,
+       return it from guest_enter. */
 1:  mov     x1, x0
     ldr     x0, [sp]
     str     x19, [x0, #152]
@@ -164,34 +177,6 @@ guest_exit_fast:
     stp     x24, x25, [x0, #192]
     stp     x26, x27, [x0, #208]
     stp     x28, x29, [x0, #224]
-    b       guest_exit_tail
-
-    /* Every other exception from the guest (FIQ, SError): the full exit,
-       from the vectors like guest_exit_fast. */
-    .global guest_exit
-guest_exit:
-    ldr     x0, [sp, #16]
-    stp     x2, x3, [x0, #16]
-    stp     x4, x5, [x0, #32]
-    stp     x6, x7, [x0, #48]
-    stp     x8, x9, [x0, #64]
-    stp     x10, x11, [x0, #80]
-    stp     x12, x13, [x0, #96]
-    stp     x14, x15, [x0, #112]
-    stp     x16, x17, [x0, #128]
-    stp     x18, x19, [x0, #144]
-    stp     x20, x21, [x0, #160]
-    stp     x22, x23, [x0, #176]
-    stp     x24, x25, [x0, #192]
-    stp     x26, x27, [x0, #208]
-    stp     x28, x29, [x0, #224]
-    str     x30, [x0, #240]
-    ldp     x2, x3, [sp], #16
-    stp     x2, x3, [x0, #0]
-
-    /* x0 = context with x0-x30 stored, x1 = vector, sp at the context
-       slot: store the exit syndrome and return from guest_enter. */
-guest_exit_tail:
     mrs     x2, elr_el2
     mrs     x3, spsr_el2
     stp     x2, x3, [x0, #248]
@@ -234,7 +219,8 @@ pub unsafe fn run(regs: *mut VcpuRegs, owner: *mut core::ffi::c_void) -> ExitVec
     // the caller's contract) and passes `owner` to the fast path. The guest
     // runs under its own stage-2 tables (loaded by the caller), so it cannot
     // reach hypervisor memory, and every exception from it returns here
-    // through `guest_exit_tail` or resumes the guest from the fast path.
+    // through the full exit in `guest_exit_fast`/`guest_exit`, or resumes
+    // the guest from the fast path.
     let kind = unsafe { guest_enter(regs, owner) };
     ExitVector::from_raw(kind)
 }
