@@ -212,7 +212,11 @@ impl Vgic {
         }
         s.clear_pending = false;
         s.clear_active = false;
-        if irq.active {
+        // ISACTIVER on a loaded interrupt. An LR with HW=1 cannot be
+        // pending and active at once: a pending-only HW LR goes back to the
+        // model below instead, and `load` puts the active state in first
+        // (HW=0) and the physical activation after the guest completed it.
+        if irq.active && !(s.hw && s.pending) {
             s.active = true;
             irq.active = false;
         }
@@ -290,6 +294,45 @@ impl Vgic {
         (best, n)
     }
 
+    /// The exit fast path's share of a refill: the guest completed the
+    /// interrupts whose LR values (read back, now invalid) are in `done`,
+    /// and the model takes them back from `vcpu` exactly as
+    /// [`Vgic::sync_lrs`] would (a completed interrupt that is not wanted
+    /// again also leaves the candidates, as the next fill would drop it).
+    ///
+    /// Returns true if `vcpu` is left with nothing to load and no other
+    /// vCPU to kick: the caller may then reuse those LRs (as free) and go on
+    /// with [`Vgic::raise_edge_into_lr`]. False: the caller must take the
+    /// ordinary path (the next `sync_lrs`/`flush_lrs` finds these
+    /// completions already taken back and the LRs invalid, which is
+    /// consistent). A value in `done` that is not invalid is no completion
+    /// and is ignored.
+    ///
+    /// Cost: one step per value, no scan.
+    pub fn retire_lrs(&mut self, vcpu: usize, done: impl IntoIterator<Item = u64>) -> bool {
+        if vcpu >= self.cfg.vcpus {
+            return false;
+        }
+        for lr in done.into_iter().filter(|&lr| lr_is_invalid(lr)) {
+            let intid = lr_vintid(lr);
+            let Some(irq) = self.irq_mut(intid, vcpu) else { continue };
+            let Some(s) = irq.lr.filter(|s| s.vcpu == vcpu) else { continue };
+            if s.hw {
+                irq.hw_active = core::mem::take(&mut irq.hw_refired);
+            }
+            irq.lr = None;
+            self.released(intid, vcpu);
+            if let Some(t) = self.target(intid, vcpu) {
+                if !self.wanted(intid, t) {
+                    if let Some(b) = self.banks.get_mut(t) {
+                        b.candidates.remove(intid);
+                    }
+                }
+            }
+        }
+        self.deferred_kicks == 0 && self.banks.get(vcpu).is_some_and(|b| b.candidates.is_empty())
+    }
+
     /// The fast path of an injection into the running vCPU `vcpu`:
     /// [`Vgic::raise_edge`] on INTID `intid` (bank `vcpu` for SGIs/PPIs)
     /// followed by the fill of one free list register, when that is all a
@@ -299,8 +342,9 @@ impl Vgic {
     /// `flush_lrs` before the next entry).
     ///
     /// The caller guarantees what the model cannot see: nothing changed in
-    /// the vGIC since `vcpu`'s last flush, the guest completed none of the
-    /// LRs that flush filled, and one LR is free (it wrote 0 there). The
+    /// the vGIC since `vcpu`'s last flush, the LRs the guest completed since
+    /// then went through [`Vgic::retire_lrs`], and one LR is free (holding
+    /// no interrupt the model counts as loaded). The
     /// model then checks that the interrupt is deliverable to `vcpu`, not
     /// pending, active or loaded anywhere, not a level interrupt with its
     /// line high, and that no other interrupt waits for `vcpu` (so loading

@@ -173,3 +173,38 @@ fn physical_refire_before_the_completed_lr_is_synced_keeps_the_hw_bit() {
     );
     assert_eq!((l[0] >> 32) & 0x1fff, 79);
 }
+
+#[test]
+fn set_active_on_a_pending_hw_lr_never_makes_it_pending_and_active() {
+    let mut g = vgic(1, 32);
+    linux_init(&mut g);
+    g.link_hw(27, 0, 27).unwrap();
+    w32(&mut g, 0, sgi(0, 0x100), 1 << 27);
+    let mut fx = Effects::new();
+    g.raise_edge(27, 0, &mut fx);
+    let mut l = lrs(2);
+    g.flush_lrs(0, &mut l);
+    assert_eq!(l[0] >> 62, 1, "pending, HW=1");
+    // The guest makes it active by hand (GICR_ISACTIVER0) while the
+    // physical activation is still pending in the LR: first the active
+    // state (HW=0), ...
+    w32(&mut g, 0, sgi(0, 0x300), 1 << 27);
+    g.sync_lrs(0, &mut l);
+    g.flush_lrs(0, &mut l);
+    assert_eq!(loaded(&l), [27]);
+    assert_eq!((l[0] >> 62, l[0] & LR_HW), (2, 0), "active only, HW=0");
+    // ... then, once the guest completed that, the physical activation
+    // (HW=1), whose completion deactivates the physical PPI: nothing stuck.
+    eoi(&mut l[0]);
+    g.sync_lrs(0, &mut l);
+    g.flush_lrs(0, &mut l);
+    assert_eq!(loaded(&l), [27]);
+    assert_eq!((l[0] >> 62, l[0] & LR_HW), (1, LR_HW), "pending, HW=1");
+    ack(&mut l[0]);
+    eoi(&mut l[0]);
+    g.sync_lrs(0, &mut l);
+    g.flush_lrs(0, &mut l);
+    assert_eq!(loaded(&l), Vec::<u32>::new());
+    let info = g.irq_info(27, 0).unwrap();
+    assert!(!info.active && !info.pending);
+}

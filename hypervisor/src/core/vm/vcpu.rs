@@ -186,15 +186,19 @@ impl Vcpu {
     /// Exit fast path: makes INTID `intid` (which just fired) pending by
     /// writing it straight into a free list register, when the vGIC says
     /// that is all a refill would do ([`ferrovisor_vgic::Vgic::raise_edge_into_lr`]);
-    /// true if it did. False changes nothing: the caller raises it the
-    /// ordinary way and the scheduler loop refills the list registers.
+    /// true if it did. Interrupts the guest completed since the last refill
+    /// are handed back first ([`ferrovisor_vgic::Vgic::retire_lrs`]) and
+    /// their LRs reused. False: the caller raises `intid` the ordinary way
+    /// and the scheduler loop refills the list registers (which finds any
+    /// completion already handed back: consistent).
     #[inline]
     pub fn inject_now(&mut self, intid: u32) -> bool {
-        let free = !self.lr_live & self.lr_mask;
-        if free == 0 || self.lr_live & gicv::completed_lrs() != 0 {
+        let completed = self.lr_live & gicv::completed_lrs();
+        let live = self.lr_live & !completed;
+        let free = !live & self.lr_mask;
+        if free == 0 {
             return false;
         }
-        let i = free.trailing_zeros() as usize;
         let value = {
             let mut vgic = self.vm.vgic.lock();
             // Checked under the lock: every vGIC change bumps the generation
@@ -202,13 +206,25 @@ impl Vcpu {
             if self.vm.vgic_gen.load(Ordering::Acquire) != self.seen_gen {
                 return false;
             }
+            // The completed LRs' values, read as the model takes them.
+            let mut bits = completed;
+            let done = core::iter::from_fn(|| {
+                let i = bits.trailing_zeros() as usize;
+                bits &= bits.wrapping_sub(1);
+                (i < MAX_LRS).then(|| gicv::read_lr(i))
+            });
+            if completed != 0 && !vgic.retire_lrs(self.index, done) {
+                return false;
+            }
             vgic.raise_edge_into_lr(intid, self.index)
         };
         let Some(value) = value else { return false };
+        let i = free.trailing_zeros() as usize;
         // `lrs` needs no copy: it is read back from the hardware before
-        // every use.
+        // every use. A retired LR keeps its invalid value until reused or
+        // refilled; the model no longer counts it.
         gicv::write_lr(i, value);
-        self.lr_live |= 1 << i;
+        self.lr_live = live | (1 << i);
         true
     }
 
