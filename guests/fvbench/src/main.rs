@@ -8,7 +8,8 @@
 //! ```
 //!
 //! Each run prints exactly one line on stdout:
-//! `FVBENCH <cmd> ticks=<cntvct delta> freq=<cntfrq> result=<hex>`.
+//! `FVBENCH <cmd> ticks=<cntvct delta> freq=<cntfrq> result=<hex> cpu=<n>`,
+//! `cpu` being the CPU it ended on (`/proc/self/stat`; `?` if unknown).
 //! `ticks / freq` is the time in seconds; `result` depends only on the
 //! arguments, so it checks that the work was done (and done right). Under
 //! QEMU `-icount shift=0` the counter counts guest instructions (62.5 MHz,
@@ -81,7 +82,22 @@ fn run(args: &[String]) -> Result<String, String> {
         "" => return Err("no command".into()),
         other => return Err(format!("unknown command {other:?}")),
     };
-    Ok(format!("FVBENCH {cmd} ticks={ticks} freq={} result={result:016x}", counter::freq()))
+    let cpu = current_cpu().map_or_else(|| "?".to_string(), |c| c.to_string());
+    Ok(format!("FVBENCH {cmd} ticks={ticks} freq={} result={result:016x} cpu={cpu}", counter::freq()))
+}
+
+/// The CPU this process last ran on: field 39 of `/proc/self/stat`.
+fn current_cpu() -> Option<u32> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    cpu_from_stat(&stat)
+}
+
+/// Field 39 (`processor`) of a `/proc/<pid>/stat` line. The second field
+/// (the command) is in parentheses and may hold spaces, so fields are
+/// counted after its closing parenthesis (which is field 2).
+fn cpu_from_stat(stat: &str) -> Option<u32> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(39 - 3)?.parse().ok()
 }
 
 /// Up to `N` unsigned numbers, each defaulting to `defaults[i]`.
@@ -199,6 +215,16 @@ mod counter {
 mod tests {
     use super::*;
 
+    #[test]
+    fn cpu_is_field_39_of_stat() {
+        let mut fields: Vec<String> = (3..=52).map(|n| n.to_string()).collect();
+        fields[39 - 3] = "1".into();
+        let line = format!("4242 (fv bench) {}", fields.join(" "));
+        assert_eq!(cpu_from_stat(&line), Some(1));
+        assert_eq!(cpu_from_stat("4242 (x) R 1"), None);
+        assert_eq!(cpu_from_stat("garbage"), None);
+    }
+
     fn args(s: &str) -> Vec<String> {
         s.split_whitespace().map(str::to_string).collect()
     }
@@ -229,7 +255,9 @@ mod tests {
         let line = line.as_deref().unwrap_or("");
         assert!(line.starts_with("FVBENCH cpu ticks="), "{line}");
         assert!(line.contains(" freq=1000000000 result="), "{line}");
-        assert_eq!(line.rsplit("result=").next().map(str::len), Some(16));
+        let result = line.split_whitespace().find_map(|w| w.strip_prefix("result="));
+        assert_eq!(result.map(str::len), Some(16), "{line}");
+        assert!(line.split_whitespace().any(|w| w.starts_with("cpu=")), "{line}");
         assert!(run(&args("mem 1 1")).is_ok_and(|l| l.starts_with("FVBENCH mem ")));
         assert!(run(&args("mem 0")).is_err());
         assert!(run(&args("disk")).is_err() && run(&[]).is_err());
