@@ -206,14 +206,7 @@ impl Vcpu {
             if self.vm.vgic_gen.load(Ordering::Acquire) != self.seen_gen {
                 return false;
             }
-            // The completed LRs' values, read as the model takes them.
-            let mut bits = completed;
-            let done = core::iter::from_fn(|| {
-                let i = bits.trailing_zeros() as usize;
-                bits &= bits.wrapping_sub(1);
-                (i < MAX_LRS).then(|| gicv::read_lr(i))
-            });
-            if completed != 0 && !vgic.retire_lrs(self.index, done) {
+            if completed != 0 && !retire(&mut vgic, self.index, completed) {
                 return false;
             }
             vgic.raise_edge_into_lr(intid, self.index)
@@ -245,6 +238,20 @@ impl Vcpu {
     pub fn has_deliverable(&self) -> bool {
         self.vm.vgic.lock().has_deliverable(self.index)
     }
+}
+
+/// Hands the LRs in `completed` (the guest completed them) back to the vGIC
+/// ([`ferrovisor_vgic::Vgic::retire_lrs`]); kept out of line so that the
+/// fast path without completions stays short.
+#[inline(never)]
+fn retire(vgic: &mut ferrovisor_vgic::Vgic, vcpu: usize, completed: u16) -> bool {
+    let mut bits = completed;
+    let done = core::iter::from_fn(|| {
+        let i = bits.trailing_zeros() as usize;
+        bits &= bits.wrapping_sub(1);
+        (i < MAX_LRS).then(|| gicv::read_lr(i))
+    });
+    vgic.retire_lrs(vcpu, done)
 }
 
 impl GuestCpus for Vm {
