@@ -294,6 +294,14 @@ impl Vgic {
         (best, n)
     }
 
+    /// vCPUs (bit `i`: vCPU `i`) that interrupts taken back by
+    /// [`Vgic::sync_lrs`] made something deliverable to, and which need a
+    /// kick; the next [`Vgic::flush_lrs`] would report them otherwise. Call
+    /// after a `sync_lrs` that no flush follows (a vCPU being descheduled).
+    pub fn take_kicks(&mut self) -> u32 {
+        core::mem::take(&mut self.deferred_kicks)
+    }
+
     /// The exit fast path's share of a refill: the guest completed the
     /// interrupts whose LR values (read back, now invalid) are in `done`,
     /// and the model takes them back from `vcpu` exactly as

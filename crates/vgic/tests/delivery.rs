@@ -367,3 +367,28 @@ fn level_eoi_maintenance_follows_the_line() {
     assert_eq!(loaded(&l), [40], "re-sampled: pending again");
     assert_eq!(l[0] & LR_PENDING, LR_PENDING);
 }
+
+#[test]
+fn kicks_owed_after_a_sync_are_handed_out() {
+    // SPI 40 on vCPU 1, active there, when the guest re-routes it to vCPU 0
+    // and it fires again: once vCPU 1 completes it and is descheduled (a
+    // sync with no flush after it), vCPU 0 must be kicked.
+    let mut g = with_spi(2, 40, 1);
+    edge(&mut g, 40);
+    let mut fx = Effects::new();
+    g.raise_edge(40, 0, &mut fx);
+    let mut l1 = lrs(4);
+    g.flush_lrs(1, &mut l1);
+    ack(&mut l1[0]);
+    g.sync_lrs(1, &mut l1);
+    w64(&mut g, 0, gicd(0x6000 + 8 * 40), 0);
+    g.raise_edge(40, 0, &mut fx);
+    eoi(&mut l1[0]);
+    g.sync_lrs(1, &mut l1);
+    assert!(g.has_deliverable(0));
+    assert_eq!(g.take_kicks(), 1, "vCPU 0 is owed a kick");
+    assert_eq!(g.take_kicks(), 0, "handed out once");
+    let mut l0 = lrs(4);
+    assert_eq!(g.flush_lrs(0, &mut l0).kicks, 0);
+    assert_eq!(loaded(&l0), [40]);
+}

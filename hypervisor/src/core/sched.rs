@@ -87,8 +87,12 @@ pub fn run(housekeeping: Option<Housekeeping>) -> ! {
                 q.push_back(v);
                 drop(q);
                 // A vCPU in WFI with nobody else to run: sleep until the next
-                // interrupt (the tick at the latest). WFI may end early by the
-                // architecture, so this is a correct, bounded wait.
+                // interrupt. Whatever can make a waiting vCPU runnable comes
+                // with one: its timer (armed in hardware while saved), a
+                // forwarded interrupt, or a kick from the CPU that changed
+                // its vGIC or state. On a pCPU with several vCPUs the tick
+                // bounds the wait too. WFI may end early by the
+                // architecture, so the loop re-checks.
                 if waiting && alone {
                     idle_once();
                 }

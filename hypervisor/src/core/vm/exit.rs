@@ -239,6 +239,16 @@ fn smccc(vcpu: &mut Vcpu) -> Next {
     }
 }
 
+/// Whether the call in the vCPU's x0..x3 only reads state (what
+/// [`answer_query`] answers).
+pub(super) fn is_query(vcpu: &Vcpu) -> bool {
+    match vcpu.regs.x[0] as u32 {
+        hvc_ids::NOP | hvc_ids::EXITS | hvc_ids::SCHED => true,
+        _ => ferrovisor_psci::decode(&[vcpu.regs.x[0], vcpu.regs.x[1], vcpu.regs.x[2], vcpu.regs.x[3]])
+            .is_query(),
+    }
+}
+
 /// Answers a call that only reads state: ferrovisor's own hypercalls and
 /// the PSCI/SMCCC queries. Sets x0..x3 and returns true, or returns false
 /// (nothing done) for any other call. Safe on the exit fast path: it

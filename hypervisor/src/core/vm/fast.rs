@@ -37,12 +37,18 @@ const EC_HVC64: u64 = 0x16;
 
 /// Called by `guest_exit_fast` with the vCPU `guest::run` was given and the
 /// vector number; returns [`RESUME`] or the vector number (full exit).
+///
+/// # Safety
+///
+/// `owner` must be null or point to a valid vCPU that nothing else
+/// accesses during the call: the vCPU that `sched::run_slice` handed to
+/// `guest::run`, which the assembly passes on from a guest exit.
 #[unsafe(no_mangle)]
-extern "C" fn ferrovisor_fast_exit(owner: *mut Vcpu, kind: u64) -> u64 {
-    // SAFETY: `sched::run_slice` enters the guest through `guest::run` with
-    // `owner` pointing to the running vCPU, which it does not touch until
-    // `guest::run` returns; the assembly calls this only in between, on the
-    // same CPU, so this is the only reference to the vCPU meanwhile.
+unsafe extern "C" fn ferrovisor_fast_exit(owner: *mut Vcpu, kind: u64) -> u64 {
+    // SAFETY: per the contract above: `sched::run_slice` enters the guest
+    // through `guest::run` with `owner` pointing to the running vCPU, which
+    // it does not touch until `guest::run` returns; the assembly calls this
+    // only in between, on the same CPU, so this is the only reference.
     let Some(v) = (unsafe { owner.as_mut() }) else { return kind };
     match kind {
         SYNC => sync(v),
@@ -52,9 +58,15 @@ extern "C" fn ferrovisor_fast_exit(owner: *mut Vcpu, kind: u64) -> u64 {
 }
 
 fn sync(v: &mut Vcpu) -> u64 {
-    if ec(crate::arch::aarch64::cpu::esr_el2()) == EC_HVC64 && exit::answer_query(v) {
+    // Counted first, as the full exit does: the exit-count hypercall
+    // includes itself.
+    if ec(crate::arch::aarch64::cpu::esr_el2()) == EC_HVC64 && exit::is_query(v) {
         count(v, ExitReason::Hvc);
-        return RESUME;
+        if exit::answer_query(v) {
+            return RESUME;
+        }
+        // Cannot happen (a query is always answered); take the full exit,
+        // which counts it again rather than lose it.
     }
     SYNC
 }

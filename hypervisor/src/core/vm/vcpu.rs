@@ -194,8 +194,10 @@ impl Vcpu {
     #[inline]
     pub fn inject_now(&mut self, intid: u32) -> bool {
         let completed = self.lr_live & gicv::completed_lrs();
-        let live = self.lr_live & !completed;
-        let free = !live & self.lr_mask;
+        if completed != 0 {
+            return self.inject_after_completions(intid, completed);
+        }
+        let free = !self.lr_live & self.lr_mask;
         if free == 0 {
             return false;
         }
@@ -206,16 +208,61 @@ impl Vcpu {
             if self.vm.vgic_gen.load(Ordering::Acquire) != self.seen_gen {
                 return false;
             }
-            if completed != 0 && !retire(&mut vgic, self.index, completed) {
-                return false;
-            }
             vgic.raise_edge_into_lr(intid, self.index)
         };
         let Some(value) = value else { return false };
         let i = free.trailing_zeros() as usize;
         // `lrs` needs no copy: it is read back from the hardware before
-        // every use. A retired LR keeps its invalid value until reused or
-        // refilled; the model no longer counts it.
+        // every use.
+        gicv::write_lr(i, value);
+        self.lr_live |= 1 << i;
+        true
+    }
+
+    /// [`Vcpu::inject_now`] when the guest completed some of the loaded
+    /// interrupts (`completed`, LR bits) since the last refill: they are
+    /// handed back first and their LRs reused or cleared. Out of line, so
+    /// the path without completions stays short.
+    #[inline(never)]
+    fn inject_after_completions(&mut self, intid: u32, completed: u16) -> bool {
+        let live = self.lr_live & !completed;
+        let free = !live & self.lr_mask;
+        if free == 0 {
+            return false;
+        }
+        let value = {
+            let mut vgic = self.vm.vgic.lock();
+            if self.vm.vgic_gen.load(Ordering::Acquire) != self.seen_gen {
+                return false;
+            }
+            let mut bits = completed;
+            let done = core::iter::from_fn(|| {
+                let i = bits.trailing_zeros() as usize;
+                bits &= bits.wrapping_sub(1);
+                (i < MAX_LRS).then(|| gicv::read_lr(i))
+            });
+            let value = if vgic.retire_lrs(self.index, done) {
+                vgic.raise_edge_into_lr(intid, self.index)
+            } else {
+                None
+            };
+            if value.is_none() {
+                // The model may have taken the completions back: make sure
+                // the next entry refills (it finds those LRs invalid, which
+                // is consistent).
+                self.vm.vgic_gen.fetch_add(1, Ordering::AcqRel);
+            }
+            value
+        };
+        let Some(value) = value else { return false };
+        let i = free.trailing_zeros() as usize;
+        // The retired LRs are cleared: one left invalid with its EOI bit
+        // would keep the maintenance interrupt asserted.
+        let mut stale = completed & !(1 << i);
+        while stale != 0 {
+            gicv::write_lr(stale.trailing_zeros() as usize, 0);
+            stale &= stale - 1;
+        }
         gicv::write_lr(i, value);
         self.lr_live = live | (1 << i);
         true
@@ -229,29 +276,30 @@ impl Vcpu {
         for (i, lr) in self.lrs.iter_mut().enumerate().take(n) {
             *lr = gicv::read_lr(i);
         }
-        self.vm.vgic.lock().sync_lrs(self.index, &mut self.lrs[..n]);
+        let kicks = {
+            let mut vgic = self.vm.vgic.lock();
+            vgic.sync_lrs(self.index, &mut self.lrs[..n]);
+            vgic.take_kicks()
+        };
         gicv::save(&mut self.gic);
         self.seen_gen = u64::MAX;
+        // Interrupts this vCPU gave back that are now another vCPU's (the
+        // guest re-routed them meanwhile): that one must refill and, if it
+        // sleeps in an untrapped WFI, wake up.
+        if kicks & !(1 << self.index) != 0 {
+            self.vm.vgic_gen.fetch_add(1, Ordering::AcqRel);
+            for (v, s) in self.vm.vcpus.iter().enumerate() {
+                if v != self.index && kicks & (1 << v) != 0 {
+                    crate::core::sched::kick(s.pcpu);
+                }
+            }
+        }
     }
 
     /// Whether the guest has an interrupt it could take now (WFI completes).
     pub fn has_deliverable(&self) -> bool {
         self.vm.vgic.lock().has_deliverable(self.index)
     }
-}
-
-/// Hands the LRs in `completed` (the guest completed them) back to the vGIC
-/// ([`ferrovisor_vgic::Vgic::retire_lrs`]); kept out of line so that the
-/// fast path without completions stays short.
-#[inline(never)]
-fn retire(vgic: &mut ferrovisor_vgic::Vgic, vcpu: usize, completed: u16) -> bool {
-    let mut bits = completed;
-    let done = core::iter::from_fn(|| {
-        let i = bits.trailing_zeros() as usize;
-        bits &= bits.wrapping_sub(1);
-        (i < MAX_LRS).then(|| gicv::read_lr(i))
-    });
-    vgic.retire_lrs(vcpu, done)
 }
 
 impl GuestCpus for Vm {
