@@ -431,13 +431,20 @@ mod tests {
         let mut taken = 0usize;
         let mut with_retire = 0usize;
         for (step, (op, inject)) in ops.iter().enumerate() {
+            // LRs overwritten behind the model's back model a hypervisor
+            // bug, which the fast path's contract rules out (the hardware
+            // only changes an LR's state bits); the ordinary paths' test
+            // covers them. Two correct models may absorb such garbage
+            // differently (e.g. an LR resurrecting an interrupt one of them
+            // already took back).
+            if matches!(op, Op::Corrupt { .. }) {
+                continue;
+            }
             fast.apply(op, false);
             slow.apply(op, false);
             match *op {
                 Op::Flush { vcpu } => dirty[vcpu] = false,
-                // What the guest does to its LRs needs no refill; LRs
-                // changed behind the model's back (Corrupt) do, and the
-                // hypervisor never does that between two refills.
+                // What the guest does to its LRs needs no refill.
                 Op::Guest { .. } | Op::Handle { .. } => {}
                 _ => dirty = [true; VCPUS],
             }

@@ -201,22 +201,28 @@ impl Vcpu {
         if free == 0 {
             return false;
         }
-        let value = {
-            let mut vgic = self.vm.vgic.lock();
-            // Checked under the lock: every vGIC change bumps the generation
-            // while holding it.
-            if self.vm.vgic_gen.load(Ordering::Acquire) != self.seen_gen {
-                return false;
-            }
-            vgic.raise_edge_into_lr(intid, self.index)
+        let index = self.index;
+        let Some(value) = self.if_unchanged(|vgic| vgic.raise_edge_into_lr(intid, index)) else {
+            return false;
         };
-        let Some(value) = value else { return false };
         let i = free.trailing_zeros() as usize;
         // `lrs` needs no copy: it is read back from the hardware before
         // every use.
         gicv::write_lr(i, value);
         self.lr_live |= 1 << i;
         true
+    }
+
+    /// Runs `f` on the vGIC if nothing changed in it since this vCPU's last
+    /// refill, else returns None. Checked under the lock: every vGIC change
+    /// bumps the generation while holding it.
+    #[inline(always)]
+    fn if_unchanged<R>(&self, f: impl FnOnce(&mut ferrovisor_vgic::Vgic) -> Option<R>) -> Option<R> {
+        let mut vgic = self.vm.vgic.lock();
+        if self.vm.vgic_gen.load(Ordering::Acquire) != self.seen_gen {
+            return None;
+        }
+        f(&mut vgic)
     }
 
     /// [`Vcpu::inject_now`] when the guest completed some of the loaded
@@ -230,30 +236,24 @@ impl Vcpu {
         if free == 0 {
             return false;
         }
-        let value = {
-            let mut vgic = self.vm.vgic.lock();
-            if self.vm.vgic_gen.load(Ordering::Acquire) != self.seen_gen {
-                return false;
-            }
+        let (index, vm) = (self.index, &self.vm);
+        let value = self.if_unchanged(|vgic| {
             let mut bits = completed;
             let done = core::iter::from_fn(|| {
                 let i = bits.trailing_zeros() as usize;
                 bits &= bits.wrapping_sub(1);
                 (i < MAX_LRS).then(|| gicv::read_lr(i))
             });
-            let value = if vgic.retire_lrs(self.index, done) {
-                vgic.raise_edge_into_lr(intid, self.index)
-            } else {
-                None
-            };
+            let value =
+                if vgic.retire_lrs(index, done) { vgic.raise_edge_into_lr(intid, index) } else { None };
             if value.is_none() {
                 // The model may have taken the completions back: make sure
                 // the next entry refills (it finds those LRs invalid, which
                 // is consistent).
-                self.vm.vgic_gen.fetch_add(1, Ordering::AcqRel);
+                vm.vgic_gen.fetch_add(1, Ordering::AcqRel);
             }
             value
-        };
+        });
         let Some(value) = value else { return false };
         let i = free.trailing_zeros() as usize;
         // The retired LRs are cleared: one left invalid with its EOI bit
