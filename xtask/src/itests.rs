@@ -692,6 +692,10 @@ fn exits(env: &Env) -> Result<()> {
         Step::Expect(probe_done("exits", 2)),
         Step::Send("vcpu list\r".into()),
         Step::Expect("exits            0".into()),
+        // The host view: the RTC's SPI taken exactly three times.
+        Step::Send("interrupts\r".into()),
+        Step::Expect("intid  taken".into()),
+        Step::Expect("  34     3\r".into()),
         Step::Send("halt\r".into()),
         Step::Expect("ferrovisor: halting".into()),
     ];
