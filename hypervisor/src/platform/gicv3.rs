@@ -102,15 +102,10 @@ pub fn acknowledge() -> Option<HostIrq> {
     GicCpuInterface::get_and_acknowledge_interrupt(InterruptGroup::Group1).map(|id| HostIrq(id.into()))
 }
 
-/// Drops the running priority of an acknowledged interrupt (EOI); with the
-/// split EOI mode it stays active until [`deactivate`].
+/// Drops the running priority of an interrupt acknowledged on this CPU
+/// (ICC_EOIR1_EL1); with the split EOI mode it stays active until
+/// [`deactivate`]. Written directly: it is on every exit's path.
 pub fn priority_drop(irq: HostIrq) {
-    GicCpuInterface::end_interrupt(intid(irq), InterruptGroup::Group1);
-}
-
-/// [`priority_drop`] for an interrupt just acknowledged on this CPU, by
-/// writing ICC_EOIR1_EL1 directly (the exit fast path's version).
-pub fn priority_drop_acked(irq: HostIrq) {
     // SAFETY: ICC_EOIR1_EL1 ends the running priority of the interrupt this
     // CPU acknowledged (`irq`, from ICC_IAR1_EL1); with EOImode 1 it stays
     // active until deactivated.

@@ -86,7 +86,7 @@ fn interrupt(v: &mut Vcpu) -> u64 {
         // guest's EOI deactivates it through the list register (HW=1).
         irq::note(host);
         passthrough::note(host);
-        gicv3::priority_drop_acked(host);
+        gicv3::priority_drop(host);
         count(v, ExitReason::Forwarded);
         if v.inject_now(guest) {
             return RESUME;
