@@ -169,16 +169,23 @@ impl Vcpu {
                 self.lr_live |= 1 << i;
             }
         }
-        if flush.kicks != 0 {
-            self.vm.vgic_gen.fetch_add(1, Ordering::AcqRel);
-        }
         let hcr = gicv::ICH_HCR_EN | if flush.overflow { gicv::ICH_HCR_UIE } else { 0 };
         gicv::set_hcr(hcr);
-        for v in 0..self.vm.vcpus.len() {
-            if flush.kicks & (1 << v) != 0 {
-                if let Some(s) = self.vm.vcpus.get(v) {
-                    crate::core::sched::kick(s.pcpu);
-                }
+        self.hand_out_kicks(flush.kicks);
+    }
+
+    /// Interrupts this vCPU gave back that are now other vCPUs' (bit `i`:
+    /// vCPU `i`; the guest re-routed them meanwhile): those must refill and,
+    /// if they sleep in an untrapped WFI, wake up.
+    fn hand_out_kicks(&self, kicks: u32) {
+        let kicks = kicks & !(1 << self.index);
+        if kicks == 0 {
+            return;
+        }
+        self.vm.vgic_gen.fetch_add(1, Ordering::AcqRel);
+        for (v, s) in self.vm.vcpus.iter().enumerate() {
+            if kicks & (1 << v) != 0 {
+                crate::core::sched::kick(s.pcpu);
             }
         }
     }
@@ -283,17 +290,7 @@ impl Vcpu {
         };
         gicv::save(&mut self.gic);
         self.seen_gen = u64::MAX;
-        // Interrupts this vCPU gave back that are now another vCPU's (the
-        // guest re-routed them meanwhile): that one must refill and, if it
-        // sleeps in an untrapped WFI, wake up.
-        if kicks & !(1 << self.index) != 0 {
-            self.vm.vgic_gen.fetch_add(1, Ordering::AcqRel);
-            for (v, s) in self.vm.vcpus.iter().enumerate() {
-                if v != self.index && kicks & (1 << v) != 0 {
-                    crate::core::sched::kick(s.pcpu);
-                }
-            }
-        }
+        self.hand_out_kicks(kicks);
     }
 
     /// Whether the guest has an interrupt it could take now (WFI completes).
