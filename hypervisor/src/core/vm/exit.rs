@@ -30,14 +30,13 @@ const FAULT_LOG_LIMIT: u32 = 8;
 pub fn handle_sync(vcpu: &mut Vcpu) -> Next {
     match ferrovisor_trap::decode(vcpu.regs.esr) {
         Exit::DataAbort(da) => data_abort(vcpu, &da),
-        Exit::Hvc { .. } => {
-            count(vcpu, ExitReason::Hvc);
-            smccc(vcpu)
-        }
+        // Counted, and answered if a query, by the exit fast path
+        // (vm::fast), which sees every HVC first.
+        Exit::Hvc { .. } => smccc(vcpu, false),
         Exit::Smc { .. } => {
             count(vcpu, ExitReason::Smc);
             vcpu.regs.pc += 4;
-            smccc(vcpu)
+            smccc(vcpu, true)
         }
         Exit::Wfx { .. } => {
             count(vcpu, ExitReason::Wfx);
@@ -195,8 +194,10 @@ mod hvc_ids {
     pub const SCHED: u32 = 0xC600_0002;
 }
 
-fn smccc(vcpu: &mut Vcpu) -> Next {
-    if answer_query(vcpu) {
+/// An SMCCC call; `queries`: read-only calls are not answered yet (SMC;
+/// the fast path answered those made by HVC).
+fn smccc(vcpu: &mut Vcpu, queries: bool) -> Next {
+    if queries && answer_query(vcpu) {
         return Next::Resume;
     }
     let args = [vcpu.regs.x[0], vcpu.regs.x[1], vcpu.regs.x[2], vcpu.regs.x[3]];
@@ -236,16 +237,6 @@ fn smccc(vcpu: &mut Vcpu) -> Next {
             control::request_reset(&vm);
             Next::Stop
         }
-    }
-}
-
-/// Whether the call in the vCPU's x0..x3 only reads state (what
-/// [`answer_query`] answers).
-pub(super) fn is_query(vcpu: &Vcpu) -> bool {
-    match vcpu.regs.x[0] as u32 {
-        hvc_ids::NOP | hvc_ids::EXITS | hvc_ids::SCHED => true,
-        _ => ferrovisor_psci::decode(&[vcpu.regs.x[0], vcpu.regs.x[1], vcpu.regs.x[2], vcpu.regs.x[3]])
-            .is_query(),
     }
 }
 

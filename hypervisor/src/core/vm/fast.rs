@@ -58,15 +58,14 @@ unsafe extern "C" fn ferrovisor_fast_exit(owner: *mut Vcpu, kind: u64) -> u64 {
 }
 
 fn sync(v: &mut Vcpu) -> u64 {
-    // Counted first, as the full exit does: the exit-count hypercall
+    // Every HVC is counted here, answered or not (the full exit does not
+    // count it again), and before answering: the exit-count hypercall
     // includes itself.
-    if ec(crate::arch::aarch64::cpu::esr_el2()) == EC_HVC64 && exit::is_query(v) {
+    if ec(crate::arch::aarch64::cpu::esr_el2()) == EC_HVC64 {
         count(v, ExitReason::Hvc);
         if exit::answer_query(v) {
             return RESUME;
         }
-        // Cannot happen (a query is always answered); take the full exit,
-        // which counts it again rather than lose it.
     }
     SYNC
 }
