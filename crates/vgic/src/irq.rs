@@ -87,6 +87,16 @@ impl Irq {
         !self.edge && self.hw.is_none()
     }
 
+    /// It left its list register, completed by the guest (`hw`: that LR
+    /// had HW=1, so the physical activation is over too, unless the
+    /// physical interrupt fired again meanwhile).
+    pub(crate) fn leave_lr(&mut self, hw: bool) {
+        if hw {
+            self.hw_active = core::mem::take(&mut self.hw_refired);
+        }
+        self.lr = None;
+    }
+
     /// Pending outside any list register.
     pub const fn pending(&self) -> bool {
         self.latch || (self.level_sw() && self.line)

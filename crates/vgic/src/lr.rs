@@ -169,10 +169,8 @@ impl Vgic {
                 s.seen = false;
             } else {
                 // Completed by the guest (or dropped by the caller).
-                if s.hw {
-                    irq.hw_active = core::mem::take(&mut irq.hw_refired);
-                }
-                irq.lr = None;
+                let hw = s.hw;
+                irq.leave_lr(hw);
                 self.released(intid, vcpu);
             }
         }
@@ -240,10 +238,7 @@ impl Vgic {
             return 0;
         }
         if !s.pending && !s.active {
-            if s.hw {
-                irq.hw_active = core::mem::take(&mut irq.hw_refired);
-            }
-            irq.lr = None;
+            irq.leave_lr(s.hw);
             self.released(intid, vcpu);
             return 0;
         }
@@ -325,10 +320,7 @@ impl Vgic {
             let intid = lr_vintid(lr);
             let Some(irq) = self.irq_mut(intid, vcpu) else { continue };
             let Some(s) = irq.lr.filter(|s| s.vcpu == vcpu) else { continue };
-            if s.hw {
-                irq.hw_active = core::mem::take(&mut irq.hw_refired);
-            }
-            irq.lr = None;
+            irq.leave_lr(s.hw);
             self.released(intid, vcpu);
             if let Some(t) = self.target(intid, vcpu) {
                 if !self.wanted(intid, t) {

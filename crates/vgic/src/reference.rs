@@ -86,10 +86,8 @@ impl Vgic {
                 s.seen = false;
             } else {
                 // Completed by the guest (or dropped by the caller).
-                if s.hw {
-                    irq.hw_active = core::mem::take(&mut irq.hw_refired);
-                }
-                irq.lr = None;
+                let hw = s.hw;
+                irq.leave_lr(hw);
                 self.released(intid, vcpu);
             }
         }
