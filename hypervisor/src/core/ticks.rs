@@ -28,7 +28,7 @@ pub fn uptime(now: u64, freq: u64) -> (u64, u64) {
 
 /// Starts this CPU's periodic tick.
 pub fn start() {
-    timer::arm_in(timer::frequency() / TICK_HZ);
+    program(true);
 }
 
 /// Turns this CPU's tick on or off. The scheduler needs it only to end
@@ -36,9 +36,13 @@ pub fn start() {
 /// a guest that has its pCPU to itself sees no hypervisor exits but its own.
 pub fn set_periodic(on: bool) {
     let Some(flag) = PERIODIC.get(cpu::index()) else { return };
-    if flag.swap(on, Ordering::Relaxed) == on {
-        return;
+    if flag.swap(on, Ordering::Relaxed) != on {
+        program(on);
     }
+}
+
+/// Arms this CPU's timer for the next tick, or stops it.
+fn program(on: bool) {
     if on {
         timer::arm_in(timer::frequency() / TICK_HZ);
     } else {
@@ -52,11 +56,7 @@ pub fn on_tick() {
     if let Some(t) = TICKS.get(me) {
         t.fetch_add(1, Ordering::Relaxed);
     }
-    if PERIODIC.get(me).is_some_and(|p| p.load(Ordering::Relaxed)) {
-        timer::arm_in(timer::frequency() / TICK_HZ);
-    } else {
-        timer::disarm();
-    }
+    program(PERIODIC.get(me).is_some_and(|p| p.load(Ordering::Relaxed)));
 }
 
 /// Ticks seen so far by CPU `index`.
