@@ -8,9 +8,9 @@
 //! under the hypervisor in one run, side by side.
 
 use crate::itests::kib_after;
-use crate::qemu::{self, Boot, Machine, Script, Step};
+use crate::qemu::{self, Boot, Machine, Step};
 use crate::{build, bundle, paths, setup};
-use anyhow::{anyhow, Context, Result};
+use anyhow::{Context, Result};
 use clap::Args;
 use std::time::Duration;
 
@@ -56,17 +56,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
         bootargs: qemu::bootargs_for(Some("halt"))?,
         extra: vec![],
     };
-    let script = Script {
-        steps: vec![Step::Expect("footprint:".into()), Step::Expect("ferrovisor: halting".into())],
-        forbid: vec![],
-        expect_exit: true,
-        timeout: Duration::from_secs(120),
-        expect_panic: false,
-    };
+    let steps = vec![Step::Expect("footprint:".into()), Step::Expect("ferrovisor: halting".into())];
     setup::step("booting under -icount shift=0");
-    let text = qemu::run_script(qemu::command(&machine, &boot), &script)
-        .map_err(|e| anyhow!("{}\n{}", e.reason, e.transcript))?
-        .text;
+    let text = qemu::run_steps(&machine, &boot, steps, Duration::from_secs(120), "boot under -icount")?;
     let ticks = boot_ticks(&text).context("no `boot:` line in the banner")?;
     let image_kib = kib_after(&text, "image ").context("no image size in the banner")?;
     let total_kib = kib_after(&text, "hypervisor memory ").context("no memory size in the banner")?;

@@ -2,9 +2,9 @@
 //! workloads (`fvbench cpu`, `fvbench mem`) natively and as a ferrovisor
 //! guest with the same vCPU count and RAM, under `-icount shift=0,sleep=off`.
 
-use crate::qemu::{self, Boot, Machine, Script, Step};
+use crate::qemu::{self, Boot, Machine, Step};
 use crate::{bundle, images, paths, setup};
-use anyhow::{anyhow, Context, Result};
+use anyhow::{Context, Result};
 use std::path::Path;
 use std::time::Duration;
 
@@ -60,15 +60,8 @@ fn workloads(text: &str, who: &str) -> Result<Workloads> {
     Ok(w)
 }
 
-fn script(steps: Vec<Step>) -> Script {
-    Script {
-        steps,
-        forbid: vec![],
-        expect_exit: true,
-        timeout: Duration::from_secs(900),
-        expect_panic: false,
-    }
-}
+/// Limit for each Linux session.
+const TIMEOUT: Duration = Duration::from_secs(900);
 
 /// Runs the workloads natively and under ferrovisor; returns (native, ferrovisor).
 pub fn measure(hypervisor: &Path) -> Result<(Workloads, Workloads)> {
@@ -88,9 +81,7 @@ pub fn measure(hypervisor: &Path) -> Result<(Workloads, Workloads)> {
         Step::Expect("BENCH-DONE-2".into()),
         Step::Send("poweroff -f\r".into()),
     ];
-    let text = qemu::run_script(qemu::command(&native_machine, &native), &script(steps))
-        .map_err(|e| anyhow!("native Linux: {}\n{}", e.reason, e.transcript))?
-        .text;
+    let text = qemu::run_steps(&native_machine, &native, steps, TIMEOUT, "native Linux")?;
     let native = workloads(&text, "native")?;
 
     let config = paths::root().join("configs/qemu-virt/linux.dts");
@@ -113,9 +104,7 @@ pub fn measure(hypervisor: &Path) -> Result<(Workloads, Workloads)> {
         Step::Expect("ferrovisor: halting".into()),
     ];
     let machine = Machine { icount: true, ..Machine::default() };
-    let text = qemu::run_script(qemu::command(&machine, &hyp), &script(steps))
-        .map_err(|e| anyhow!("Linux under ferrovisor: {}\n{}", e.reason, e.transcript))?
-        .text;
+    let text = qemu::run_steps(&machine, &hyp, steps, TIMEOUT, "Linux under ferrovisor")?;
     Ok((native, workloads(&text, "ferrovisor")?))
 }
 

@@ -2,7 +2,7 @@
 //! (QEMU at EL1, no hypervisor) and as a ferrovisor guest, under `-icount
 //! shift=0,sleep=off`, side by side.
 
-use crate::qemu::{self, Boot, Machine, Script, Step};
+use crate::qemu::{self, Boot, Machine, Step};
 use crate::{bundle, paths, setup};
 use anyhow::{anyhow, Context, Result};
 use std::path::Path;
@@ -65,15 +65,8 @@ pub fn costs(text: &str) -> Result<Costs> {
     })
 }
 
-fn script(steps: Vec<Step>) -> Script {
-    Script {
-        steps,
-        forbid: vec![],
-        expect_exit: true,
-        timeout: Duration::from_secs(300),
-        expect_panic: false,
-    }
-}
+/// Limit for each probe session.
+const TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Runs the probe natively and under ferrovisor; returns (native, ferrovisor).
 pub fn measure(hypervisor: &Path) -> Result<(Costs, Costs)> {
@@ -86,12 +79,8 @@ pub fn measure(hypervisor: &Path) -> Result<(Costs, Costs)> {
         extra: RTC.iter().map(|s| s.to_string()).collect(),
     };
     setup::step("probe natively (EL1, no hypervisor), -icount");
-    let text = qemu::run_script(
-        qemu::command(&native_machine, &native),
-        &script(vec![Step::Expect("PROBE bench DONE".into())]),
-    )
-    .map_err(|e| anyhow!("native probe: {}\n{}", e.reason, e.transcript))?
-    .text;
+    let steps = vec![Step::Expect("PROBE bench DONE".into())];
+    let text = qemu::run_steps(&native_machine, &native, steps, TIMEOUT, "native probe")?;
     let native = costs(&text).context("native probe run")?;
 
     let config = paths::root().join("configs/qemu-virt/bench-probe.dts");
@@ -108,9 +97,7 @@ pub fn measure(hypervisor: &Path) -> Result<(Costs, Costs)> {
         Step::Expect("ferrovisor: halting".into()),
     ];
     let machine = Machine { icount: true, ..Machine::default() };
-    let text = qemu::run_script(qemu::command(&machine, &hyp), &script(steps))
-        .map_err(|e| anyhow!("probe under ferrovisor: {}\n{}", e.reason, e.transcript))?
-        .text;
+    let text = qemu::run_steps(&machine, &hyp, steps, TIMEOUT, "probe under ferrovisor")?;
     Ok((native, costs(&text).context("probe under ferrovisor")?))
 }
 

@@ -203,6 +203,23 @@ impl Drop for Session {
     }
 }
 
+/// A measurement session: boots `boot` on `machine`, drives `steps` within
+/// `timeout` (QEMU must exit after the last; no text is forbidden) and
+/// returns the console text, or an error naming `what` with the reason and
+/// the transcript.
+pub fn run_steps(
+    machine: &Machine,
+    boot: &Boot,
+    steps: Vec<Step>,
+    timeout: Duration,
+    what: &str,
+) -> anyhow::Result<String> {
+    let script = Script { steps, forbid: vec![], expect_exit: true, timeout, expect_panic: false };
+    run_script(command(machine, boot), &script)
+        .map(|t| t.text)
+        .map_err(|e| anyhow::anyhow!("{what}: {}\n{}", e.reason, e.transcript))
+}
+
 /// Runs QEMU with `cmd` and drives `script` on its console.
 pub fn run_script(mut cmd: Command, script: &Script) -> Result<Transcript, SessionError> {
     let fail = |reason: String, text: &str| SessionError { reason, transcript: text.to_string() };
