@@ -65,8 +65,11 @@ pub fn run(housekeeping: Option<Housekeeping>) -> ! {
         if let Some(work) = housekeeping {
             work();
         }
-        // Slices exist only between two or more vCPUs.
-        ticks::set_periodic(pinned(me) > 1);
+        // Slices exist only between two or more vCPUs. The boot CPU keeps
+        // its tick for the shell's housekeeping: without it the shell
+        // stopped answering after a guest powered off while its console
+        // was attached (cause not found yet; see the issue note).
+        ticks::set_periodic(pinned(me) > 1 || housekeeping.is_some());
         let mut picked = None;
         {
             let mut q = queue.lock();
