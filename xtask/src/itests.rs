@@ -46,6 +46,11 @@ pub const TESTS: &[Test] = &[
         about: "commands typed on the console run (UART receive interrupt)",
         run: shell_input,
     },
+    Test {
+        name: "idle-masked-timer",
+        about: "under -icount sleep=off, the shell answers after a guest powers off with its timer expired and masked",
+        run: idle_masked_timer,
+    },
     Test { name: "no-bundle", about: "booting without a bundle warns and reaches the shell", run: no_bundle },
     Test {
         name: "two-probes",
@@ -286,6 +291,25 @@ fn shell_input(env: &Env) -> Result<()> {
         Step::Expect("usage: guest list".into()),
         Step::Send("version\r".into()),
         Step::Expect("ferrovisor 0.1.0 (aarch64 EL2)".into()),
+        Step::Send("halt\r".into()),
+        Step::Expect("ferrovisor: halting".into()),
+    ];
+    session(&machine, &boot, steps, true)?;
+    Ok(())
+}
+
+/// Every pCPU idle and tickless, the only armed timer a stopped guest's
+/// expired and masked virtual timer: QEMU's icount mode used to warp to its
+/// far-future deadline and spin, and the shell went deaf.
+fn idle_masked_timer(env: &Env) -> Result<()> {
+    let machine = Machine { icount: true, ..Machine::default() };
+    let boot = boot_with(env, Some(&config("masked-timer.dts")), None)?;
+    let steps = vec![
+        Step::Expect("[masked] PROBE masked timermasked: PASS ctl=0x7".into()),
+        Step::Expect(probe_done("masked", 2)),
+        Step::Expect("guest masked: powered off".into()),
+        Step::Send("cpus\r".into()),
+        Step::Expect("IPIs taken in all".into()),
         Step::Send("halt\r".into()),
         Step::Expect("ferrovisor: halting".into()),
     ];

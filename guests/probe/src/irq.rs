@@ -164,6 +164,27 @@ fn set_vtimer(at: Option<u64>) {
     }
 }
 
+/// Leaves the virtual timer enabled, expired and masked (as Linux's timer
+/// interrupt handler leaves it when no next event follows); returns
+/// CNTV_CTL_EL0 as read back (ISTATUS, bit 2, set).
+pub fn leave_vtimer_expired_masked() -> u64 {
+    let ctl: u64;
+    // SAFETY: the EL1 virtual timer belongs to the probe; CVAL 0 has
+    // expired, CTL = ENABLE | IMASK keeps its interrupt line low.
+    unsafe {
+        asm!(
+            "msr cntv_cval_el0, xzr",
+            "msr cntv_ctl_el0, {ctl}",
+            "isb",
+            "mrs {out}, cntv_ctl_el0",
+            ctl = in(reg) 3u64,
+            out = out(reg) ctl,
+            options(nomem, nostack)
+        )
+    };
+    ctl
+}
+
 /// Takes the interrupts that are pending now: unmask IRQs, ISB, mask.
 fn open_window() {
     // SAFETY: unmasking IRQs lets the vectors run `handle` for each pending

@@ -5,7 +5,7 @@
 //! lays redistributors out in that order).
 
 use crate::arch::aarch64::boot::{secondary_entry_addr, MAX_CPUS};
-use crate::arch::aarch64::{cpu, psci, timer};
+use crate::arch::aarch64::{cpu, gicv, psci, timer};
 use crate::core::irq::{self, Outcome};
 use crate::core::{power, ticks};
 use crate::platform::gicv3;
@@ -39,12 +39,29 @@ pub const MAINTENANCE_PPI: u32 = 25;
 /// The loaded guest's virtual timer fired on this pCPU: mask it (the guest
 /// gets a virtual interrupt and re-arms it) and note it for the scheduler.
 fn on_vtimer(_: HostIrq) -> Outcome {
-    let ctl = crate::arch::aarch64::gicv::read_cntv_ctl();
-    crate::arch::aarch64::gicv::write_cntv_ctl(ctl | 2);
+    let ctl = gicv::read_cntv_ctl();
+    gicv::write_cntv_ctl(ctl | gicv::CNTV_IMASK);
     if let Some(f) = VTIMER_FIRED.get(cpu::index()) {
         f.store(true, Ordering::Release);
     }
     Outcome::Done
+}
+
+/// Switches off a masked virtual timer left in the hardware by the last
+/// saved vCPU; called before the pCPU sleeps, with no guest loaded.
+///
+/// The hardware copy only serves to wake the pCPU for a saved vCPU (the
+/// guest's own view is in its saved registers), and a masked timer cannot
+/// do that: it is one that fired ([`on_vtimer`] masked it) or that its guest
+/// masked. Left enabled it is worse than useless under QEMU's
+/// `-icount sleep=off`: with every CPU asleep, QEMU warps the clock to the
+/// next timer deadline, which for a fired and masked timer is the end of
+/// time, and spins there (this hung the shell after a guest powered off).
+pub fn quiet_masked_vtimer() {
+    let on_and_masked = gicv::CNTV_ENABLE | gicv::CNTV_IMASK;
+    if gicv::read_cntv_ctl() & on_and_masked == on_and_masked {
+        gicv::write_cntv_ctl(0);
+    }
 }
 
 /// Whether the virtual timer fired on this pCPU since the last call.

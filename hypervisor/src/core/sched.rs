@@ -65,11 +65,8 @@ pub fn run(housekeeping: Option<Housekeeping>) -> ! {
         if let Some(work) = housekeeping {
             work();
         }
-        // Slices exist only between two or more vCPUs. The boot CPU keeps
-        // its tick for the shell's housekeeping: without it the shell
-        // stopped answering after a guest powered off while its console
-        // was attached (cause not found yet; see the issue note).
-        ticks::set_periodic(pinned(me) > 1 || housekeeping.is_some());
+        // Slices exist only between two or more vCPUs.
+        ticks::set_periodic(pinned(me) > 1);
         let mut picked = None;
         {
             let mut q = queue.lock();
@@ -108,6 +105,7 @@ pub fn run(housekeeping: Option<Housekeeping>) -> ! {
 /// Sleeps until an interrupt, then handles it.
 fn idle_once() {
     cpu::irq_disable();
+    crate::core::cpus::quiet_masked_vtimer();
     cpu::wait_for_interrupt();
     cpu::irq_enable();
     cpu::irq_disable();

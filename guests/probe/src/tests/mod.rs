@@ -16,6 +16,7 @@
 //! | `hvcloop=N` | N `hvc #0` (ferrovisor NOP, natively PSCI_VERSION), timed | `n=.. ticks=.. fid=..` |
 //! | `exits` | ferrovisor's exit counters (under ferrovisor only) | `total=.. dabt=.. fwd=.. maint=..` |
 //! | `irqexits=N` | `rtcirq` polling with IRQs open, checks the exit-counter deltas (under ferrovisor only) | `n=.. irqs=.. d_total=.. d_dabt=.. d_fwd=.. d_maint=.. lat_ticks_*=..` |
+//! | `timermasked` | leaves the virtual timer enabled, expired and masked, for the end action to find (as Linux's timer handler can leave it) | `ctl=..` (ISTATUS set) |
 //! | `undef` | executes UDF: checks the unexpected-exception path, which prints `EXCEPTION ...` and runs the end action | none (never returns) |
 //!
 //! Each test prints its own `PROBE <name> <test>: PASS|FAIL <detail>` line and
@@ -172,6 +173,10 @@ pub fn run(env: &Env, test: &str) -> bool {
         ("mmioread", Some(arg)) => timing::mmioread(env, arg),
         ("hvcloop", Some(n)) => timing::hvcloop(n),
         ("exits", None) => timing::exits(test),
+        ("timermasked", None) => {
+            let ctl = crate::irq::leave_vtimer_expired_masked();
+            report!(test, ctl & 0b111 == 0b111, "ctl={ctl:#x}")
+        }
         ("undef", None) => undef(),
         ("echo", None) => echo(test),
         ("idregs", None) => idregs(test),

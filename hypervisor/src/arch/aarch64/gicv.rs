@@ -124,6 +124,11 @@ pub fn enable_for_guests() {
     unsafe { asm!("msr icc_sre_el2, {}", "isb", in(reg) 0xfu64, options(nomem, nostack)) };
 }
 
+/// CNTV_CTL_EL0.ENABLE: the virtual timer counts towards its compare value.
+pub const CNTV_ENABLE: u64 = 1;
+/// CNTV_CTL_EL0.IMASK: the virtual timer's interrupt line is held low.
+pub const CNTV_IMASK: u64 = 1 << 1;
+
 /// The guest's virtual timer control, as the hardware holds it now.
 pub fn read_cntv_ctl() -> u64 {
     let v: u64;

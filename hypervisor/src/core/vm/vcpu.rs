@@ -1,7 +1,7 @@
 //! A vCPU's private state, owned by the run queue of its pCPU.
 
 use super::Vm;
-use crate::arch::aarch64::gicv::{self, VcpuGicState, MAX_LRS};
+use crate::arch::aarch64::gicv::{self, VcpuGicState, CNTV_ENABLE, CNTV_IMASK, MAX_LRS};
 use crate::arch::aarch64::guest::{self, El1Regs, FpRegs, VcpuRegs, PSTATE_EL1H_MASKED};
 use crate::arch::aarch64::timer;
 use alloc::sync::Arc;
@@ -10,8 +10,6 @@ use ferrovisor_psci::{GuestCpus, VcpuPower};
 
 /// The guest's virtual timer interrupt (PPI 27).
 pub const VTIMER_INTID: u32 = 27;
-const CNTV_ENABLE: u64 = 1;
-const CNTV_IMASK: u64 = 1 << 1;
 
 /// One virtual CPU.
 pub struct Vcpu {
