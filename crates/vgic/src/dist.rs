@@ -5,7 +5,7 @@
 use crate::effects::{Effect, Effects};
 use crate::mmio::Width;
 use crate::regs::{BitReg, ICFGR, IPRIORITYR};
-use crate::Vgic;
+use crate::{Vgic, NO_TARGET};
 
 /// `GICD_IROUTER.IRM`: 1-of-N routing.
 pub(crate) const IROUTER_IRM: u64 = 1 << 31;
@@ -145,8 +145,10 @@ impl Vgic {
 
     pub(crate) fn dist_write64(&mut self, caller: usize, off: u64, v: u64, fx: &mut Effects) {
         let Some(i) = self.route_index(off) else { return };
-        let Some(route) = self.routes.get_mut(i) else { return };
-        *route = v & IROUTER_MASK;
+        let raw = v & IROUTER_MASK;
+        let target = self.route_target(raw).and_then(|t| u8::try_from(t).ok()).unwrap_or(NO_TARGET);
+        let (Some(route), Some(t)) = (self.routes.get_mut(i), self.targets.get_mut(i)) else { return };
+        (*route, *t) = (raw, target);
         let intid = 32 + i as u32;
         self.mark(intid, 0);
         let target = self.target(intid, 0);

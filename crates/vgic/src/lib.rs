@@ -159,6 +159,9 @@ pub enum VgicError {
     BadPintid(u32),
 }
 
+/// `Vgic::targets` entry of an SPI routed to no vCPU.
+const NO_TARGET: u8 = u8::MAX;
+
 /// SGIs and PPIs of one vCPU, plus its redistributor state.
 #[derive(Clone, Debug)]
 pub(crate) struct Bank {
@@ -208,6 +211,10 @@ pub struct Vgic {
     banks: Vec<Bank>,
     spis: Vec<Irq>,
     routes: Vec<u64>,
+    /// The vCPU each SPI is delivered to, decoded from `routes` when the
+    /// guest writes them ([`NO_TARGET`]: none), so the injection paths
+    /// need no decoding.
+    targets: Vec<u8>,
     bad: u64,
     /// vCPUs to kick, reported by the next [`Vgic::flush_lrs`].
     deferred_kicks: u32,
@@ -246,6 +253,7 @@ impl Vgic {
             banks: (0..cfg.vcpus).map(|_| bank.clone()).collect(),
             spis: (0..spis).map(|i| Irq::reset(32 + i)).collect(),
             routes: (0..spis).map(|_| 0).collect(),
+            targets: (0..spis).map(|_| 0).collect(),
             bad: 0,
             deferred_kicks: 0,
         })
@@ -385,8 +393,8 @@ impl Vgic {
         if intid < 32 {
             return (bank < self.cfg.vcpus).then_some(bank);
         }
-        let raw = *self.routes.get(usize::try_from(intid - 32).ok()?)?;
-        self.route_target(raw)
+        let t = *self.targets.get(usize::try_from(intid - 32).ok()?)?;
+        (t != NO_TARGET).then_some(usize::from(t))
     }
 
     /// The vCPU a `GICD_IROUTER` value designates.

@@ -353,7 +353,7 @@ impl Vgic {
     ///
     /// Cost: a handful of checks, no scan.
     pub fn raise_edge_into_lr(&mut self, intid: u32, vcpu: usize) -> Option<u64> {
-        if vcpu >= self.cfg.vcpus || !self.banks.get(vcpu)?.candidates.is_empty() {
+        if !self.banks.get(vcpu)?.candidates.is_empty() {
             return None;
         }
         if self.target(intid, vcpu) != Some(vcpu) {

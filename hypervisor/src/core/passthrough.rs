@@ -39,7 +39,10 @@ pub struct Route {
 }
 
 static ROUTES: RwLock<Vec<Route>> = RwLock::new(Vec::new());
-static COUNTS: [AtomicU64; 1020] = [const { AtomicU64::new(0) }; 1020];
+/// Interrupts taken but not forwarded, by host INTID (their guest was not
+/// running); forwarded = taken (`irq::count`) - dropped, so the forwarding
+/// path itself counts nothing extra.
+static DROPPED: [AtomicU64; 1020] = [const { AtomicU64::new(0) }; 1020];
 
 /// Sets up forwarding of every interrupt `vm`'s config passes through:
 /// records the route, configures the physical SPI (disabled until the
@@ -82,25 +85,26 @@ pub fn quiesce(vm: &Vm) {
 
 fn on_forwarded(irq: HostIrq) -> Outcome {
     let route = ROUTES.read().iter().find(|r| r.host == irq).copied();
-    let Some(route) = route else { return Outcome::Done };
-    let Some(vm) = vm::by_id(route.vm) else { return Outcome::Done };
+    let vm = route.and_then(|r| vm::by_id(r.vm));
+    let (Some(route), Some(vm)) = (route, vm) else { return dropped(irq) };
     if vm.state() != vm::VmState::Running && vm.state() != vm::VmState::Paused {
         let _ = gicv3::set_enabled(irq, false);
-        return Outcome::Done;
+        return dropped(irq);
     }
-    note(irq);
     vm.vgic_update(|vgic, fx| vgic.raise_edge(route.guest, 0, fx));
     Outcome::Forwarded
 }
 
-/// Counts one forwarding of `irq` (for `passthrough list`).
-pub fn note(irq: HostIrq) {
-    if let Some(c) = COUNTS.get(irq.raw() as usize) {
+/// Counts `irq` as taken but not forwarded.
+fn dropped(irq: HostIrq) -> Outcome {
+    if let Some(c) = DROPPED.get(irq.raw() as usize) {
         c.fetch_add(1, Ordering::Relaxed);
     }
+    Outcome::Done
 }
 
 /// How often host interrupt `irq` was forwarded.
 pub fn count(irq: HostIrq) -> u64 {
-    COUNTS.get(irq.raw() as usize).map_or(0, |c| c.load(Ordering::Relaxed))
+    let dropped = DROPPED.get(irq.raw() as usize).map_or(0, |c| c.load(Ordering::Relaxed));
+    irq::count(irq).saturating_sub(dropped)
 }

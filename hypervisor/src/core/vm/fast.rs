@@ -23,7 +23,7 @@
 
 use super::vcpu::{Vcpu, VTIMER_INTID};
 use super::{exit, ExitReason, VmState};
-use crate::core::{cpus, irq, passthrough};
+use crate::core::{cpus, irq};
 use crate::platform::gicv3;
 
 /// Vector numbers from `guest_exit_fast`: synchronous and IRQ, lower EL,
@@ -84,7 +84,6 @@ fn interrupt(v: &mut Vcpu) -> u64 {
         // A device interrupt of this guest: it stays active until the
         // guest's EOI deactivates it through the list register (HW=1).
         irq::note(host);
-        passthrough::note(host);
         gicv3::priority_drop(host);
         count(v, ExitReason::Forwarded);
         if v.inject_now(guest) {
