@@ -147,8 +147,8 @@ impl Vgic {
         let Some(i) = self.route_index(off) else { return };
         let raw = v & IROUTER_MASK;
         let target = self.route_target(raw).and_then(|t| u8::try_from(t).ok()).unwrap_or(NO_TARGET);
-        let (Some(route), Some(t)) = (self.routes.get_mut(i), self.targets.get_mut(i)) else { return };
-        (*route, *t) = (raw, target);
+        let (Some(route), Some(irq)) = (self.routes.get_mut(i), self.spis.get_mut(i)) else { return };
+        (*route, irq.target) = (raw, target);
         let intid = 32 + i as u32;
         self.mark(intid, 0);
         let target = self.target(intid, 0);
@@ -162,7 +162,7 @@ impl Vgic {
             fx.push(Effect::Kick { vcpu: owner });
         }
         if let Some(t) = target.filter(|&t| t != caller) {
-            if irq.lr.is_none() && (irq.active || self.deliverable(irq, intid, t)) {
+            if irq.lr.is_none() && (irq.active() || self.deliverable(irq, intid, t)) {
                 fx.push(Effect::Kick { vcpu: t });
             }
         }

@@ -18,7 +18,7 @@ impl Vgic {
         let Some(irq) = self.irq(intid, bank) else { return };
         let who = match irq.lr {
             Some(s) => Some(s.vcpu),
-            None => self.target(intid, bank).filter(|&t| irq.active || self.deliverable(irq, intid, t)),
+            None => self.target(intid, bank).filter(|&t| irq.active() || self.deliverable(irq, intid, t)),
         };
         if let Some(vcpu) = who.filter(|&v| Some(v) != caller) {
             fx.push(Effect::Kick { vcpu });
@@ -48,8 +48,8 @@ impl Vgic {
         };
         for t in (0..self.cfg.vcpus).filter(|t| targets & (1 << t) != 0) {
             let Some(irq) = self.irq_mut(intid, t) else { continue };
-            if irq.group1 {
-                irq.latch = true;
+            if irq.group1() {
+                irq.set_latch(true);
                 self.notify(intid, t, Some(vcpu), fx);
             }
         }
@@ -64,12 +64,12 @@ impl Vgic {
             self.count_bad();
             return;
         };
-        if irq.line == level {
+        if irq.line() == level {
             return;
         }
-        irq.line = level;
-        if level && irq.edge {
-            irq.latch = true;
+        irq.set_line(level);
+        if level && irq.edge() {
+            irq.set_latch(true);
         }
         self.notify(intid, vcpu_for_private, None, fx);
     }
@@ -86,12 +86,12 @@ impl Vgic {
             self.count_bad();
             return;
         };
-        irq.latch = true;
+        irq.set_latch(true);
         if irq.hw.is_some() {
-            if irq.lr.is_some_and(|s| s.hw) {
-                irq.hw_refired = true;
+            if irq.lr.is_some_and(|s| s.hw()) {
+                irq.set_hw_refired(true);
             } else {
-                irq.hw_active = true;
+                irq.set_hw_active(true);
             }
         }
         self.notify(intid, vcpu_for_private, None, fx);
@@ -120,8 +120,8 @@ impl Vgic {
     /// Removes the physical link of INTID `intid`, returning it.
     pub fn unlink_hw(&mut self, intid: u32, vcpu_for_private: usize) -> Option<u32> {
         let irq = self.irq_mut(intid, vcpu_for_private)?;
-        irq.hw_active = false;
-        irq.hw_refired = false;
+        irq.set_hw_active(false);
+        irq.set_hw_refired(false);
         let pintid = irq.hw.take();
         self.mark(intid, vcpu_for_private);
         pintid

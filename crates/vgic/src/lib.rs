@@ -159,8 +159,8 @@ pub enum VgicError {
     BadPintid(u32),
 }
 
-/// `Vgic::targets` entry of an SPI routed to no vCPU.
-const NO_TARGET: u8 = u8::MAX;
+/// [`Irq::target`] of an SPI routed to no vCPU.
+pub(crate) const NO_TARGET: u8 = u8::MAX;
 
 /// SGIs and PPIs of one vCPU, plus its redistributor state.
 #[derive(Clone, Debug)]
@@ -211,10 +211,6 @@ pub struct Vgic {
     banks: Vec<Bank>,
     spis: Vec<Irq>,
     routes: Vec<u64>,
-    /// The vCPU each SPI is delivered to, decoded from `routes` when the
-    /// guest writes them ([`NO_TARGET`]: none), so the injection paths
-    /// need no decoding.
-    targets: Vec<u8>,
     bad: u64,
     /// vCPUs to kick, reported by the next [`Vgic::flush_lrs`].
     deferred_kicks: u32,
@@ -253,7 +249,6 @@ impl Vgic {
             banks: (0..cfg.vcpus).map(|_| bank.clone()).collect(),
             spis: (0..spis).map(|i| Irq::reset(32 + i)).collect(),
             routes: (0..spis).map(|_| 0).collect(),
-            targets: (0..spis).map(|_| 0).collect(),
             bad: 0,
             deferred_kicks: 0,
         })
@@ -300,12 +295,12 @@ impl Vgic {
     pub fn irq_info(&self, intid: u32, vcpu_for_private: usize) -> Option<IrqInfo> {
         let irq = self.irq(intid, vcpu_for_private)?;
         Some(IrqInfo {
-            enabled: irq.enabled,
+            enabled: irq.enabled(),
             pending: irq.pending_view(),
             active: irq.active_view(),
             priority: irq.priority,
-            group1: irq.group1,
-            edge: irq.edge,
+            group1: irq.group1(),
+            edge: irq.edge(),
             hw: irq.hw,
             in_lr: irq.lr.map(|s| s.vcpu),
             target: self.target(intid, vcpu_for_private),
@@ -326,7 +321,7 @@ impl Vgic {
         }
         let Some(bank) = self.banks.get(vcpu) else { return false };
         let in_lr = bank.loaded.into_iter().any(|intid| {
-            self.irq(intid, vcpu).and_then(|irq| irq.lr).is_some_and(|s| s.vcpu == vcpu && s.pending)
+            self.irq(intid, vcpu).and_then(|irq| irq.lr).is_some_and(|s| s.vcpu == vcpu && s.pending())
         });
         in_lr
             || bank.candidates.into_iter().any(|intid| {
@@ -340,7 +335,7 @@ impl Vgic {
     pub(crate) fn wanted(&self, intid: u32, vcpu: usize) -> bool {
         self.irq(intid, vcpu).is_some_and(|irq| {
             irq.lr.is_none()
-                && ((irq.active && self.target(intid, vcpu) == Some(vcpu))
+                && ((irq.active() && self.target(intid, vcpu) == Some(vcpu))
                     || self.deliverable(irq, intid, vcpu))
         })
     }
@@ -374,12 +369,12 @@ impl Vgic {
 
     /// Enabled, group enabled and routed to `vcpu`.
     pub(crate) fn signalable(&self, irq: &Irq, intid: u32, vcpu: usize) -> bool {
-        irq.enabled && self.group_enabled(irq) && self.target(intid, vcpu) == Some(vcpu)
+        irq.enabled() && self.group_enabled(irq) && self.target(intid, vcpu) == Some(vcpu)
     }
 
     #[inline]
     pub(crate) fn group_enabled(&self, irq: &Irq) -> bool {
-        if irq.group1 {
+        if irq.group1() {
             self.grp1
         } else {
             self.grp0
@@ -393,7 +388,7 @@ impl Vgic {
         if intid < 32 {
             return (bank < self.cfg.vcpus).then_some(bank);
         }
-        let t = *self.targets.get(usize::try_from(intid - 32).ok()?)?;
+        let t = self.spis.get(usize::try_from(intid - 32).ok()?)?.target;
         (t != NO_TARGET).then_some(usize::from(t))
     }
 

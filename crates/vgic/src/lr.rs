@@ -57,23 +57,23 @@ pub const fn lr_is_invalid(lr: u64) -> bool {
 #[inline(always)]
 fn encode(intid: u32, irq: &Irq, slot: &LrSlot) -> u64 {
     let mut v = u64::from(intid) | (u64::from(irq.priority) << LR_PRIORITY_SHIFT);
-    if irq.group1 {
+    if irq.group1() {
         v |= LR_GROUP;
     }
     match irq.hw {
-        Some(p) if slot.hw => v |= LR_HW | ((u64::from(p) & LR_PINTID_MASK) << LR_PINTID_SHIFT),
+        Some(p) if slot.hw() => v |= LR_HW | ((u64::from(p) & LR_PINTID_MASK) << LR_PINTID_SHIFT),
         // The EOI maintenance only serves to re-sample a line that is high
         // now; a line that rises later marks the interrupt, and the flush
         // that follows (the injection kicks the vCPU) re-encodes the LR.
         // An interrupt pended by `raise_edge` alone (the virtual timer)
         // needs no maintenance exit.
-        _ if irq.level_sw() && irq.line => v |= LR_EOI,
+        _ if irq.level_sw() && irq.line() => v |= LR_EOI,
         _ => {}
     }
-    if slot.pending {
+    if slot.pending() {
         v |= LR_PENDING;
     }
-    if slot.active {
+    if slot.active() {
         v |= LR_ACTIVE;
     }
     v
@@ -145,10 +145,10 @@ impl Vgic {
             let intid = lr_vintid(*lr);
             let slot = self.irq_mut(intid, vcpu).and_then(|irq| irq.lr.as_mut());
             match slot {
-                Some(s) if s.vcpu == vcpu && !s.seen => {
-                    s.seen = true;
-                    s.pending = *lr & LR_PENDING != 0;
-                    s.active = *lr & LR_ACTIVE != 0;
+                Some(s) if s.vcpu == vcpu && !s.seen() => {
+                    s.set_seen(true);
+                    s.set_pending(*lr & LR_PENDING != 0);
+                    s.set_active(*lr & LR_ACTIVE != 0);
                 }
                 _ => *lr = 0,
             }
@@ -165,11 +165,11 @@ impl Vgic {
                 }
                 continue;
             };
-            if s.seen {
-                s.seen = false;
+            if s.seen() {
+                s.set_seen(false);
             } else {
                 // Completed by the guest (or dropped by the caller).
-                let hw = s.hw;
+                let hw = s.hw();
                 irq.leave_lr(hw);
                 self.released(intid, vcpu);
             }
@@ -188,7 +188,7 @@ impl Vgic {
         if t == vcpu || t >= 32 {
             return;
         }
-        if self.irq(intid, vcpu).is_some_and(|irq| self.deliverable(irq, intid, t) || irq.active) {
+        if self.irq(intid, vcpu).is_some_and(|irq| self.deliverable(irq, intid, t) || irq.active()) {
             self.deferred_kicks |= 1 << t;
         }
     }
@@ -202,43 +202,43 @@ impl Vgic {
         };
         let Some(irq) = self.irq_mut(intid, vcpu) else { return 0 };
         let Some(mut s) = irq.lr else { return 0 };
-        if s.clear_pending {
-            s.pending = false;
+        if s.clear_pending() {
+            s.set_pending(false);
         }
-        if s.clear_active {
-            s.active = false;
+        if s.clear_active() {
+            s.set_active(false);
         }
-        s.clear_pending = false;
-        s.clear_active = false;
+        s.set_clear_pending(false);
+        s.set_clear_active(false);
         // ISACTIVER on a loaded interrupt. An LR with HW=1 cannot be
         // pending and active at once: a pending-only HW LR goes back to the
         // model below instead, and `load` puts the active state in first
         // (HW=0) and the physical activation after the guest completed it.
-        if irq.active && !(s.hw && s.pending) {
-            s.active = true;
-            irq.active = false;
+        if irq.active() && !(s.hw() && s.pending()) {
+            s.set_active(true);
+            irq.set_active(false);
         }
         // New pending state arriving on a loaded interrupt.
         // Not onto an LR without HW while a physical activation waits (it
         // must reach the guest with HW=1), and never pending+active with HW.
-        let hw_ok = if s.hw { !s.active } else { !irq.hw_active };
-        let merge = irq.latch && signalable && hw_ok;
+        let hw_ok = if s.hw() { !s.active() } else { !irq.hw_active() };
+        let merge = irq.latch() && signalable && hw_ok;
         if merge {
-            s.pending = true;
-            s.from_latch |= irq.level_sw();
-            irq.latch = false;
+            s.set_pending(true);
+            s.set_from_latch(s.from_latch() | irq.level_sw());
+            irq.set_latch(false);
         }
-        if s.pending && !s.active {
+        if s.pending() && !s.active() {
             // Pending only: give it back, the fill re-sorts by priority.
-            if !irq.level_sw() || s.from_latch {
-                irq.latch = true;
+            if !irq.level_sw() || s.from_latch() {
+                irq.set_latch(true);
             }
             irq.lr = None;
             self.released(intid, vcpu);
             return 0;
         }
-        if !s.pending && !s.active {
-            irq.leave_lr(s.hw);
+        if !s.pending() && !s.active() {
+            irq.leave_lr(s.hw());
             self.released(intid, vcpu);
             return 0;
         }
@@ -272,7 +272,7 @@ impl Vgic {
                     continue;
                 }
             };
-            let key = (u64::from(!irq.active) << 40) | (u64::from(irq.priority) << 32) | u64::from(intid);
+            let key = (u64::from(!irq.active()) << 40) | (u64::from(irq.priority) << 32) | u64::from(intid);
             // Insertion into the sorted prefix `best[..n]`, capped at `k`.
             let pos = best.iter().take(n).position(|&bk| key < bk).unwrap_or(n);
             if pos >= k {
@@ -320,7 +320,7 @@ impl Vgic {
             let intid = lr_vintid(lr);
             let Some(irq) = self.irq_mut(intid, vcpu) else { continue };
             let Some(s) = irq.lr.filter(|s| s.vcpu == vcpu) else { continue };
-            irq.leave_lr(s.hw);
+            irq.leave_lr(s.hw());
             self.released(intid, vcpu);
             if let Some(t) = self.target(intid, vcpu) {
                 if !self.wanted(intid, t) {
@@ -352,6 +352,7 @@ impl Vgic {
     /// places; a flush might have put the same set in another order.
     ///
     /// Cost: a handful of checks, no scan.
+    #[inline]
     pub fn raise_edge_into_lr(&mut self, intid: u32, vcpu: usize) -> Option<u64> {
         if !self.banks.get(vcpu)?.candidates.is_empty() {
             return None;
@@ -361,19 +362,27 @@ impl Vgic {
         }
         let group_on = (self.grp0, self.grp1);
         let irq = self.irq_mut(intid, vcpu)?;
-        let quiet = irq.lr.is_none() && !irq.latch && !irq.active && !irq.hw_active && !irq.line;
-        let group_enabled = if irq.group1 { group_on.1 } else { group_on.0 };
-        if !quiet || !irq.enabled || !group_enabled {
+        let group_enabled = if irq.group1() { group_on.1 } else { group_on.0 };
+        if !irq.quiet_and_enabled() || !group_enabled {
             return None;
         }
-        // What raise_edge then load would leave: a HW-linked interrupt has
-        // a physical activation behind its pending state (HW=1); any other
-        // is pending from its latch.
-        let hw = irq.hw.is_some();
-        irq.hw_active = hw;
-        let s = LrSlot { vcpu, pending: true, hw, from_latch: irq.level_sw(), ..LrSlot::default() };
+        // What raise_edge then load would leave, encoded as `encode` would
+        // (the line is low, so never the EOI bit): a HW-linked interrupt
+        // has a physical activation behind its pending state (HW=1); any
+        // other is pending from its latch.
+        let mut s = LrSlot::new(vcpu);
+        s.set_pending(true);
+        let group = if irq.group1() { LR_GROUP } else { 0 };
+        let mut value = u64::from(intid) | (u64::from(irq.priority) << LR_PRIORITY_SHIFT) | group | LR_PENDING;
+        match irq.hw {
+            Some(p) => {
+                irq.set_hw_active(true);
+                s.set_hw(true);
+                value |= LR_HW | ((u64::from(p) & LR_PINTID_MASK) << LR_PINTID_SHIFT);
+            }
+            None => s.set_from_latch(!irq.edge()),
+        }
         irq.lr = Some(s);
-        let value = encode(intid, irq, &s);
         if let Some(b) = self.banks.get_mut(vcpu) {
             b.loaded.insert(intid);
         }
@@ -387,17 +396,18 @@ impl Vgic {
             None => return 0,
         };
         let Some(irq) = self.irq_mut(intid, vcpu) else { return 0 };
-        let mut s = LrSlot { vcpu, active: irq.active, ..LrSlot::default() };
-        irq.active = false;
+        let mut s = LrSlot::new(vcpu);
+        s.set_active(irq.active());
+        irq.set_active(false);
         // HW=1 only when a physical activation stands behind the pending
         // state, and never pending+active.
-        s.hw = irq.hw.is_some() && irq.hw_active && !s.active;
-        if deliver && !(s.active && irq.hw_active) {
-            s.pending = true;
-            s.from_latch = irq.level_sw() && irq.latch;
-            irq.latch = false;
+        s.set_hw(irq.hw.is_some() && irq.hw_active() && !s.active());
+        if deliver && !(s.active() && irq.hw_active()) {
+            s.set_pending(true);
+            s.set_from_latch(irq.level_sw() && irq.latch());
+            irq.set_latch(false);
         }
-        if !s.pending && !s.active {
+        if !s.pending() && !s.active() {
             return 0;
         }
         irq.lr = Some(s);

@@ -18,7 +18,7 @@ impl Vgic {
         let private = bank.irqs.iter().enumerate().map(|(i, irq)| (i as u32, irq));
         let shared = self.spis.iter().enumerate().map(|(i, irq)| (32 + i as u32, irq));
         private.chain(shared).any(|(intid, irq)| match irq.lr {
-            Some(slot) => slot.vcpu == vcpu && slot.pending,
+            Some(slot) => slot.vcpu == vcpu && slot.pending(),
             None => self.deliverable(irq, intid, vcpu),
         })
     }
@@ -68,10 +68,10 @@ impl Vgic {
             let intid = lr_vintid(*lr);
             let slot = self.irq_mut(intid, vcpu).and_then(|irq| irq.lr.as_mut());
             match slot {
-                Some(s) if s.vcpu == vcpu && !s.seen => {
-                    s.seen = true;
-                    s.pending = *lr & LR_PENDING != 0;
-                    s.active = *lr & LR_ACTIVE != 0;
+                Some(s) if s.vcpu == vcpu && !s.seen() => {
+                    s.set_seen(true);
+                    s.set_pending(*lr & LR_PENDING != 0);
+                    s.set_active(*lr & LR_ACTIVE != 0);
                 }
                 _ => *lr = 0,
             }
@@ -82,11 +82,11 @@ impl Vgic {
             if s.vcpu != vcpu {
                 continue;
             }
-            if s.seen {
-                s.seen = false;
+            if s.seen() {
+                s.set_seen(false);
             } else {
                 // Completed by the guest (or dropped by the caller).
-                let hw = s.hw;
+                let hw = s.hw();
                 irq.leave_lr(hw);
                 self.released(intid, vcpu);
             }
@@ -105,12 +105,12 @@ impl Vgic {
         let shared = self.spis.iter().enumerate().map(|(i, irq)| (32 + i as u32, irq));
         for (intid, irq) in private.chain(shared) {
             let wanted = irq.lr.is_none()
-                && ((irq.active && self.target(intid, vcpu) == Some(vcpu))
+                && ((irq.active() && self.target(intid, vcpu) == Some(vcpu))
                     || self.deliverable(irq, intid, vcpu));
             if !wanted {
                 continue;
             }
-            let key = (u64::from(!irq.active) << 40) | (u64::from(irq.priority) << 32) | u64::from(intid);
+            let key = (u64::from(!irq.active()) << 40) | (u64::from(irq.priority) << 32) | u64::from(intid);
             // Insertion into the sorted prefix `best[..n]`, capped at `k`.
             let pos = best.iter().take(n).position(|&(bk, _)| key < bk).unwrap_or(n);
             if pos >= k {

@@ -55,8 +55,8 @@ impl Vgic {
         (0..32u32).fold(0, |acc, i| {
             let Some(irq) = self.irq(first + i, bank) else { return acc };
             let bit = match kind {
-                BitReg::Group => irq.group1,
-                BitReg::SetEnable | BitReg::ClearEnable => irq.enabled,
+                BitReg::Group => irq.group1(),
+                BitReg::SetEnable | BitReg::ClearEnable => irq.enabled(),
                 BitReg::SetPending | BitReg::ClearPending => irq.pending_view(),
                 BitReg::SetActive | BitReg::ClearActive => irq.active_view(),
             };
@@ -82,39 +82,39 @@ impl Vgic {
             let intid = first + i;
             let Some(irq) = self.irq_mut(intid, bank) else { continue };
             match kind {
-                BitReg::Group => irq.group1 = bit,
+                BitReg::Group => irq.set_group1(bit),
                 BitReg::SetEnable | BitReg::ClearEnable => {
                     let enable = kind == BitReg::SetEnable;
-                    irq.enabled = enable;
+                    irq.set_enabled(enable);
                     if let Some(pintid) = irq.hw {
                         fx.push(Effect::HwEnable { pintid, enable });
                     }
                 }
-                BitReg::SetPending => irq.latch = true,
+                BitReg::SetPending => irq.set_latch(true),
                 BitReg::ClearPending => {
-                    let had = irq.latch || irq.lr.is_some_and(|s| s.pending && s.hw);
-                    let active = irq.active || irq.lr.is_some_and(|s| s.active);
-                    irq.latch = false;
+                    let had = irq.latch() || irq.lr.is_some_and(|s| s.pending() && s.hw());
+                    let active = irq.active() || irq.lr.is_some_and(|s| s.active());
+                    irq.set_latch(false);
                     if let Some(s) = irq.lr.as_mut() {
-                        s.clear_pending = true;
-                        s.pending = false;
+                        s.set_clear_pending(true);
+                        s.set_pending(false);
                     }
-                    if irq.hw_active && had && !active {
-                        irq.hw_active = false;
+                    if irq.hw_active() && had && !active {
+                        irq.set_hw_active(false);
                         if let Some(pintid) = irq.hw {
                             fx.push(Effect::HwDeactivate { pintid });
                         }
                     }
                 }
-                BitReg::SetActive => irq.active = true,
+                BitReg::SetActive => irq.set_active(true),
                 BitReg::ClearActive => {
-                    irq.active = false;
+                    irq.set_active(false);
                     if let Some(s) = irq.lr.as_mut() {
-                        let hw_loaded = s.hw && s.active;
-                        s.clear_active = true;
-                        s.active = false;
+                        let hw_loaded = s.hw() && s.active();
+                        s.set_clear_active(true);
+                        s.set_active(false);
                         if hw_loaded {
-                            irq.hw_active = false;
+                            irq.set_hw_active(false);
                             if let Some(pintid) = irq.hw {
                                 fx.push(Effect::HwDeactivate { pintid });
                             }
@@ -145,7 +145,7 @@ impl Vgic {
     /// edge-triggered.
     pub(crate) fn cfg_read(&self, first: u32, bank: usize) -> u32 {
         (0..16u32).fold(0, |acc, i| match self.irq(first + i, bank) {
-            Some(irq) if irq.edge => acc | (2 << (2 * i)),
+            Some(irq) if irq.edge() => acc | (2 << (2 * i)),
             _ => acc,
         })
     }
@@ -160,10 +160,10 @@ impl Vgic {
             }
             let edge = value & (2 << (2 * i)) != 0;
             let Some(irq) = self.irq_mut(intid, bank) else { continue };
-            if irq.edge == edge {
+            if irq.edge() == edge {
                 continue;
             }
-            irq.edge = edge;
+            irq.set_edge(edge);
             if let Some(pintid) = irq.hw {
                 fx.push(Effect::HwConfig { pintid, edge });
             }

@@ -49,8 +49,20 @@ macro_rules! lr_access {
             }
         }
 
-        /// Writes list register `n` (ignored beyond 15).
+        /// Writes list register `n` (ignored beyond 15). LR 0, the one the
+        /// exit fast path finds free most often, skips the jump table.
+        #[inline(always)]
         pub fn write_lr(n: usize, v: u64) {
+            if n == 0 {
+                // SAFETY: as below.
+                unsafe { asm!("msr ich_lr0_el2, {}", in(reg) v, options(nomem, nostack)) };
+                return;
+            }
+            write_lr_indexed(n, v);
+        }
+
+        #[inline(never)]
+        fn write_lr_indexed(n: usize, v: u64) {
             match n {
                 $($n => {
                     // SAFETY: list registers only affect the virtual CPU

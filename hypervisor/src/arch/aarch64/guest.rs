@@ -5,7 +5,7 @@
 //! leaves pointers to the vCPU context and its owner just below them, loads
 //! the guest's registers and ERETs. Any exception from EL1/EL0 lands in the
 //! lower-EL vectors (`vectors.rs`). For a synchronous exception or an IRQ,
-//! `guest_exit_fast` first saves only the registers a call clobbers and
+//! `guest_sync_fast` / `guest_irq_fast` first save only the registers a call clobbers and
 //! calls the exit fast path (`core::vm::fast`), which handles the frequent,
 //! self-contained exits (hypercall queries, forwarded and timer interrupts
 //! that go straight into a free list register) and resumes the guest. Every
@@ -142,16 +142,24 @@ guest_enter:
     isb
 
     /* Synchronous exceptions and IRQs from the guest, from the lower-EL
-       vectors. Saves only what a call may clobber and calls
-       ferrovisor_fast_exit(owner, kind), which preserves x19-x29 like any
-       function. It returns 0: the exit is handled, resume the guest; or the
-       vector number: take the full exit. */
-    .global guest_exit_fast
-guest_exit_fast:
+       vectors. Save only what a call may clobber and call the fast path,
+       ferrovisor_fast_sync(owner) or ferrovisor_fast_irq(owner), which
+       preserves x19-x29 like any function. It returns 0: the exit is
+       handled, resume the guest; or the vector number: take the full
+       exit. The IRQ entry falls through to the resume. */
+    .global guest_sync_fast
+guest_sync_fast:
     guest_save_volatile
     ldr     x0, [sp, #8]
-    bl      ferrovisor_fast_exit
-    cbnz    x0, 1f
+    bl      ferrovisor_fast_sync
+    b       2f
+
+    .global guest_irq_fast
+guest_irq_fast:
+    guest_save_volatile
+    ldr     x0, [sp, #8]
+    bl      ferrovisor_fast_irq
+2:  cbnz    x0, 1f
     ldr     x0, [sp]
     guest_load_x2_x17
     ldr     x18, [x0, #144]
@@ -202,7 +210,7 @@ unsafe extern "C" {
 }
 
 /// Runs the loaded vCPU until it takes a full exit; returns through which
-/// vector. Exits that the fast path (`ferrovisor_fast_exit`, given `owner`)
+/// vector. Exits that the fast path (`vm::fast`, given `owner`)
 /// handles resume the guest without returning here.
 ///
 /// The caller must have loaded this vCPU's EL1, FP and stage-2 state
@@ -219,7 +227,7 @@ pub unsafe fn run(regs: *mut VcpuRegs, owner: *mut core::ffi::c_void) -> ExitVec
     // the caller's contract) and passes `owner` to the fast path. The guest
     // runs under its own stage-2 tables (loaded by the caller), so it cannot
     // reach hypervisor memory, and every exception from it returns here
-    // through the full exit in `guest_exit_fast`/`guest_exit`, or resumes
+    // through the full exit in `guest_sync_fast`/`guest_irq_fast`/`guest_exit`, or resumes
     // the guest from the fast path.
     let kind = unsafe { guest_enter(regs, owner) };
     ExitVector::from_raw(kind)

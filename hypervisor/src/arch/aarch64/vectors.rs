@@ -7,8 +7,9 @@
 //! the console and stops the machine.
 //!
 //! The lower-EL vectors (8..=15) are a guest exit. Synchronous exceptions
-//! and IRQs from an AArch64 guest (8, 9) jump to `guest_exit_fast`
-//! (guest.rs), which tries the exit fast path first; the others to
+//! and IRQs from an AArch64 guest (8, 9) jump to `guest_sync_fast` and
+//! `guest_irq_fast` (guest.rs), which try the exit fast path first; the
+//! others to
 //! `guest_exit`. Both end, unless the fast path resumed the guest, by
 //! storing the guest's registers in its vCPU context and returning from
 //! `guest::run`. A guest never reaches `handle_exception`.
@@ -144,8 +145,8 @@ EL2_VECTORS:
     ventry 5
     ventry 6
     ventry 7
-    ventry_guest 8, guest_exit_fast
-    ventry_guest 9, guest_exit_fast
+    ventry_guest 8, guest_sync_fast
+    ventry_guest 9, guest_irq_fast
     ventry_guest 10, guest_exit
     ventry_guest 11, guest_exit
     ventry_guest 12, guest_exit

@@ -1,9 +1,10 @@
 //! The exit fast path: what the hypervisor does for the most frequent guest
 //! exits without leaving the guest's context.
 //!
-//! The lower-EL vectors call [`ferrovisor_fast_exit`] for every synchronous
-//! exception and IRQ from a guest, with only the registers a call clobbers
-//! saved (`guest_exit_fast` in `arch/aarch64/guest.rs`). It handles, and
+//! The lower-EL vectors call [`ferrovisor_fast_sync`] for every synchronous
+//! exception and [`ferrovisor_fast_irq`] for every IRQ from a guest, with
+//! only the registers a call clobbers saved (`guest_sync_fast` and
+//! `guest_irq_fast` in `arch/aarch64/guest.rs`). It handles, and
 //! resumes the guest at once:
 //!
 //! * HVC calls that only read state: ferrovisor's own hypercalls and the
@@ -26,8 +27,8 @@ use super::{exit, ExitReason, VmState};
 use crate::core::{cpus, irq};
 use crate::platform::gicv3;
 
-/// Vector numbers from `guest_exit_fast`: synchronous and IRQ, lower EL,
-/// AArch64.
+/// Vector numbers: synchronous and IRQ, lower EL, AArch64; returned to
+/// the assembly to take the full exit.
 const SYNC: u64 = 8;
 const IRQ: u64 = 9;
 /// Returned to the assembly: the exit is handled, resume the guest.
@@ -35,8 +36,8 @@ const RESUME: u64 = 0;
 /// ESR_EL2.EC of an HVC from AArch64.
 const EC_HVC64: u64 = 0x16;
 
-/// Called by `guest_exit_fast` with the vCPU `guest::run` was given and the
-/// vector number; returns [`RESUME`] or the vector number (full exit).
+/// Called by `guest_sync_fast` for a synchronous exception, with the vCPU
+/// `guest::run` was given; returns [`RESUME`] or [`SYNC`] (full exit).
 ///
 /// # Safety
 ///
@@ -44,16 +45,29 @@ const EC_HVC64: u64 = 0x16;
 /// accesses during the call: the vCPU that `sched::run_slice` handed to
 /// `guest::run`, which the assembly passes on from a guest exit.
 #[unsafe(no_mangle)]
-unsafe extern "C" fn ferrovisor_fast_exit(owner: *mut Vcpu, kind: u64) -> u64 {
+unsafe extern "C" fn ferrovisor_fast_sync(owner: *mut Vcpu) -> u64 {
     // SAFETY: per the contract above: `sched::run_slice` enters the guest
     // through `guest::run` with `owner` pointing to the running vCPU, which
     // it does not touch until `guest::run` returns; the assembly calls this
     // only in between, on the same CPU, so this is the only reference.
-    let Some(v) = (unsafe { owner.as_mut() }) else { return kind };
-    match kind {
-        SYNC => sync(v),
-        IRQ => interrupt(v),
-        _ => kind,
+    match unsafe { owner.as_mut() } {
+        Some(v) => sync(v),
+        None => SYNC,
+    }
+}
+
+/// Called by `guest_irq_fast` for an IRQ, with the vCPU `guest::run` was
+/// given; returns [`RESUME`] or [`IRQ`] (full exit).
+///
+/// # Safety
+///
+/// As for [`ferrovisor_fast_sync`].
+#[unsafe(no_mangle)]
+unsafe extern "C" fn ferrovisor_fast_irq(owner: *mut Vcpu) -> u64 {
+    // SAFETY: as in `ferrovisor_fast_sync`.
+    match unsafe { owner.as_mut() } {
+        Some(v) => interrupt(v),
+        None => IRQ,
     }
 }
 
@@ -89,9 +103,25 @@ fn interrupt(v: &mut Vcpu) -> u64 {
         if v.inject_now(guest) {
             return RESUME;
         }
-        v.vm.vgic_update(|vgic, fx| vgic.raise_edge(guest, 0, fx));
-        return IRQ;
+        return raise_forwarded(v, guest);
     }
+    other_interrupt(v, host)
+}
+
+/// A forwarded interrupt that cannot go straight into a list register:
+/// raised in the vGIC, for the refill on the full exit. Out of line, like
+/// [`other_interrupt`], so the direct injection stays short.
+#[cold]
+#[inline(never)]
+fn raise_forwarded(v: &mut Vcpu, guest: u32) -> u64 {
+    v.vm.vgic_update(|vgic, fx| vgic.raise_edge(guest, 0, fx));
+    IRQ
+}
+
+/// Any interrupt but a forwarded one: its handler runs; the virtual timer
+/// goes to the guest.
+#[inline(never)]
+fn other_interrupt(v: &mut Vcpu, host: ferrovisor_types::HostIrq) -> u64 {
     let reason = match irq::handle(host) {
         irq::Outcome::Forwarded => ExitReason::Forwarded,
         irq::Outcome::Done if host.raw() == cpus::MAINTENANCE_PPI => ExitReason::Maintenance,

@@ -126,10 +126,13 @@ impl VcpuShared {
         }
     }
 
-    /// Counts one exit.
+    /// Counts one exit. Only the pCPU the vCPU is pinned to counts its
+    /// exits, so a plain load and store suffice (no read-modify-write
+    /// loop on the exit path); readers on other CPUs see whole values.
+    #[inline(always)]
     pub fn count(&self, reason: ExitReason) {
         if let Some(c) = self.exits.get(reason as usize) {
-            c.fetch_add(1, Ordering::Relaxed);
+            c.store(c.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
         }
     }
 

@@ -196,7 +196,7 @@ impl Vcpu {
     /// their LRs reused. False: the caller raises `intid` the ordinary way
     /// and the scheduler loop refills the list registers (which finds any
     /// completion already handed back: consistent).
-    #[inline]
+    #[inline(always)]
     pub fn inject_now(&mut self, intid: u32) -> bool {
         let completed = self.lr_live & gicv::completed_lrs();
         if completed != 0 {
