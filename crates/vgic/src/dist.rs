@@ -146,12 +146,12 @@ impl Vgic {
     pub(crate) fn dist_write64(&mut self, caller: usize, off: u64, v: u64, fx: &mut Effects) {
         let Some(i) = self.route_index(off) else { return };
         let raw = v & IROUTER_MASK;
-        let target = self.route_target(raw).and_then(|t| u8::try_from(t).ok()).unwrap_or(NO_TARGET);
+        let target = self.route_target(raw);
+        let decoded = target.and_then(|t| u8::try_from(t).ok()).unwrap_or(NO_TARGET);
         let (Some(route), Some(irq)) = (self.routes.get_mut(i), self.spis.get_mut(i)) else { return };
-        (*route, irq.target) = (raw, target);
+        (*route, irq.target) = (raw, decoded);
         let intid = 32 + i as u32;
         self.mark(intid, 0);
-        let target = self.target(intid, 0);
         let Some(irq) = self.irq(intid, 0) else { return };
         if let (Some(pintid), Some(vcpu)) = (irq.hw, target) {
             fx.push(Effect::HwRoute { pintid, vcpu });

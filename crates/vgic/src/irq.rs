@@ -47,7 +47,7 @@ flags!(LrSlot {
     hw, set_hw = 1 << 2;
     /// Level-sensitive interrupt: the LR pending bit came from the software
     /// latch (GICx_ISPENDR), not only from the line.
-    from_latch, set_from_latch = 1 << 3;
+    latched, set_latched = 1 << 3;
     /// The guest wrote GICx_ICPENDR: clear the LR pending bit.
     clear_pending, set_clear_pending = 1 << 4;
     /// The guest wrote GICx_ICACTIVER: clear the LR active bit.

@@ -54,14 +54,24 @@ pub const fn lr_is_invalid(lr: u64) -> bool {
     lr & (LR_PENDING | LR_ACTIVE) == 0
 }
 
+/// The vINTID, priority and group fields of an LR for `irq`.
+#[inline(always)]
+fn lr_header(intid: u32, irq: &Irq) -> u64 {
+    let group = if irq.group1() { LR_GROUP } else { 0 };
+    u64::from(intid) | (u64::from(irq.priority) << LR_PRIORITY_SHIFT) | group
+}
+
+/// The HW bit and pINTID field of an LR linked to physical INTID `pintid`.
+#[inline(always)]
+fn lr_hw(pintid: u32) -> u64 {
+    LR_HW | ((u64::from(pintid) & LR_PINTID_MASK) << LR_PINTID_SHIFT)
+}
+
 #[inline(always)]
 fn encode(intid: u32, irq: &Irq, slot: &LrSlot) -> u64 {
-    let mut v = u64::from(intid) | (u64::from(irq.priority) << LR_PRIORITY_SHIFT);
-    if irq.group1() {
-        v |= LR_GROUP;
-    }
+    let mut v = lr_header(intid, irq);
     match irq.hw {
-        Some(p) if slot.hw() => v |= LR_HW | ((u64::from(p) & LR_PINTID_MASK) << LR_PINTID_SHIFT),
+        Some(p) if slot.hw() => v |= lr_hw(p),
         // The EOI maintenance only serves to re-sample a line that is high
         // now; a line that rises later marks the interrupt, and the flush
         // that follows (the injection kicks the vCPU) re-encodes the LR.
@@ -225,12 +235,12 @@ impl Vgic {
         let merge = irq.latch() && signalable && hw_ok;
         if merge {
             s.set_pending(true);
-            s.set_from_latch(s.from_latch() | irq.level_sw());
+            s.set_latched(s.latched() | irq.level_sw());
             irq.set_latch(false);
         }
         if s.pending() && !s.active() {
             // Pending only: give it back, the fill re-sorts by priority.
-            if !irq.level_sw() || s.from_latch() {
+            if !irq.level_sw() || s.latched() {
                 irq.set_latch(true);
             }
             irq.lr = None;
@@ -372,15 +382,14 @@ impl Vgic {
         // other is pending from its latch.
         let mut s = LrSlot::new(vcpu);
         s.set_pending(true);
-        let group = if irq.group1() { LR_GROUP } else { 0 };
-        let mut value = u64::from(intid) | (u64::from(irq.priority) << LR_PRIORITY_SHIFT) | group | LR_PENDING;
+        let mut value = lr_header(intid, irq) | LR_PENDING;
         match irq.hw {
             Some(p) => {
                 irq.set_hw_active(true);
                 s.set_hw(true);
-                value |= LR_HW | ((u64::from(p) & LR_PINTID_MASK) << LR_PINTID_SHIFT);
+                value |= lr_hw(p);
             }
-            None => s.set_from_latch(!irq.edge()),
+            None => s.set_latched(!irq.edge()),
         }
         irq.lr = Some(s);
         if let Some(b) = self.banks.get_mut(vcpu) {
@@ -404,7 +413,7 @@ impl Vgic {
         s.set_hw(irq.hw.is_some() && irq.hw_active() && !s.active());
         if deliver && !(s.active() && irq.hw_active()) {
             s.set_pending(true);
-            s.set_from_latch(irq.level_sw() && irq.latch());
+            s.set_latched(irq.level_sw() && irq.latch());
             irq.set_latch(false);
         }
         if !s.pending() && !s.active() {
