@@ -22,6 +22,7 @@ fn cargo(args: &[&str]) -> Result<()> {
 /// `cargo xtask check`.
 pub fn run() -> Result<()> {
     setup::ensure_rust_target()?;
+    setup::ensure_rust_components()?;
     cargo(&["fmt", "--all", "--check"])?;
     cargo(&[
         "clippy",

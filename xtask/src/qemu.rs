@@ -49,6 +49,10 @@ impl Machine {
             self.smp.to_string(),
             "-m".into(),
             self.memory.into(),
+            // virt's default NIC needs a boot ROM (efi-virtio.rom) from a
+            // package that is not installed: no NIC unless a test adds one.
+            "-nic".into(),
+            "none".into(),
         ];
         if self.icount {
             args.extend(["-icount".into(), "shift=0,sleep=off".into()]);
@@ -372,7 +376,7 @@ mod tests {
         let args = m.args().join(" ");
         assert_eq!(
             args,
-            "-M virt,gic-version=3,virtualization=on,iommu=smmuv3 -cpu max -smp 4 -m 2G -icount shift=0,sleep=off"
+            "-M virt,gic-version=3,virtualization=on,iommu=smmuv3 -cpu max -smp 4 -m 2G -nic none -icount shift=0,sleep=off"
         );
     }
 

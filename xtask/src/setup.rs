@@ -62,6 +62,26 @@ pub fn ensure_rust_target() -> Result<()> {
     Ok(())
 }
 
+/// Makes sure rustfmt and clippy are there (`cargo xtask check` runs both).
+pub fn ensure_rust_components() -> Result<()> {
+    let out = Command::new("rustup")
+        .args(["component", "list", "--installed"])
+        .output()
+        .context("running `rustup component list --installed` (is rustup installed?)")?;
+    let installed = String::from_utf8_lossy(&out.stdout).into_owned();
+    for component in ["rustfmt", "clippy"] {
+        if installed.lines().any(|l| l.trim().starts_with(&format!("{component}-"))) {
+            continue;
+        }
+        step(format!("installing Rust component {component} (rustup component add)"));
+        let status = Command::new("rustup").args(["component", "add", component]).status()?;
+        if !status.success() {
+            bail!("`rustup component add {component}` failed");
+        }
+    }
+    Ok(())
+}
+
 static APT_UPDATED: Once = Once::new();
 
 /// Installs the Debian packages for any missing tool.
