@@ -45,6 +45,12 @@ pub fn hypervisor() -> Result<PathBuf> {
     flat_binary("ferrovisor", "ferrovisor", setup::TARGET, &paths::out().join("ferrovisor.bin"))
 }
 
+/// The hypervisor's ELF (what `hypervisor` flattens); its symbols give the
+/// hypervisor's extent to `validate`.
+pub fn hypervisor_elf() -> PathBuf {
+    paths::root().join("target").join(setup::TARGET).join("release").join("ferrovisor")
+}
+
 /// Builds the bare-metal test guests into target/ferrovisor/images/guests/,
 /// where bundles find them (`kernel = "guests/probe.bin"`).
 pub fn guests() -> Result<()> {

@@ -51,6 +51,17 @@ pub fn resolve(config: &Path, name: &str) -> Option<PathBuf> {
 
 /// Compiles `config` and writes its bundle; returns the bundle path.
 pub fn make(config: &Path) -> Result<PathBuf> {
+    let bytes = contents(config)?;
+    let stem = config.file_stem().and_then(|s| s.to_str()).unwrap_or("config");
+    std::fs::create_dir_all(paths::out())?;
+    let out = paths::out().join(format!("{stem}.bundle.cpio"));
+    std::fs::write(&out, bytes).with_context(|| format!("writing {}", out.display()))?;
+    Ok(out)
+}
+
+/// The bundle `config` makes, in memory (its size decides where the host
+/// DTB lands, which `validate` needs).
+pub fn contents(config: &Path) -> Result<Vec<u8>> {
     let dtb = build::compile_dts(config)?;
     ensure_images(&image_names(&dtb))?;
     let mut writer = Writer::new();
@@ -66,11 +77,7 @@ pub fn make(config: &Path) -> Result<PathBuf> {
             )),
         }
     }
-    let stem = config.file_stem().and_then(|s| s.to_str()).unwrap_or("config");
-    std::fs::create_dir_all(paths::out())?;
-    let out = paths::out().join(format!("{stem}.bundle.cpio"));
-    std::fs::write(&out, writer.finish()).with_context(|| format!("writing {}", out.display()))?;
-    Ok(out)
+    Ok(writer.finish())
 }
 
 /// The names a bundle for `config` would hold (for `validate`).

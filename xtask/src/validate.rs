@@ -5,7 +5,7 @@
 //! exactly as the hypervisor prints it at boot.
 
 use crate::qemu::Machine;
-use crate::{build, bundle, setup};
+use crate::{build, bundle, placement, setup};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use std::path::PathBuf;
@@ -34,13 +34,17 @@ pub struct Report {
     pub valid: Vec<String>,
 }
 
-/// Validates `config` against `host_dtb` with the bundle `run` would build.
+/// Validates `config` against `host_dtb` with the bundle `run` would build,
+/// and the hypervisor placed as QEMU places it (needs the hypervisor built:
+/// `build::hypervisor`).
 pub fn check(config: &std::path::Path, host_dtb: &[u8]) -> Result<Report> {
     let dtb = build::compile_dts(config)?;
     bundle::ensure_images(&bundle::image_names(&dtb))?;
     let names = bundle::names_for(config, &dtb);
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
-    let outcome = ferrovisor_config::load(host_dtb, &dtb, &names);
+    let bundle_len = bundle::contents(config)?.len() as u64;
+    let hyp = placement::hypervisor(&build::hypervisor_elf(), host_dtb, bundle_len)?;
+    let outcome = ferrovisor_config::load(host_dtb, &dtb, &names, &hyp);
     Ok(Report {
         errors: outcome.errors.iter().map(|e| format!("config error: {e}")).collect(),
         warnings: outcome.warnings.iter().map(|w| format!("config warning: {w}")).collect(),
@@ -63,6 +67,7 @@ pub fn run(args: ValidateArgs) -> Result<()> {
     // The configs in this repository name the test guests; build them so
     // that the bundle check sees what `run` would put in the bundle.
     build::guests()?;
+    build::hypervisor()?;
     let machine = Machine { smmu: args.smmu, ..Machine::default() };
     let host = host_dtb(args.host_dtb.as_ref(), &machine)?;
     let report = check(&args.config, &host)?;

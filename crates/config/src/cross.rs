@@ -1,5 +1,5 @@
 //! Cross-guest rules: identity RAM, host pages and host interrupts belong
-//! to one guest only, and the guests' RAM fits in the host.
+//! to one guest only (whether the guests' RAM and heap fit is `plan`'s).
 //!
 //! Invariant: a conflict is reported on the later guest (DT order) and names
 //! the earlier one. What a guest owns is the host pages stage 2 maps for it
@@ -10,7 +10,6 @@ use alloc::string::String;
 use ferrovisor_types::HostRegion;
 
 use crate::error::{range, Report, Who};
-use crate::host::HostPlatform;
 use crate::model::{GuestConfig, MemoryRegion, PassthroughConfig};
 
 fn identity(g: &GuestConfig) -> impl Iterator<Item = &MemoryRegion> {
@@ -102,31 +101,5 @@ pub(crate) fn by(pt: &PassthroughConfig) -> String {
     match &pt.host_device {
         Some(d) => format!("{} (host device {d})", pt.path),
         None => pt.path.clone(),
-    }
-}
-
-/// Warns when guests need more RAM than the host has.
-pub(crate) fn check_ram_budget(
-    host: &HostPlatform,
-    g: &GuestConfig,
-    who: Who<'_>,
-    used: &mut u64,
-    r: &mut Report,
-) {
-    let need = g.memory.iter().fold(0u64, |acc, m| acc.saturating_add(m.size));
-    *used = used.saturating_add(need);
-    if *used > host.ram_size() {
-        let msg = format!(
-            "guests up to {} need {:#x} bytes of RAM, but the host has {:#x}",
-            g.name,
-            *used,
-            host.ram_size()
-        );
-        r.warn(
-            who,
-            &g.path,
-            msg,
-            "shrink the guests' memory or boot fewer guests; the hypervisor will fail to allocate the rest",
-        );
     }
 }

@@ -135,6 +135,22 @@ pub(crate) fn as_str_list(value: &[u8]) -> Option<Vec<&str>> {
     body.split(|b| *b == 0).map(|s| core::str::from_utf8(s).ok()).collect()
 }
 
+/// The value as text if it is what dtc makes of `"..."` (one or more
+/// NUL-terminated, non-empty strings of printable ASCII), for messages that
+/// tell a string from numbers. A 4-byte number whose bytes happen to spell
+/// such a string (`<0x61626300>`) reads as one too; no real value does.
+pub(crate) fn looks_like_string(value: &[u8]) -> Option<&str> {
+    let (last, body) = value.split_last()?;
+    if *last != 0 || body.is_empty() {
+        return None;
+    }
+    let printable = |seg: &[u8]| !seg.is_empty() && seg.iter().all(|b| (0x20..0x7f).contains(b));
+    if !body.split(|b| *b == 0).all(printable) {
+        return None;
+    }
+    core::str::from_utf8(body).ok()
+}
+
 /// A property value as exactly one 32-bit cell.
 pub(crate) fn as_u32(value: &[u8]) -> Option<u32> {
     if value.len() != 4 {

@@ -95,15 +95,37 @@ pub(crate) struct Who<'a> {
     pub name: &'a str,
 }
 
-/// Collects every finding; a guest with an error is marked rejected.
+/// Collects every finding; a guest with an error is marked rejected. It
+/// keeps at most [`crate::MAX_FINDINGS`] of them (a hostile config could
+/// otherwise fill the hypervisor heap with messages) and counts the rest.
 #[derive(Debug, Default)]
 pub(crate) struct Report {
     pub errors: alloc::vec::Vec<ConfigError>,
     pub warnings: alloc::vec::Vec<ConfigError>,
     pub rejected: alloc::vec::Vec<bool>,
+    /// Errors and warnings not kept, past the cap.
+    pub dropped_errors: usize,
+    pub dropped_warnings: usize,
 }
 
 impl Report {
+    fn full(&self) -> bool {
+        self.errors.len() + self.warnings.len() >= crate::limits::MAX_FINDINGS
+    }
+
+    /// Adds the one line that counts the findings past the cap, if any.
+    pub fn close(&mut self) {
+        let (e, w) = (self.dropped_errors, self.dropped_warnings);
+        if e + w > 0 {
+            self.errors.push(Self::make(
+                None,
+                "/",
+                alloc::format!("{e} more error(s) and {w} more warning(s) are not shown"),
+                "fix the findings above and validate again: a report keeps at most 200 findings",
+            ));
+        }
+    }
+
     fn make(who: Option<Who<'_>>, path: &str, message: String, hint: &str) -> ConfigError {
         ConfigError {
             path: one_line(path),
@@ -115,6 +137,10 @@ impl Report {
 
     /// A config-wide error (no guest is rejected by it).
     pub fn global(&mut self, path: &str, message: String, hint: &str) {
+        if self.full() {
+            self.dropped_errors += 1;
+            return;
+        }
         self.errors.push(Self::make(None, path, message, hint));
     }
 
@@ -126,11 +152,19 @@ impl Report {
         if let Some(r) = self.rejected.get_mut(who.index) {
             *r = true;
         }
+        if self.full() {
+            self.dropped_errors += 1;
+            return;
+        }
         self.errors.push(Self::make(Some(who), path, message, hint));
     }
 
     /// A warning about guest `who` (the guest still boots).
     pub fn warn(&mut self, who: Who<'_>, path: &str, message: String, hint: &str) {
+        if self.full() {
+            self.dropped_warnings += 1;
+            return;
+        }
         self.warnings.push(Self::make(Some(who), path, message, hint));
     }
 

@@ -24,10 +24,12 @@ mod devices;
 mod dt;
 mod error;
 mod host;
+mod limits;
 mod model;
 mod nodes;
 mod pages;
 mod parse;
+mod plan;
 mod resolve;
 mod validate;
 
@@ -41,11 +43,17 @@ pub use devices::{
 pub use dt::DtbError;
 pub use error::{ConfigError, HostDtError};
 pub use host::{GicInfo, HostPlatform, PsciMethod, TimerInfo, UartInfo};
+pub use limits::{
+    Hypervisor, BOOT_HEAP, GUEST_IPA_LIMIT, GUEST_SPIS, HEAP_PER_GUEST, HEAP_PER_NODE, HEAP_PER_TABLE,
+    HEAP_PER_VCPU, HEAP_PER_VUART, MAX_CONFIG_DTB, MAX_FINDINGS, MAX_GUESTS, MAX_GUEST_INTID,
+    MAX_MEMORY_REGIONS, MAX_PASSTHROUGH, RAM_BLOCK, RUNTIME_HEAP_RESERVE,
+};
 pub use model::{
     Config, DmaProtection, GuestConfig, IrqRoute, MemoryRegion, PassthroughConfig, PtDtNode, PtRegion,
     VuartConfig, MAX_GUEST_NAME, MAX_VCPUS, PAGE_SIZE, VUART_SIZE,
 };
 pub use parse::{CONFIG_COMPATIBLE, GUEST_COMPATIBLE, PASSTHROUGH_COMPATIBLE, VUART_COMPATIBLE};
+pub use plan::{heap_estimate, stage2_tables};
 
 /// What [`load`] found: the accepted guests, and every error and warning.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -66,17 +74,30 @@ impl LoadOutcome {
     }
 }
 
-/// Parses and validates the config DTB against the host DTB and the names of
-/// the files in the boot bundle. Never panics; collects every finding.
-pub fn load(host_dtb: &[u8], config_dtb: &[u8], bundle_files: &[&str]) -> LoadOutcome {
+/// Parses and validates the config DTB against the host DTB, the names of
+/// the files in the boot bundle and what the hypervisor occupies (its RAM
+/// placement and the heap it has for guests). Never panics; collects every
+/// finding. Each accepted guest's RAM is planned ([`MemoryRegion::host`]):
+/// the hypervisor reserves exactly that.
+pub fn load(host_dtb: &[u8], config_dtb: &[u8], bundle_files: &[&str], hyp: &Hypervisor) -> LoadOutcome {
     let mut report = error::Report::default();
     let host = HostPlatform::parse(host_dtb);
-    let raw = parse::parse_config(config_dtb, &mut report);
+    let raw = if config_dtb.len() > MAX_CONFIG_DTB {
+        let msg = format!(
+            "the config DTB has {} bytes, more than the {MAX_CONFIG_DTB} the hypervisor reads",
+            config_dtb.len()
+        );
+        report.global("/", msg, "a config this large is not a plausible guest description: check that the bundle holds the right file");
+        None
+    } else {
+        parse::parse_config(config_dtb, &mut report)
+    };
     let host = match host {
         Ok(h) => h,
         Err(e) => {
             let hint = "the hypervisor needs a host DT with memory, cpus, a GICv3 and an arch timer";
             report.global("/", format!("cannot check guests against the host: {e}"), hint);
+            report.close();
             return LoadOutcome {
                 config: Config::default(),
                 errors: report.errors,
@@ -85,16 +106,28 @@ pub fn load(host_dtb: &[u8], config_dtb: &[u8], bundle_files: &[&str]) -> LoadOu
         }
     };
     let mut checked: Vec<GuestConfig> = Vec::new();
-    let mut ram_used = 0u64;
     for (index, raw_guest) in raw.iter().flatten().enumerate() {
         let who = error::Who { index, name: &raw_guest.name };
         let guest = validate::check_guest(&host, raw_guest, who, bundle_files, &mut report);
         cross::check_against(&guest, who, &checked, &mut report);
-        if !report.is_rejected(index) {
-            cross::check_ram_budget(&host, &guest, who, &mut ram_used, &mut report);
-        }
         checked.push(guest);
     }
+    // Host RAM and heap, exactly as the hypervisor will take them: every
+    // identity region first, then the rest in config order.
+    let mut planner = plan::Planner::new(&host, hyp);
+    for (index, g) in checked.iter_mut().enumerate() {
+        if !report.is_rejected(index) {
+            let name = g.name.clone();
+            planner.reserve_identity(g, error::Who { index, name: &name }, &mut report);
+        }
+    }
+    for (index, g) in checked.iter_mut().enumerate() {
+        if !report.is_rejected(index) {
+            let name = g.name.clone();
+            planner.place(g, error::Who { index, name: &name }, &mut report);
+        }
+    }
+    report.close();
     let guests =
         checked.into_iter().enumerate().filter(|(i, _)| !report.is_rejected(*i)).map(|(_, g)| g).collect();
     LoadOutcome { config: Config { guests }, errors: report.errors, warnings: report.warnings }

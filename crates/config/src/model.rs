@@ -69,6 +69,11 @@ pub struct MemoryRegion {
     pub size: u64,
     /// Guest physical == host physical (the region lies inside host RAM).
     pub identity: bool,
+    /// Host physical base of the RAM behind it, as the validator planned it
+    /// (see `plan`): the guest address for an identity region, else a base
+    /// with the same offset in its 2 MiB block as `gpa` (regions of 2 MiB
+    /// and more). The hypervisor reserves exactly this range.
+    pub host: HostPhysAddr,
     /// Config node path.
     pub path: String,
 }

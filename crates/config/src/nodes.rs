@@ -7,7 +7,7 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use ferrovisor_types::{GuestIrq, GuestPhysAddr};
 
-use crate::dt::{as_cells, as_str, cells_to_u64, Node, Tree};
+use crate::dt::{as_cells, as_str, cells_to_u64, looks_like_string, Node, Tree};
 use crate::error::{Report, Who};
 use crate::model::{MemoryRegion, VuartConfig};
 use crate::parse::{PtSource, RawGuest, RawPassthrough};
@@ -37,6 +37,17 @@ impl Ctx<'_, '_, '_> {
         self.report.error(self.who, &self.node.path, message, hint);
     }
 
+    /// Reports a string where numbers belong; returns true if it was one.
+    fn string_for_numbers(&mut self, name: &str, value: &[u8], want: &str, example: &str) -> bool {
+        let Some(text) = looks_like_string(value) else { return false };
+        let msg = format!(
+            "property \"{name}\" is a string (\"{}\"), but must be {want}",
+            text.replace('\0', "\", \"")
+        );
+        self.error(msg, &format!("numbers go in angle brackets: write {example}"));
+        true
+    }
+
     pub(crate) fn check_props(&mut self, allowed: &[&str]) {
         let node = self.node;
         for p in &node.props {
@@ -56,6 +67,10 @@ impl Ctx<'_, '_, '_> {
 
     pub(crate) fn u64_prop(&mut self, name: &str) -> Option<u64> {
         let v = self.node.prop(name)?;
+        let example = format!("{name} = <0x0 0x10000000>;");
+        if self.string_for_numbers(name, v, "2 cells <high low>", &example) {
+            return None;
+        }
         if v.len() != 8 {
             let msg =
                 format!("property \"{name}\" must be 2 cells <high low> (8 bytes), found {} bytes", v.len());
@@ -67,6 +82,9 @@ impl Ctx<'_, '_, '_> {
 
     pub(crate) fn u32_prop(&mut self, name: &str, example: &str) -> Option<u32> {
         let v = self.node.prop(name)?;
+        if self.string_for_numbers(name, v, "one 32-bit cell", example) {
+            return None;
+        }
         let n = crate::dt::as_u32(v);
         if n.is_none() {
             let msg = format!("property \"{name}\" must be one 32-bit cell, found {} bytes", v.len());
@@ -77,6 +95,9 @@ impl Ctx<'_, '_, '_> {
 
     pub(crate) fn cell_list(&mut self, name: &str, example: &str) -> Option<Vec<u32>> {
         let v = self.node.prop(name)?;
+        if self.string_for_numbers(name, v, "a list of 32-bit cells", example) {
+            return None;
+        }
         match as_cells(v) {
             Some(c) if !c.is_empty() => Some(c),
             _ => {
@@ -91,6 +112,15 @@ impl Ctx<'_, '_, '_> {
         let v = self.node.prop(name)?;
         match as_str(v) {
             Some(s) if !s.is_empty() => Some(s.to_string()),
+            _ if !v.is_empty() && v.len() % 4 == 0 && looks_like_string(v).is_none() => {
+                let cells = v.len() / 4;
+                let msg = format!(
+                    "property \"{name}\" holds numbers ({cells} cell{}), but must be one non-empty string",
+                    if cells == 1 { "" } else { "s" }
+                );
+                self.error(msg, &format!("strings go in double quotes: write {name} = \"...\";"));
+                None
+            }
             _ => {
                 let msg = format!("property \"{name}\" must be one non-empty string");
                 self.error(msg, &format!("write {name} = \"...\";"));
@@ -133,7 +163,13 @@ pub(crate) fn parse_memory(c: &mut Ctx<'_, '_, '_>) -> Option<MemoryRegion> {
     let size = c.u64_prop("size");
     let size = c.required("size", size, "size = <0x0 0x10000000>;");
     let identity = c.flag("identity");
-    Some(MemoryRegion { gpa: GuestPhysAddr(gpa?), size: size?, identity, path: c.node.path.clone() })
+    Some(MemoryRegion {
+        gpa: GuestPhysAddr(gpa?),
+        size: size?,
+        identity,
+        host: ferrovisor_types::HostPhysAddr(0),
+        path: c.node.path.clone(),
+    })
 }
 
 pub(crate) fn parse_vuart(c: &mut Ctx<'_, '_, '_>, g: &mut RawGuest) {

@@ -11,6 +11,7 @@ use alloc::vec::Vec;
 
 use crate::dt::{Node, Tree};
 use crate::error::{Report, Who};
+use crate::limits::{MAX_GUESTS, MAX_MEMORY_REGIONS, MAX_PASSTHROUGH};
 use crate::model::{MemoryRegion, VuartConfig};
 use crate::nodes::{parse_memory, parse_passthrough, parse_vuart, Ctx, ALWAYS_ALLOWED};
 
@@ -140,6 +141,22 @@ pub(crate) fn parse_config(dtb: &[u8], report: &mut Report) -> Option<Vec<RawGue
     let mut guests: Vec<RawGuest> = Vec::new();
     for (index, (idx, node)) in tree.children(guests_idx).enumerate() {
         report.rejected.push(false);
+        if index >= MAX_GUESTS {
+            // Not read any further: a config with hundreds of guests must
+            // not fill the hypervisor heap before it is refused.
+            let msg = format!(
+                "guest {} is guest number {}, but a config has at most {MAX_GUESTS} guests",
+                node.name,
+                index + 1
+            );
+            report.error(
+                Who { index, name: node.name },
+                &node.path,
+                msg,
+                "remove guests, or split the config: the hypervisor has heap and VMIDs for 32 guests",
+            );
+            continue;
+        }
         let guest = parse_guest(&tree, idx, node, index, &guests, report);
         guests.push(guest);
     }
@@ -190,14 +207,31 @@ fn parse_guest(
         bootargs: c.string("bootargs"),
         ..RawGuest::default()
     };
+    let (mut memories, mut passthroughs) = (0usize, 0usize);
     for (child_idx, child) in tree.children(idx) {
         let mut c = Ctx { report, who, node: child };
         let compat = child.str_list("compatible");
         if compat.contains(&VUART_COMPATIBLE) {
             parse_vuart(&mut c, &mut g);
         } else if compat.contains(&PASSTHROUGH_COMPATIBLE) {
+            passthroughs += 1;
+            if passthroughs > MAX_PASSTHROUGH {
+                if passthroughs == MAX_PASSTHROUGH + 1 {
+                    let msg = format!("more than {MAX_PASSTHROUGH} pass-through nodes in guest {}", g.name);
+                    c.error(msg, "a guest has at most 32 pass-through nodes: pass neighbouring devices as one raw region, or split the guest");
+                }
+                continue;
+            }
             g.passthrough.extend(parse_passthrough(&mut c));
         } else if child.base_name() == "memory" && !child.has("compatible") {
+            memories += 1;
+            if memories > MAX_MEMORY_REGIONS {
+                if memories == MAX_MEMORY_REGIONS + 1 {
+                    let msg = format!("more than {MAX_MEMORY_REGIONS} memory regions in guest {}", g.name);
+                    c.error(msg, "a guest has at most 16 memory regions: merge adjacent regions into one");
+                }
+                continue;
+            }
             g.memory.extend(parse_memory(&mut c));
         } else {
             c.error(format!("unknown node \"{}\"", child.name), GUEST_CHILDREN_HINT);

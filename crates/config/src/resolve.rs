@@ -104,6 +104,15 @@ fn host_side<'h>(
                 );
                 return None;
             }
+            if !aligned(*hpa) || !aligned(*size) {
+                let msg = if aligned(*hpa) {
+                    format!("{what}: size {size:#x} is not a multiple of 4 KiB")
+                } else {
+                    format!("{what}: host-physical-addr {hpa:#x} is not 4 KiB aligned")
+                };
+                err(msg, "stage-2 maps whole 4 KiB pages: a raw region starts on a page boundary and is a whole number of pages; to pass a smaller device, name it with host-device");
+                return None;
+            }
             if host.memory.iter().any(|m| m.overlaps(&region)) {
                 let msg = format!("{what} lies in host RAM");
                 err(msg, "guest RAM goes in memory nodes; a pass-through region must be device MMIO");

@@ -13,12 +13,13 @@ use ferrovisor_types::{HostRegion, IntidClass};
 use crate::cross::{by, host_clash, pages, PAGE_HINT};
 use crate::error::{range, Report, Who};
 use crate::host::HostPlatform;
+use crate::limits::{GUEST_IPA_LIMIT, GUEST_SPIS, MAX_GUEST_INTID};
 use crate::model::{aligned, GuestConfig, PassthroughConfig, MAX_VCPUS, VUART_SIZE};
 use crate::parse::RawGuest;
 use crate::resolve::resolve;
 
 const ALIGN_HINT: &str = "stage-2 maps whole 4 KiB pages: use a multiple of 0x1000";
-const SPI_HINT: &str = "guest device interrupts must be SPIs, INTID 32 to 1019 (16 to 31 are per-CPU: the timers use 26, 27 and 30)";
+const SPI_HINT: &str = "guest device interrupts must be SPIs of the virtual GIC, INTID 32 to 255 (16 to 31 are per-CPU: the timers use 26, 27 and 30)";
 
 /// A guest-physical window of one guest, for the overlap check.
 struct Window {
@@ -74,13 +75,6 @@ fn check_memory(host: &HostPlatform, g: &RawGuest, who: Who<'_>, r: &mut Report)
                 &m.path,
                 "memory size is 0".into(),
                 "give the region a non-zero size, a multiple of 0x1000",
-            );
-        } else if base.checked_add(size).is_none() {
-            r.error(
-                who,
-                &m.path,
-                format!("memory {base:#x} + {size:#x} wraps past the end of the address space"),
-                "check guest-physical-addr and size",
             );
         }
         if !aligned(base) {
@@ -143,6 +137,14 @@ fn windows(host: &HostPlatform, g: &RawGuest, pts: &[PassthroughConfig]) -> Vec<
 fn check_layout(wins: &[Window], who: Who<'_>, r: &mut Report) {
     for (j, b) in wins.iter().enumerate() {
         let Some(path) = &b.path else { continue };
+        if b.base.checked_add(b.size).is_none_or(|end| end > GUEST_IPA_LIMIT) {
+            let msg = format!(
+                "{} ends past the guest-physical address space, which stops at {GUEST_IPA_LIMIT:#x} (512 GiB)",
+                b.what
+            );
+            r.error(who, path, msg, "stage 2 translates 39-bit guest-physical addresses: choose a guest-physical-addr below 0x8000000000 for the whole window");
+            continue;
+        }
         let hb = HostRegion::new(b.base, b.size);
         for a in wins.iter().take(j) {
             if a.size == 0 || b.size == 0 || !HostRegion::new(a.base, a.size).overlaps(&hb) {
@@ -162,6 +164,11 @@ fn check_layout(wins: &[Window], who: Who<'_>, r: &mut Report) {
 fn use_guest_irq(irq: u32, path: &str, used: &mut Vec<(u32, String)>, who: Who<'_>, r: &mut Report) {
     if IntidClass::of(irq) != IntidClass::Spi {
         r.error(who, path, format!("guest INTID {irq} is not a shared peripheral interrupt"), SPI_HINT);
+    } else if irq > MAX_GUEST_INTID {
+        let msg = format!(
+            "guest INTID {irq} is beyond the virtual GIC, which implements {GUEST_SPIS} SPIs (INTID 32 to {MAX_GUEST_INTID})"
+        );
+        r.error(who, path, msg, SPI_HINT);
     } else if let Some((_, first)) = used.iter().find(|(i, _)| *i == irq) {
         let msg = format!("guest INTID {irq} is already used by {first}");
         r.error(who, path, msg, "each guest interrupt has one source: pick a free SPI (32 to 1019)");

@@ -3,11 +3,14 @@
 //! text for the rejected one.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod support;
+
 use ferrovisor_config::{
-    load, DmaProtection, GuestConfig, IrqRoute, MemoryRegion, PassthroughConfig, PtDtNode, PtRegion, Trigger,
+    DmaProtection, GuestConfig, IrqRoute, MemoryRegion, PassthroughConfig, PtDtNode, PtRegion, Trigger,
     VuartConfig,
 };
 use ferrovisor_types::{GuestIrq, GuestPhysAddr, HostIrq, HostPhysAddr};
+use support::load;
 
 const QEMU: &[u8] = include_bytes!("fixtures/qemu-virt-gicv3.dtb");
 const SMALL: &[u8] = include_bytes!("fixtures/host-small.dtb");
@@ -15,8 +18,8 @@ const DEFAULT: &[u8] = include_bytes!("fixtures/qemu-virt-default.dtb");
 const BAD: &[u8] = include_bytes!("fixtures/qemu-virt-bad-guest.dtb");
 const BUNDLE: &[&str] = &["linux/Image", "linux/initrd.gz", "guests/probe.bin"];
 
-fn mem(gpa: u64, size: u64, identity: bool, path: &str) -> MemoryRegion {
-    MemoryRegion { gpa: GuestPhysAddr(gpa), size, identity, path: path.into() }
+fn mem(gpa: u64, size: u64, identity: bool, host: u64, path: &str) -> MemoryRegion {
+    MemoryRegion { gpa: GuestPhysAddr(gpa), size, identity, host: HostPhysAddr(host), path: path.into() }
 }
 
 fn vuart(guest: &str) -> Option<VuartConfig> {
@@ -53,7 +56,8 @@ fn default_config_is_clean_and_typed() {
         path: "/guests/linux0".into(),
         vcpus: 2,
         affinity: Some(vec![0, 1]),
-        memory: vec![mem(0x4000_0000, 0x1000_0000, false, "/guests/linux0/memory@40000000")],
+        // Planned from the top of the 2 GiB of RAM down, in config order.
+        memory: vec![mem(0x4000_0000, 0x1000_0000, false, 0xb000_0000, "/guests/linux0/memory@40000000")],
         kernel: Some("linux/Image".into()),
         initrd: Some("linux/initrd.gz".into()),
         dtb: None,
@@ -86,7 +90,7 @@ fn default_config_is_clean_and_typed() {
         path: "/guests/probe0".into(),
         vcpus: 1,
         affinity: Some(vec![2]),
-        memory: vec![mem(0x4000_0000, 0x0100_0000, false, "/guests/probe0/memory@40000000")],
+        memory: vec![mem(0x4000_0000, 0x0100_0000, false, 0xaf00_0000, "/guests/probe0/memory@40000000")],
         kernel: Some("guests/probe.bin".into()),
         initrd: None,
         dtb: None,

@@ -3,8 +3,11 @@
 //! `HostPlatform::parse`, `host_devices` or `load` panic.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use ferrovisor_config::{host_devices, load, HostPlatform};
+mod support;
+
+use ferrovisor_config::{host_devices, HostPlatform};
 use proptest::prelude::*;
+use support::load;
 
 const QEMU: &[u8] = include_bytes!("fixtures/qemu-virt-gicv3.dtb");
 const QEMU_SMMU: &[u8] = include_bytes!("fixtures/qemu-virt-gicv3-smmuv3.dtb");

@@ -3,8 +3,11 @@
 //! data (`PtDtNode`), plus the exact text of the sub-page findings.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use ferrovisor_config::{load, DmaProtection, PassthroughConfig, PtDtNode, PtRegion, Trigger};
+mod support;
+
+use ferrovisor_config::{DmaProtection, PassthroughConfig, PtDtNode, PtRegion, Trigger};
 use ferrovisor_types::{GuestIrq, GuestPhysAddr, HostPhysAddr};
+use support::load;
 
 const QEMU: &[u8] = include_bytes!("fixtures/qemu-virt-gicv3.dtb");
 const SMALL: &[u8] = include_bytes!("fixtures/host-small.dtb");

@@ -2,7 +2,10 @@
 //! path + key words of the message) and the guests that survive.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use ferrovisor_config::{load, ConfigError, LoadOutcome};
+mod support;
+
+use ferrovisor_config::{ConfigError, LoadOutcome};
+use support::load;
 
 const QEMU: &[u8] = include_bytes!("fixtures/qemu-virt-gicv3.dtb");
 const QEMU_SMMU: &[u8] = include_bytes!("fixtures/qemu-virt-gicv3-smmuv3.dtb");
@@ -98,7 +101,7 @@ fn every_rule_reports_path_and_message() {
             rule!("property-size"),
             &[
                 ("/guests/g", &["\"vcpus\" must be one 32-bit cell", "8 bytes"]),
-                ("/guests/g", &["\"kernel\" must be one non-empty string"]),
+                ("/guests/g", &["\"kernel\" holds numbers (1 cell), but must be one non-empty string"]),
                 ("/guests/g/memory@40000000", &["\"size\" must be 2 cells", "found 4 bytes"]),
                 ("/guests/g", &["no memory"]),
             ],
@@ -153,7 +156,7 @@ fn every_rule_reports_path_and_message() {
         case(rule!("identity-outside-ram"), &[("/guests/g/memory@30000000", &["not inside host RAM", "0x40000000-0xbfffffff"])], &[]),
         case(
             rule!("identity-shared"),
-            &[("/guests/second/memory@40800000", &["overlaps identity memory", "of guest first", "/guests/first/memory@40000000"])],
+            &[("/guests/second/memory@50800000", &["overlaps identity memory", "of guest first", "/guests/first/memory@50000000"])],
             &["first"],
         ),
         case(
@@ -228,7 +231,7 @@ fn every_rule_reports_path_and_message() {
                 &[
                     ("/guests/g/virtio", &["guest-physical-addr 0xc000000 does not keep the offset 0xe00 that host device /virtio_mmio@a003e00 (0xa003e00) has in its 4 KiB page"]),
                     ("/guests/g/rtc", &["guest-physical-addr 0x20000800 is not 4 KiB aligned"]),
-                    ("/guests/g/raw", &["raw region 0x9030000-0x90307ff is not a whole number of 4 KiB pages"]),
+                    ("/guests/g/raw", &["raw region 0x9030000-0x90307ff: size 0x800 is not a multiple of 4 KiB"]),
                 ],
                 &[],
             )
@@ -293,10 +296,79 @@ fn every_rule_reports_path_and_message() {
             ..case(rule!("dma-ack-useless"), &[], &["g"])
         },
         Case { host: SMALL, ..case(rule!("iommu"), &[], &["g"]) },
+        case(
+            rule!("ram-budget"),
+            &[("/guests/big1/memory@40000000", &["no free host RAM for memory 0x40000000-0x9fffffff (0x60000000 bytes)", "the largest free range is"])],
+            &["big0", "small"],
+        ),
+        case(
+            rule!("guest-too-big"),
+            &[("/guests/huge", &["guest huge needs 0x80000000 bytes of RAM, more than the", "bytes of host RAM there are for guests"])],
+            &["ok"],
+        ),
+        case(
+            rule!("identity-hypervisor"),
+            &[
+                ("/guests/overhyp/memory@40000000", &["identity memory 0x40000000-0x40ffffff overlaps the hypervisor at 0x40000000-0x40dfffff"]),
+                ("/guests/overbundle/memory@47000000", &["identity memory 0x47000000-0x48ffffff overlaps the boot bundle at 0x48000000-0x49ffffff"]),
+            ],
+            &["fine"],
+        ),
+        case(
+            rule!("intid-range"),
+            &[
+                ("/guests/g/uart@9000000", &["guest INTID 500 is beyond the virtual GIC, which implements 224 SPIs (INTID 32 to 255)"]),
+                ("/guests/g/rtc", &["guest INTID 300 is beyond the virtual GIC"]),
+            ],
+            &["edge"],
+        ),
+        case(
+            rule!("ipa-limit"),
+            &[
+                ("/guests/g/memory@7ffff00000", &["RAM 0x7ffff00000-0x80000fffff ends past the guest-physical address space, which stops at 0x8000000000 (512 GiB)"]),
+                ("/guests/g/rtc", &["the pass-through window 0x8000000000-0x8000000fff ends past the guest-physical address space"]),
+            ],
+            &[],
+        ),
+        case(
+            rule!("property-type"),
+            &[
+                ("/guests/g", &["property \"vcpus\" is a string (\"two\"), but must be one 32-bit cell"]),
+                ("/guests/g", &["property \"kernel\" holds numbers (2 cells), but must be one non-empty string"]),
+                ("/guests/g/uart@9000000", &["property \"guest-physical-addr\" is a string (\"0x09000000\"), but must be 2 cells <high low>"]),
+            ],
+            &[],
+        ),
+        case(
+            rule!("raw-unaligned"),
+            &[("/guests/g/gpio", &["raw region 0x9030800-0x90317ff: host-physical-addr 0x9030800 is not 4 KiB aligned"])],
+            &[],
+        ),
+        case(
+            rule!("too-many-regions"),
+            &[("/guests/g/memory@41000000", &["more than 16 memory regions in guest g"])],
+            &[],
+        ),
         Case {
-            warnings: &[("/guests/big1", &["guests up to big1 need 0xc0000000 bytes of RAM, but the host has 0x80000000"])],
-            ..case(rule!("ram-budget"), &[], &["big0", "big1"])
+            errors: &[
+                ("/guests/g32", &["guest g32 is guest number 33, but a config has at most 32 guests"]),
+                ("/guests/g33", &["guest g33 is guest number 34, but a config has at most 32 guests"]),
+            ],
+            ..case(rule!("too-many-guests"), &[], &[
+                "g0", "g1", "g2", "g3", "g4", "g5", "g6", "g7", "g8", "g9", "g10", "g11", "g12", "g13", "g14", "g15",
+                "g16", "g17", "g18", "g19", "g20", "g21", "g22", "g23", "g24", "g25", "g26", "g27", "g28", "g29", "g30", "g31",
+            ])
         },
+        case(
+            rule!("heap"),
+            &[
+                ("/guests/s16", &["guest s16 needs about", "KiB of hypervisor heap (33 stage-2 tables, 1 vCPU(s), 16 memory and pass-through nodes), but only"]),
+                ("/guests/s17", &["guest s17 needs about"]),
+                ("/guests/s18", &["guest s18 needs about"]),
+                ("/guests/s19", &["guest s19 needs about"]),
+            ],
+            &["s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11", "s12", "s13", "s14", "s15"],
+        ),
         case(
             rule!("images"),
             &[("/guests/g", &["initrd \"missing.gz\" is not in the boot bundle"]), ("/guests/g", &["dtb \"custom.dtb\" is not in the boot bundle"])],
@@ -387,4 +459,60 @@ fn unusable_inputs_are_config_wide_errors() {
         "{}",
         out.errors[0]
     );
+}
+
+#[test]
+fn findings_past_the_cap_are_counted_in_one_line() {
+    let out = load(QEMU, rule!("findings-cap").1, BUNDLE);
+    assert_eq!(out.errors.len() + out.warnings.len(), ferrovisor_config::MAX_FINDINGS + 1);
+    let last = out.errors.last().unwrap();
+    assert_eq!(last.path, "/");
+    assert_eq!(last.message, "50 more error(s) and 0 more warning(s) are not shown");
+    assert!(out.config.guests.is_empty());
+}
+
+#[test]
+fn pass_through_nodes_past_the_limit_are_refused() {
+    let out = load(QEMU, rule!("too-many-passthroughs").1, BUNDLE);
+    let limit: Vec<&ConfigError> =
+        out.errors.iter().filter(|e| e.message.contains("more than 32 pass-through nodes")).collect();
+    assert_eq!(limit.len(), 1, "{}", render(&out.errors));
+    assert_eq!(limit[0].path, "/guests/g/pt32");
+    assert!(out.config.guests.is_empty());
+}
+
+#[test]
+fn an_oversized_config_dtb_is_refused_before_it_is_read() {
+    let mut big = rule!("findings-cap").1.to_vec();
+    big.resize(ferrovisor_config::MAX_CONFIG_DTB + 1, 0);
+    let out = load(QEMU, &big, BUNDLE);
+    assert_eq!(out.errors.len(), 1);
+    assert!(out.errors[0].message.contains("more than the 65536 the hypervisor reads"), "{}", out.errors[0]);
+}
+
+#[test]
+fn planned_ram_is_disjoint_and_clear_of_the_hypervisor() {
+    let hyp = support::qemu_hypervisor();
+    for (_, dtb) in
+        [rule!("ram-budget"), rule!("identity-hypervisor"), rule!("heap"), rule!("too-many-guests")]
+    {
+        let out = load(QEMU, dtb, BUNDLE);
+        let mut taken: Vec<(u64, u64)> = hyp.reserved.iter().map(|(r, _)| (r.base.0, r.end())).collect();
+        for g in &out.config.guests {
+            for m in &g.memory {
+                let (start, end) = (m.host.0, m.host.0 + m.size);
+                assert!(start >= 0x4000_0000 && end <= 0xc000_0000, "{} outside RAM", m.path);
+                assert!(taken.iter().all(|&(s, e)| end <= s || start >= e), "{} overlaps", m.path);
+                if m.identity {
+                    assert_eq!(m.host.0, m.gpa.0);
+                } else if m.size >= ferrovisor_config::RAM_BLOCK {
+                    assert_eq!(
+                        m.host.0 % ferrovisor_config::RAM_BLOCK,
+                        m.gpa.0 % ferrovisor_config::RAM_BLOCK
+                    );
+                }
+                taken.push((start, end));
+            }
+        }
+    }
 }

@@ -82,10 +82,29 @@ impl RamAllocator {
     ///
     /// # Errors
     ///
-    /// [`RamError::ZeroSize`]; [`RamError::BadAlign`] if `align` is not a
-    /// power of two of at least 4 KiB or `size` not a multiple of 4 KiB;
-    /// [`RamError::NoSpace`] if no free range can hold it.
+    /// As [`RamAllocator::allocate_congruent`].
     pub fn allocate(&mut self, size: u64, align: u64, owner: &str) -> Result<HostRegion, RamError> {
+        self.allocate_congruent(size, align, 0, owner)
+    }
+
+    /// Like [`RamAllocator::allocate`], but the base is congruent to `phase`
+    /// modulo `align` (`base % align == phase % align`) instead of aligned:
+    /// guest RAM gets the same offset in its 2 MiB block on both sides of
+    /// stage 2, so that the interior of the region maps with blocks whatever
+    /// its guest address.
+    ///
+    /// # Errors
+    ///
+    /// [`RamError::ZeroSize`]; [`RamError::BadAlign`] if `align` is not a
+    /// power of two of at least 4 KiB, or `size` or `phase` not a multiple of
+    /// 4 KiB; [`RamError::NoSpace`] if no free range can hold it.
+    pub fn allocate_congruent(
+        &mut self,
+        size: u64,
+        align: u64,
+        phase: u64,
+        owner: &str,
+    ) -> Result<HostRegion, RamError> {
         if size == 0 {
             return Err(RamError::ZeroSize);
         }
@@ -95,8 +114,15 @@ impl RamAllocator {
         if !size.is_multiple_of(PAGE_SIZE) {
             return Err(RamError::BadAlign { what: "size", value: size });
         }
+        if !phase.is_multiple_of(PAGE_SIZE) {
+            return Err(RamError::BadAlign { what: "phase", value: phase });
+        }
+        let phase = phase & (align - 1);
         let found = self.free.iter().rev().find_map(|f| {
-            let base = f.end().checked_sub(size)? & !(align - 1);
+            let top = f.end().checked_sub(size)?;
+            // The highest base <= top with base % align == phase.
+            let base = top.checked_sub(phase)? & !(align - 1);
+            let base = base.checked_add(phase)?;
             (base >= f.base.0).then_some(HostRegion::new(base, size))
         });
         let Some(region) = found else {

@@ -67,7 +67,7 @@ pub enum RamError {
     /// An alignment is not a power of two of at least 4 KiB, or a size is
     /// not a multiple of 4 KiB.
     BadAlign {
-        /// Which argument (`"alignment"` or `"size"`).
+        /// Which argument (`"alignment"`, `"size"` or `"phase"`).
         what: &'static str,
         /// The offending value.
         value: u64,

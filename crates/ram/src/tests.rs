@@ -96,6 +96,30 @@ fn allocate_from_the_top_with_alignment() {
 }
 
 #[test]
+fn allocate_congruent_keeps_the_offset_in_the_block() {
+    let mut a = two_banks();
+    // Guest RAM at a guest address 0x1000 past a 2 MiB boundary gets host
+    // RAM 0x1000 past one too: the highest such base that fits.
+    let g = a.allocate_congruent(4 * MIB, 2 * MIB, 0x4000_1000, "vm0-ram").unwrap();
+    assert_eq!(g.base.0 % (2 * MIB), 0x1000);
+    assert_eq!(g, r(0x1_1000_0000 - 6 * MIB + 0x1000, 4 * MIB));
+    // A small region takes the top page, in the gap above it (4 KiB
+    // alignment: it does not cost a 2 MiB block).
+    let small = a.allocate_congruent(0x1000, 0x1000, 0, "vm1-ram").unwrap();
+    assert_eq!(small, r(0x1_1000_0000 - 0x1000, 0x1000));
+    assert!(matches!(
+        a.allocate_congruent(0x1000, 0x1000, 0x800, "x"),
+        Err(RamError::BadAlign { what: "phase", .. })
+    ));
+    // Exactly one spot: base 0x4000_1000 in [0x4000_0000, 0x4040_0000).
+    let mut b = RamAllocator::new(&[r(0x4000_0000, 4 * MIB)]);
+    let one = b.allocate_congruent(4 * MIB - 0x1000, 2 * MIB, 0x1000, "x").unwrap();
+    assert_eq!(one, r(0x4000_1000, 4 * MIB - 0x1000));
+    let mut c = RamAllocator::new(&[r(0x4000_0000, 4 * MIB)]);
+    assert!(matches!(c.allocate_congruent(4 * MIB, 2 * MIB, 0x1000, "x"), Err(RamError::NoSpace { .. })));
+}
+
+#[test]
 fn allocate_errors() {
     let mut a = two_banks();
     assert_eq!(a.allocate(0, 0x1000, "x"), Err(RamError::ZeroSize));

@@ -274,3 +274,40 @@ fn check_end(what: &'static str, start: u64, size: u64, limit: u64) -> Result<u6
         limit,
     })
 }
+
+/// How many tables (root included) a fresh [`Stage2`] holds after
+/// [`Stage2::map`] of each `(gpa, hpa, size)` in `mappings`, which must be
+/// valid, non-overlapping mappings (as a validated guest config gives). It
+/// follows `map`'s own block choice, so the hypervisor can tell a guest's
+/// stage-2 heap cost before it builds anything. Pure arithmetic: no table is
+/// allocated, and a 1 GiB region costs a few hundred steps, not one per page.
+pub fn tables_for(mappings: &[(GuestPhysAddr, HostPhysAddr, u64)]) -> usize {
+    let l2 = desc::entry_size(ROOT_LEVEL);
+    let l3 = desc::entry_size(ROOT_LEVEL + 1);
+    // Level-2 tables by 1 GiB slot and level-3 tables by 2 MiB slot.
+    let mut level2: alloc::vec::Vec<u64> = alloc::vec::Vec::new();
+    let mut level3: alloc::vec::Vec<u64> = alloc::vec::Vec::new();
+    for &(gpa, hpa, size) in mappings {
+        let mut offset = 0u64;
+        while offset < size {
+            let (g, h) = (gpa.0.saturating_add(offset), hpa.0.saturating_add(offset));
+            let level = block_level(g, h, size - offset);
+            if level > ROOT_LEVEL {
+                level2.push(g / l2);
+            }
+            let step = if level == LAST_LEVEL {
+                level3.push(g / l3);
+                // Every page up to the next 2 MiB boundary is a page too.
+                (l3 - g % l3).min(size - offset)
+            } else {
+                desc::entry_size(level)
+            };
+            offset = offset.saturating_add(step);
+        }
+    }
+    level2.sort_unstable();
+    level2.dedup();
+    level3.sort_unstable();
+    level3.dedup();
+    1 + level2.len() + level3.len()
+}

@@ -63,6 +63,7 @@ mod tests;
 
 use core::fmt;
 
+pub use edit::tables_for;
 pub use ferrovisor_types::{GuestPhysAddr, HostPhysAddr};
 pub use tables::Stage2;
 
@@ -211,6 +212,8 @@ pub enum Stage2Error {
     /// A table descriptor points at no table of this structure (an internal
     /// bug; reported rather than panicking).
     Corrupt,
+    /// The heap has no room for one more table. Nothing was changed.
+    OutOfMemory,
 }
 
 impl fmt::Display for Stage2Error {
@@ -230,6 +233,9 @@ impl fmt::Display for Stage2Error {
                 write!(f, "translation table at virtual {virt:#x} has unusable physical address {phys:#x}")
             }
             Stage2Error::Corrupt => f.write_str("stage-2 tables are inconsistent (internal error)"),
+            Stage2Error::OutOfMemory => {
+                f.write_str("the hypervisor heap has no room for another stage-2 table")
+            }
         }
     }
 }

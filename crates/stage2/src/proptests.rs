@@ -114,3 +114,39 @@ proptest! {
         prop_assert!(s2.mappings().is_empty());
     }
 }
+
+/// Non-overlapping mappings spread over 4 GiB of IPA space: page-aligned
+/// guest and host addresses, some 2 MiB or 1 GiB aligned, sizes from one
+/// page to past a 1 GiB block.
+fn disjoint_mappings() -> impl Strategy<Value = Vec<(GuestPhysAddr, HostPhysAddr, u64)>> {
+    let gap = prop_oneof![0..4u64, Just(512u64), 1..2048u64];
+    let pages = prop_oneof![1..8u64, 1..2000u64, Just(512u64), Just(262_144u64), 262_100..262_700u64];
+    let host = prop_oneof![Just(0u64), Just(512u64), 1..1024u64, Just(262_144u64)];
+    proptest::collection::vec((gap, pages, host), 1..6).prop_map(|parts| {
+        let mut next = 0u64;
+        parts
+            .into_iter()
+            .map(|(gap, pages, host)| {
+                let gpa = (next + gap) * PAGE_SIZE;
+                next += gap + pages;
+                // Host addresses: congruent to the guest's, or shifted.
+                let hpa = (gpa + host * PAGE_SIZE) % (1 << 38);
+                (GuestPhysAddr(gpa), HostPhysAddr(hpa - hpa % PAGE_SIZE), pages * PAGE_SIZE)
+            })
+            .collect()
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+
+    /// `tables_for` predicts exactly the tables `map` allocates.
+    #[test]
+    fn tables_for_counts_what_map_allocates(maps in disjoint_mappings()) {
+        let mut s2 = new();
+        for &(gpa, hpa, size) in &maps {
+            s2.map(gpa, hpa, size, MemAttrs::Ram).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        }
+        prop_assert_eq!(tables_for(&maps), s2.table_count());
+    }
+}

@@ -14,8 +14,19 @@ pub(crate) struct Table(pub(crate) [u64; ENTRIES]);
 
 /// A live table and the physical address its parent descriptor holds.
 struct Slot {
-    table: Box<Table>,
+    /// One table; an array of one, because that is what a fallible heap
+    /// allocation (`Vec::try_reserve_exact`) turns into without `unsafe`.
+    table: Box<[Table; 1]>,
     pa: u64,
+}
+
+/// A zeroed table on the heap, or [`Stage2Error::OutOfMemory`] when the heap
+/// cannot hold one more (never the allocator's abort).
+fn new_table() -> Result<Box<[Table; 1]>, Stage2Error> {
+    let mut one: Vec<Table> = Vec::new();
+    one.try_reserve_exact(1).map_err(|_| Stage2Error::OutOfMemory)?;
+    one.push(Table([0; ENTRIES]));
+    Box::<[Table; 1]>::try_from(one.into_boxed_slice()).map_err(|_| Stage2Error::OutOfMemory)
 }
 
 /// The stage-2 translation tables of one guest (see the crate documentation
@@ -151,8 +162,8 @@ impl Stage2 {
 
     /// Allocates a zeroed (all-invalid) table: its slot and physical address.
     pub(crate) fn alloc_table(&mut self) -> Result<(usize, u64), Stage2Error> {
-        let table = Box::new(Table([0; ENTRIES]));
-        let virt = core::ptr::from_ref::<Table>(&table).addr();
+        let table = new_table()?;
+        let virt = core::ptr::from_ref::<[Table; 1]>(&table).addr();
         let phys = (self.phys_of)(virt);
         if phys & (PAGE_SIZE - 1) != 0 || phys & !OA_MASK != 0 || self.by_pa.contains_key(&phys) {
             return Err(Stage2Error::BadTableAddress { virt, phys });
@@ -206,7 +217,7 @@ impl Stage2 {
 
     /// Table in slot `t`.
     fn table(&self, t: usize) -> Result<&Table, Stage2Error> {
-        self.slots.get(t).and_then(Option::as_ref).map(|s| &*s.table).ok_or(Stage2Error::Corrupt)
+        self.slots.get(t).and_then(Option::as_ref).map(|s| &s.table[0]).ok_or(Stage2Error::Corrupt)
     }
 
     /// Entry `i` of table `t`.
@@ -220,7 +231,7 @@ impl Stage2 {
             .slots
             .get_mut(t)
             .and_then(Option::as_mut)
-            .and_then(|s| s.table.0.get_mut(i))
+            .and_then(|s| s.table[0].0.get_mut(i))
             .ok_or(Stage2Error::Corrupt)?;
         *entry = d;
         Ok(())

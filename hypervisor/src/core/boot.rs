@@ -24,6 +24,10 @@ pub struct BootOptions {
     /// A deliberate crash after boot, to check the failure paths
     /// (`ferrovisor.crashtest=panic|fault`).
     pub crashtest: Option<String>,
+    /// A guest whose build is made to fail at its very end, after it took
+    /// everything, to check that a failed build leaves nothing behind
+    /// (`ferrovisor.fail-build=NAME`, for tests).
+    pub fail_build: Option<String>,
 }
 
 /// A CPU entered below or above EL2: say so and power off.
@@ -124,9 +128,21 @@ pub extern "C" fn primary_main(dtb_addr: usize) -> ! {
     if let Some(b) = bundle {
         host::set_bundle(b);
     }
-    init_memory(platform, dtb, bundle);
-    let configs = guests::load(dtb, bundle);
-    create_vms(configs);
+    let reserved = init_memory(platform, dtb, bundle);
+    heap::note_boot_use();
+    let boot_use = heap::boot_use() as u64;
+    if boot_use > ferrovisor_config::BOOT_HEAP {
+        log::warn!(
+            "the hypervisor used {boot_use} bytes of heap to boot, more than the {} the validator assumes: guests get less heap than `cargo xtask validate` planned",
+            ferrovisor_config::BOOT_HEAP
+        );
+    }
+    let hyp = ferrovisor_config::Hypervisor {
+        reserved,
+        guest_heap: ferrovisor_config::Hypervisor::guest_heap_for(heap::HEAP_SIZE as u64, boot_use),
+    };
+    let configs = guests::load(dtb, bundle, &hyp);
+    create_vms(configs, options.fail_build.as_deref());
     banner(platform, online, answered);
 
     if let Some(uart) = &platform.console {
@@ -160,8 +176,13 @@ fn boot_cpu_housekeeping() {
 
 /// Hands host RAM to the guest allocator, minus the hypervisor (from the
 /// start of RAM to its end: QEMU's boot stub sits below the image), the host
-/// DTB and the boot bundle.
-fn init_memory(platform: &HostPlatform, dtb: &[u8], bundle: Option<&[u8]>) {
+/// DTB and the boot bundle; returns those reservations, which the validator
+/// keeps guests' memory clear of.
+fn init_memory(
+    platform: &HostPlatform,
+    dtb: &[u8],
+    bundle: Option<&[u8]>,
+) -> alloc::vec::Vec<(HostRegion, String)> {
     let fp = footprint::measure();
     let ram_base = platform.memory.iter().map(|m| m.base.raw()).filter(|&b| b <= fp.base as u64).max();
     let hyp_start = ram_base.unwrap_or(fp.base as u64);
@@ -170,36 +191,82 @@ fn init_memory(platform: &HostPlatform, dtb: &[u8], bundle: Option<&[u8]>) {
         let start = addr as u64 & !0xfff;
         HostRegion::new(start, ((addr + len) as u64).next_multiple_of(0x1000) - start)
     };
-    let mut reserved = alloc::vec![(hyp, "hypervisor"), (page(dtb.as_ptr() as usize, dtb.len()), "host DTB")];
+    let mut reserved: alloc::vec::Vec<(HostRegion, String)> = alloc::vec![
+        (hyp, String::from("hypervisor")),
+        (page(dtb.as_ptr() as usize, dtb.len()), String::from("host DTB")),
+    ];
     if let Some(b) = bundle {
-        reserved.push((page(b.as_ptr() as usize, b.len()), "boot bundle"));
+        reserved.push((page(b.as_ptr() as usize, b.len()), String::from("boot bundle")));
     }
-    memory::init(&platform.memory, &reserved);
+    let named: alloc::vec::Vec<(HostRegion, &str)> = reserved.iter().map(|(r, o)| (*r, o.as_str())).collect();
+    memory::init(&platform.memory, &named);
+    reserved
 }
 
-/// Builds a VM for each valid guest config and queues its vCPUs.
-fn create_vms(configs: alloc::vec::Vec<ferrovisor_config::GuestConfig>) {
+/// Builds a VM for each valid guest config and queues its vCPUs. A guest
+/// whose build fails is rejected with a one-line error (path, message,
+/// hint) and leaves nothing behind: its RAM, stage-2 tables and interrupt
+/// routes are given back. VM ids are config positions among the valid
+/// guests, so a failed guest's id is simply never registered.
+fn create_vms(configs: alloc::vec::Vec<ferrovisor_config::GuestConfig>, fail_build: Option<&str>) {
     for (id, config) in configs.into_iter().enumerate() {
         let name = config.name.clone();
-        let path = config.path.clone();
-        match vm::build::create(id, config) {
+        let estimate = ferrovisor_config::heap_estimate(&config);
+        let heap_before = heap::used();
+        let built = vm::build::create(id, config).and_then(|vm| {
+            if let Err(e) = crate::core::passthrough::register(&vm) {
+                crate::core::passthrough::unregister(&vm);
+                return Err(vm::build::build_error(
+                    &vm.config,
+                    &vm.config.path,
+                    e,
+                    "the validator gives each host interrupt to one guest; a hypervisor bug: report it",
+                ));
+            }
+            if fail_build == Some(name.as_str()) {
+                crate::core::passthrough::unregister(&vm);
+                let msg = alloc::format!("build failure injected by ferrovisor.fail-build={name}");
+                return Err(vm::build::build_error(
+                    &vm.config,
+                    &vm.config.path,
+                    msg,
+                    "a test option: remove ferrovisor.fail-build from the boot arguments",
+                ));
+            }
+            Ok(vm)
+        });
+        match built {
             Ok(vm) => {
-                if let Err(e) = crate::core::passthrough::register(&vm) {
-                    log::error!("guest {name}: {e}");
-                    guests::reject(&name, alloc::format!("{path}: {e}"));
-                    continue;
-                }
                 for index in 0..vm.vcpus.len() {
                     crate::core::sched::enqueue(alloc::boxed::Box::new(vm::vcpu::Vcpu::new(
                         vm.clone(),
                         index,
                     )));
                 }
+                let cost = heap::used().saturating_sub(heap_before) as u64;
+                log::debug!(
+                    "guest {name}: built with {cost} bytes of heap (validator's estimate {estimate})"
+                );
+                if cost > estimate {
+                    log::warn!("guest {name}: its build took {cost} bytes of heap, more than the {estimate} the validator planned (heap estimate exceeded: please report)");
+                }
                 vm::register(vm);
             }
             Err(e) => {
-                log::error!("guest {name}: cannot be built: {e}");
-                guests::reject(&name, alloc::format!("{path}: cannot be built: {e}"));
+                // Everything the build took is dropped by now; only the
+                // message is left. Check that the heap is back where it was.
+                let mut line = alloc::format!("{e}");
+                drop(e);
+                line.shrink_to_fit();
+                let message = line.len().next_power_of_two().max(core::mem::size_of::<usize>());
+                let left = heap::used().saturating_sub(heap_before).saturating_sub(message);
+                log::error!("guest {name} cannot be built: {line}");
+                if left == 0 {
+                    log::info!("guest {name}: its failed build left nothing behind (host RAM, heap and interrupt routes given back)");
+                } else {
+                    log::warn!("guest {name}: its failed build left {left} bytes of heap behind (leaked: please report)");
+                }
+                guests::reject(&name, line);
             }
         }
     }
@@ -232,6 +299,7 @@ fn apply_bootargs(platform: &HostPlatform) -> BootOptions {
     BootOptions {
         bootcmd: bootargs::get(&args, "ferrovisor.bootcmd").map(String::from),
         crashtest: bootargs::get(&args, "ferrovisor.crashtest").map(String::from),
+        fail_build: bootargs::get(&args, "ferrovisor.fail-build").map(String::from),
     }
 }
 
@@ -277,7 +345,7 @@ fn banner(platform: &HostPlatform, online: usize, answered: usize) {
     guests::with(|rejected, global| {
         crate::println!(
             "  guests:    {} configured, {} rejected{}",
-            valid.len(),
+            valid.len() + rejected.len(),
             rejected.len(),
             if global.is_empty() { "" } else { " (config errors, see above)" }
         );

@@ -5,7 +5,7 @@
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use ferrovisor_bundle::{Bundle, CONFIG_FILE};
-use ferrovisor_config::{GuestConfig, LoadOutcome};
+use ferrovisor_config::{GuestConfig, Hypervisor, LoadOutcome};
 use spin::Mutex;
 
 /// A guest that could not be set up, with the messages that explain why.
@@ -24,9 +24,11 @@ struct Registry {
 
 static REGISTRY: Mutex<Registry> = Mutex::new(Registry { rejected: Vec::new(), global_errors: Vec::new() });
 
-/// Reads the config from the bundle, validates it against the host DT, logs
-/// every error and warning, and returns the valid guests.
-pub fn load(host_dtb: &[u8], bundle: Option<&[u8]>) -> Vec<GuestConfig> {
+/// Reads the config from the bundle, validates it against the host DT and
+/// what the hypervisor occupies (`hyp`: its RAM placement and the heap it
+/// has for guests), logs every error and warning, and returns the valid
+/// guests, their RAM planned.
+pub fn load(host_dtb: &[u8], bundle: Option<&[u8]>, hyp: &Hypervisor) -> Vec<GuestConfig> {
     let Some(bytes) = bundle else {
         log::warn!("no boot bundle (QEMU -initrd): no guests are configured");
         return Vec::new();
@@ -43,7 +45,7 @@ pub fn load(host_dtb: &[u8], bundle: Option<&[u8]>) -> Vec<GuestConfig> {
         return Vec::new();
     };
     let names = bundle.names();
-    let outcome: LoadOutcome = ferrovisor_config::load(host_dtb, config_dtb, &names);
+    let outcome: LoadOutcome = ferrovisor_config::load(host_dtb, config_dtb, &names, hyp);
     for w in &outcome.warnings {
         log::warn!("config warning: {w}");
     }

@@ -28,3 +28,17 @@ pub fn init() {
 pub fn used() -> usize {
     HEAP.lock().stats_alloc_actual()
 }
+
+static AT_BOOT: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+
+/// Records the heap in use just before the guests are planned and built:
+/// what the hypervisor itself needed to boot (`memory` shows it; the
+/// validator on the host assumes at most `BOOT_HEAP` of xtask's placement).
+pub fn note_boot_use() {
+    AT_BOOT.store(used(), core::sync::atomic::Ordering::Relaxed);
+}
+
+/// The heap that was in use before the guests were built.
+pub fn boot_use() -> usize {
+    AT_BOOT.load(core::sync::atomic::Ordering::Relaxed)
+}

@@ -41,6 +41,13 @@ pub fn register(irq: HostIrq, handler: Handler) -> bool {
     }
 }
 
+/// Removes the handler of `irq` (its interrupts then count as unhandled).
+pub fn unregister(irq: HostIrq) {
+    if let Some(slot) = HANDLERS.write().get_mut(irq.raw() as usize) {
+        *slot = None;
+    }
+}
+
 /// Handles one pending interrupt (from the IRQ vector, or after a guest
 /// exited for an IRQ); returns it and what was done with it.
 pub fn dispatch() -> Option<(HostIrq, Outcome)> {

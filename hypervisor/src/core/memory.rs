@@ -27,12 +27,17 @@ pub fn reserve(region: HostRegion, owner: &str) -> Result<(), String> {
     }
 }
 
-/// Allocates `size` bytes aligned to `align` for `owner`.
-pub fn allocate(size: u64, align: u64, owner: &str) -> Result<HostRegion, String> {
+/// Gives back exactly one earlier reservation or allocation.
+pub fn release(region: HostRegion) -> Result<(), String> {
     match RAM.lock().as_mut() {
-        Some(a) => a.allocate(size, align, owner).map_err(|e| e.to_string()),
+        Some(a) => a.release(region).map_err(|e| e.to_string()),
         None => Err("RAM allocator not ready".into()),
     }
+}
+
+/// Every reservation with its holder, in address order (`memory` command).
+pub fn reservations() -> alloc::vec::Vec<(HostRegion, String)> {
+    RAM.lock().as_ref().map_or_else(alloc::vec::Vec::new, |a| a.reservations().to_vec())
 }
 
 /// Bytes of host RAM not given to anyone.

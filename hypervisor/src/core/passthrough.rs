@@ -63,6 +63,19 @@ pub fn register(vm: &Vm) -> Result<(), alloc::string::String> {
     Ok(())
 }
 
+/// Undoes [`register`] for `vm` (a guest whose build failed): its routes
+/// are dropped, their physical interrupts disabled and their handlers
+/// removed, so that another guest's config could take them.
+pub fn unregister(vm: &Vm) {
+    let mut routes = ROUTES.write();
+    for r in routes.iter().filter(|r| r.vm == vm.id) {
+        let _ = gicv3::set_enabled(r.host, false);
+        gicv3::deactivate(r.host);
+        irq::unregister(r.host);
+    }
+    routes.retain(|r| r.vm != vm.id);
+}
+
 /// Links the guest INTIDs to their host INTIDs in a (fresh) vGIC.
 pub fn link(vm: &Vm, vgic: &mut Vgic) {
     for pt in &vm.config.passthrough {

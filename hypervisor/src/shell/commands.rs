@@ -35,6 +35,12 @@ const COMMANDS: &[Command] = &[
         run: interrupts_cmd,
     },
     Command {
+        words: &["memory"],
+        usage: "memory",
+        help: "show host RAM: who holds what (hypervisor, boot blobs, guests), and what is free",
+        run: memory_cmd,
+    },
+    Command {
         words: &["guest", "list"],
         usage: "guest list",
         help: "list the guests: state, vCPUs, memory, devices",
@@ -111,6 +117,28 @@ pub fn run(argv: &[&str]) {
             }
         }
     }
+}
+
+fn memory_cmd(_: &[&str]) {
+    let held = memory::reservations();
+    for (region, owner) in &held {
+        println!(
+            "  {:#012x}-{:#012x} {:>8} KiB  {owner}",
+            region.base.raw(),
+            region.end() - 1,
+            region.size >> 10
+        );
+    }
+    let total: u64 = held.iter().map(|(r, _)| r.size).sum();
+    println!(
+        "  held {} KiB in {} range(s); free {} KiB; heap in use {} of {} KiB ({} KiB before the guests were built)",
+        total >> 10,
+        held.len(),
+        memory::free_bytes() >> 10,
+        heap::used() >> 10,
+        heap::HEAP_SIZE >> 10,
+        heap::boot_use().div_ceil(1024)
+    );
 }
 
 fn help(_: &[&str]) {

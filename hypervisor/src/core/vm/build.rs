@@ -12,7 +12,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use ferrovisor_bundle::Bundle;
-use ferrovisor_config::GuestConfig;
+use ferrovisor_config::{ConfigError, GuestConfig};
 use ferrovisor_guestboot::{GicLayout, GuestDtb, PassthroughNode, PropValue};
 use ferrovisor_stage2::{MemAttrs, Stage2};
 use ferrovisor_types::{GuestPhysAddr, HostRegion};
@@ -21,9 +21,6 @@ use ferrovisor_vdev::pl011::Pl011;
 use ferrovisor_vdev::tagged::LineTagger;
 use ferrovisor_vgic::Vgic;
 use spin::Mutex;
-
-/// Guest RAM is allocated in 2 MiB-aligned pieces, so stage 2 can use blocks.
-const RAM_ALIGN: u64 = 2 * 1024 * 1024;
 
 /// Round-robin placement of vCPUs without an affinity.
 static NEXT_PCPU: AtomicUsize = AtomicUsize::new(0);
@@ -36,38 +33,63 @@ fn place(config: &GuestConfig, index: usize) -> usize {
     }
 }
 
-/// Builds the VM for `config` as VM number `id`. Allocation failures
-/// (out of RAM, no VMID) reject this guest only.
-pub fn create(id: usize, config: GuestConfig) -> Result<Arc<Vm>, String> {
-    let vmid = u16::try_from(id + 1)
-        .ok()
-        .filter(|&v| v <= ferrovisor_stage2::MAX_VMID)
-        .ok_or_else(|| "no free VMID (at most 255 guests)".to_string())?;
-    let mut stage2 = Stage2::new(|virt| virt as u64).map_err(|e| e.to_string())?;
-    let mut ram = Vec::new();
+/// A build failure, in the validator's one-line format: node path, what
+/// went wrong, and a hint.
+pub type BuildError = ConfigError;
+
+/// A build failure of guest `config` at config node `path`.
+pub fn build_error(config: &GuestConfig, path: &str, message: String, hint: &str) -> BuildError {
+    ConfigError { path: path.into(), guest: Some(config.name.clone()), message, hint: hint.into() }
+}
+
+const HEAP_HINT: &str = "the hypervisor heap is full: the validator plans each guest's heap, so this is a hypervisor bug; give the guests fewer regions or boot fewer guests, and report it";
+const PLAN_HINT: &str = "the validator planned this range for the guest; another holder means the boot's placement differs from the plan (a hypervisor bug): report it";
+
+/// Builds the VM for `config` as VM number `id`. Everything the guest
+/// asked for is taken, or nothing: on an error what was taken so far (host
+/// RAM, stage-2 tables) is given back as the partial VM is dropped.
+pub fn create(id: usize, config: GuestConfig) -> Result<Arc<Vm>, BuildError> {
+    let vmid = u16::try_from(id + 1).ok().filter(|&v| v <= ferrovisor_stage2::MAX_VMID).ok_or_else(|| {
+        build_error(
+            &config,
+            &config.path,
+            format!("no free VMID for guest number {}", id + 1),
+            "a config has at most 32 guests",
+        )
+    })?;
+    let mut stage2 = Stage2::new(|virt| virt as u64)
+        .map_err(|e| build_error(&config, &config.path, format!("stage-2 tables: {e}"), HEAP_HINT))?;
+    let mut ram: Vec<RamSlab> = Vec::new();
     let mut ram_ranges = Vec::new();
     for region in &config.memory {
-        let host = if region.identity {
-            let r = HostRegion::new(region.gpa.raw(), region.size);
-            memory::reserve(r, &config.name).map_err(|e| format!("{}: {e}", region.path))?;
-            r
-        } else {
-            memory::allocate(region.size, RAM_ALIGN, &config.name)
-                .map_err(|e| format!("{}: {e}", region.path))?
-        };
+        // Exactly the range the validator planned (identity: the guest
+        // address itself).
+        let host = HostRegion::new(region.host.raw(), region.size);
+        memory::reserve(host, &config.name).map_err(|e| {
+            build_error(
+                &config,
+                &region.path,
+                format!("cannot take the planned host RAM {:#x}-{:#x}: {e}", host.base.raw(), host.end() - 1),
+                PLAN_HINT,
+            )
+        })?;
+        // SAFETY: `host` was just reserved for this guest by the RAM
+        // allocator, which never hands a range out twice; it is host RAM,
+        // identity-mapped at EL2, and 4 KiB aligned (the validator plans
+        // whole pages).
+        let host_ram = unsafe { HostRam::claim(host) };
+        // From here the slab gives the range back when dropped.
+        ram.push(RamSlab { gpa: region.gpa, host: host_ram, identity: region.identity });
         stage2
             .map(region.gpa, host.base, region.size, MemAttrs::Ram)
-            .map_err(|e| format!("{}: {e}", region.path))?;
-        // SAFETY: `host` was just reserved or allocated for this guest by the
-        // RAM allocator, which never hands a range out twice; it is host RAM,
-        // identity-mapped at EL2, and 2 MiB (or, identity, 4 KiB) aligned.
-        let host_ram = unsafe { HostRam::claim(host) };
-        ram.push(RamSlab { gpa: region.gpa, host: host_ram, identity: region.identity });
+            .map_err(|e| build_error(&config, &region.path, format!("stage-2 mapping: {e}"), HEAP_HINT))?;
         ram_ranges.push((region.gpa, host));
     }
     for pt in &config.passthrough {
         for r in &pt.regions {
-            stage2.map(r.gpa, r.hpa, r.size, MemAttrs::Device).map_err(|e| format!("{}: {e}", pt.path))?;
+            stage2
+                .map(r.gpa, r.hpa, r.size, MemAttrs::Device)
+                .map_err(|e| build_error(&config, &pt.path, format!("stage-2 mapping: {e}"), HEAP_HINT))?;
         }
     }
     let vttbr = ferrovisor_stage2::vttbr(stage2.root_pa(), vmid);
@@ -78,8 +100,16 @@ pub fn create(id: usize, config: GuestConfig) -> Result<Arc<Vm>, String> {
     let vuart = match &config.vuart {
         Some(v) => {
             let dev = Arc::new(Mutex::new(Pl011::new()));
-            mmio.insert(v.gpa, ferrovisor_vdev::pl011::PL011_WINDOW, Box::new(Shared(dev.clone())))
-                .map_err(|e| format!("{}: {e}", v.path))?;
+            mmio.insert(v.gpa, ferrovisor_vdev::pl011::PL011_WINDOW, Box::new(Shared(dev.clone()))).map_err(
+                |e| {
+                    build_error(
+                        &config,
+                        &v.path,
+                        format!("emulated UART: {e}"),
+                        "check the UART's guest-physical-addr",
+                    )
+                },
+            )?;
             Some(Vuart {
                 gpa: v.gpa,
                 dev,
@@ -91,7 +121,9 @@ pub fn create(id: usize, config: GuestConfig) -> Result<Arc<Vm>, String> {
     };
     let vcpus: Vec<VcpuShared> =
         (0..config.vcpus as usize).map(|i| VcpuShared::new(place(&config, i))).collect();
-    let vgic = Vgic::new(super::vgic_config(vcpus.len())).map_err(|e| format!("virtual GIC: {e:?}"))?;
+    let vgic = Vgic::new(super::vgic_config(vcpus.len())).map_err(|e| {
+        build_error(&config, &config.path, format!("virtual GIC: {e:?}"), "a guest has 1 to 8 vCPUs")
+    })?;
     // (pass-through interrupts are linked into the vGIC when the guest starts)
     let unbootable = match &config.kernel {
         None => Some("its config names no kernel image".to_string()),

@@ -207,6 +207,17 @@ pub struct RamSlab {
     pub identity: bool,
 }
 
+/// A slab gives its host RAM back to the allocator when it goes: a guest
+/// whose build failed half-way leaves nothing behind.
+impl Drop for RamSlab {
+    fn drop(&mut self) {
+        let region = self.host.region();
+        if let Err(e) = crate::core::memory::release(region) {
+            log::error!("host RAM at {} ({:#x} bytes) not given back: {e}", region.base, region.size);
+        }
+    }
+}
+
 /// Memory of a guest: its stage-2 tables and the RAM behind them.
 pub struct VmMemory {
     /// Stage-2 translation.
@@ -366,8 +377,9 @@ impl core::fmt::Display for Vm {
     }
 }
 
-/// SPIs every guest's vGIC has: as many as QEMU virt's GIC (INTIDs 32..=255).
-pub const VGIC_SPIS: u32 = 224;
+/// SPIs every guest's vGIC has: the config binding's number (the validator
+/// refuses guest INTIDs beyond it).
+pub const VGIC_SPIS: u32 = ferrovisor_config::GUEST_SPIS;
 
 /// The vGIC shape for a guest with `vcpus` vCPUs, at the host GIC's
 /// addresses (where the generated guest DT places it).
@@ -393,7 +405,8 @@ pub fn by_name(name: &str) -> Option<Arc<Vm>> {
     VMS.read().iter().find(|v| v.name == name).cloned()
 }
 
-/// The VM with table index `id`.
+/// The VM whose [`Vm::id`] is `id` (a guest that failed to build has no
+/// entry, so ids are not table indices).
 pub fn by_id(id: usize) -> Option<Arc<Vm>> {
-    VMS.read().get(id).cloned()
+    VMS.read().iter().find(|v| v.id == id).cloned()
 }
