@@ -171,7 +171,7 @@ fn use_guest_irq(irq: u32, path: &str, used: &mut Vec<(u32, String)>, who: Who<'
         r.error(who, path, msg, SPI_HINT);
     } else if let Some((_, first)) = used.iter().find(|(i, _)| *i == irq) {
         let msg = format!("guest INTID {irq} is already used by {first}");
-        r.error(who, path, msg, "each guest interrupt has one source: pick a free SPI (32 to 1019)");
+        r.error(who, path, msg, "each guest interrupt has one source: pick a free SPI (32 to 255)");
     } else {
         used.push((irq, path.into()));
     }
