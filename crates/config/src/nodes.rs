@@ -48,6 +48,24 @@ impl Ctx<'_, '_, '_> {
         true
     }
 
+    /// Counts one more node of a kind a guest has at most `limit` of;
+    /// returns true (reporting once, on the first node past it) if this one
+    /// is past the limit and must not be read.
+    pub(crate) fn over_limit(
+        &mut self,
+        count: &mut usize,
+        limit: usize,
+        what: &str,
+        guest: &str,
+        hint: &str,
+    ) -> bool {
+        *count += 1;
+        if *count == limit + 1 {
+            self.error(format!("more than {limit} {what} in guest {guest}"), hint);
+        }
+        *count > limit
+    }
+
     pub(crate) fn check_props(&mut self, allowed: &[&str]) {
         let node = self.node;
         for p in &node.props {

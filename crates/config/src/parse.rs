@@ -214,22 +214,14 @@ fn parse_guest(
         if compat.contains(&VUART_COMPATIBLE) {
             parse_vuart(&mut c, &mut g);
         } else if compat.contains(&PASSTHROUGH_COMPATIBLE) {
-            passthroughs += 1;
-            if passthroughs > MAX_PASSTHROUGH {
-                if passthroughs == MAX_PASSTHROUGH + 1 {
-                    let msg = format!("more than {MAX_PASSTHROUGH} pass-through nodes in guest {}", g.name);
-                    c.error(msg, "a guest has at most 32 pass-through nodes: pass neighbouring devices as one raw region, or split the guest");
-                }
+            let hint = "a guest has at most 32 pass-through nodes: pass neighbouring devices as one raw region, or split the guest";
+            if c.over_limit(&mut passthroughs, MAX_PASSTHROUGH, "pass-through nodes", &g.name, hint) {
                 continue;
             }
             g.passthrough.extend(parse_passthrough(&mut c));
         } else if child.base_name() == "memory" && !child.has("compatible") {
-            memories += 1;
-            if memories > MAX_MEMORY_REGIONS {
-                if memories == MAX_MEMORY_REGIONS + 1 {
-                    let msg = format!("more than {MAX_MEMORY_REGIONS} memory regions in guest {}", g.name);
-                    c.error(msg, "a guest has at most 16 memory regions: merge adjacent regions into one");
-                }
+            let hint = "a guest has at most 16 memory regions: merge adjacent regions into one";
+            if c.over_limit(&mut memories, MAX_MEMORY_REGIONS, "memory regions", &g.name, hint) {
                 continue;
             }
             g.memory.extend(parse_memory(&mut c));
