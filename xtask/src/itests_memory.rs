@@ -140,11 +140,11 @@ pub fn config_limits(env: &Env) -> Result<()> {
             report.errors.join("\n")
         );
     }
-    // ok0, intid, overbundle, 18 scatter guests, ok1.
-    let rejected = 22 - report.valid.len();
+    // ok0, intid, overbundle, smallram, 18 scatter guests, ok1.
+    let rejected = 23 - report.valid.len();
     let boot = boot_with(env, Some(&cfg), None)?;
     let mut steps: Vec<Step> = report.errors.iter().map(|e| Step::Expect(e.clone())).collect();
-    steps.push(Step::Expect(format!("guests:    22 configured, {rejected} rejected")));
+    steps.push(Step::Expect(format!("guests:    23 configured, {rejected} rejected")));
     steps.push(Step::ExpectAll(vec![
         "[ok0] PROBE ok0 DONE pass=1 fail=0".into(),
         "[ok1] PROBE ok1 DONE pass=1 fail=0".into(),

@@ -44,7 +44,17 @@ pub fn check(config: &std::path::Path, host_dtb: &[u8]) -> Result<Report> {
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
     let bundle_len = bundle::contents(config)?.len() as u64;
     let hyp = placement::hypervisor(&build::hypervisor_elf(), host_dtb, bundle_len)?;
-    let outcome = ferrovisor_config::load(host_dtb, &dtb, &names, &hyp);
+    let mut outcome = ferrovisor_config::load(host_dtb, &dtb, &names, &hyp);
+    // The images the bundle would carry, to check that they fit (as the
+    // hypervisor does with the bundle it booted with).
+    let mut files = std::collections::HashMap::new();
+    for name in bundle::image_names(&dtb) {
+        if let Some(path) = bundle::resolve(config, &name) {
+            let data = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+            files.insert(name, data);
+        }
+    }
+    ferrovisor_guestboot::reject_unfit(&mut outcome, &|name| files.get(name).map(Vec::as_slice));
     Ok(Report {
         errors: outcome.errors.iter().map(|e| format!("config error: {e}")).collect(),
         warnings: outcome.warnings.iter().map(|w| format!("config warning: {w}")).collect(),

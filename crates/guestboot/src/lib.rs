@@ -10,6 +10,7 @@
 extern crate alloc;
 
 pub mod dtb;
+pub mod fit;
 pub mod image;
 pub mod plan;
 
@@ -17,5 +18,6 @@ pub mod plan;
 mod testfdt;
 
 pub use dtb::{build, DtbError, GicLayout, GuestDtb, PassthroughNode, PropValue, CLK_PHANDLE};
+pub use fit::{images_fit, reject_unfit, GENERATED_DTB_MAX};
 pub use image::{parse_header, ImageHeader};
 pub use plan::{plan, Blob, BootPlan, PlanError};

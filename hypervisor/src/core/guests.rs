@@ -45,7 +45,8 @@ pub fn load(host_dtb: &[u8], bundle: Option<&[u8]>, hyp: &Hypervisor) -> Vec<Gue
         return Vec::new();
     };
     let names = bundle.names();
-    let outcome: LoadOutcome = ferrovisor_config::load(host_dtb, config_dtb, &names, hyp);
+    let mut outcome: LoadOutcome = ferrovisor_config::load(host_dtb, config_dtb, &names, hyp);
+    ferrovisor_guestboot::reject_unfit(&mut outcome, &|name| bundle.get(name));
     for w in &outcome.warnings {
         log::warn!("config warning: {w}");
     }
