@@ -137,6 +137,11 @@ pub const TESTS: &[Test] = &[
         about: "a guest INTID beyond the vGIC, identity memory over the bundle, a heap-hungry config: validate and the boot reject the same guests",
         run: crate::itests_memory::config_limits,
     },
+    Test {
+        name: "huge-configs",
+        about: "300 guests, or one guest with 3,000 memory nodes: refused within the documented limits, the hypervisor stays up",
+        run: crate::itests_memory::huge_configs,
+    },
 ];
 
 const TIMEOUT: Duration = Duration::from_secs(90);

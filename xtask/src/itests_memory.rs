@@ -160,3 +160,69 @@ pub fn config_limits(env: &Env) -> Result<()> {
     );
     Ok(())
 }
+
+/// Writes a generated config under target/ferrovisor/generated/.
+fn generated(name: &str, text: &str) -> Result<std::path::PathBuf> {
+    let dir = crate::paths::out().join("generated");
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join(name);
+    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
+fn config_text(guests: &str) -> String {
+    format!("/dts-v1/;\n/ {{\n\tcompatible = \"ferrovisor,config-v1\";\n\tguests {{\n{guests}\t}};\n}};\n")
+}
+
+pub fn huge_configs(env: &Env) -> Result<()> {
+    let machine = Machine::default();
+    let host = validate::host_dtb(None, &machine)?;
+    // 300 guests: the first 32 are read (g0 runs the probe), the rest are
+    // rejected by count, and the hypervisor stays up.
+    let mut guests = String::from(
+        "\t\tg0 { compatible = \"ferrovisor,guest\"; vcpus = <1>; kernel = \"guests/probe.bin\"; bootargs = \"probe.name=g0 probe.tests=hello probe.end=wfi\";\n\t\t\tmemory@40000000 { guest-physical-addr = <0x0 0x40000000>; size = <0x0 0x01000000>; };\n\t\t\tuart@9000000 { compatible = \"ferrovisor,vuart-pl011\"; guest-physical-addr = <0x0 0x09000000>; interrupts = <33>; }; };\n",
+    );
+    for i in 1..300 {
+        guests.push_str(&format!("\t\tg{i} {{ compatible = \"ferrovisor,guest\"; vcpus = <1>; memory@40000000 {{ guest-physical-addr = <0x0 0x40000000>; size = <0x0 0x100000>; }}; }};\n"));
+    }
+    let many = generated("many-guests.dts", &config_text(&guests))?;
+    let report = validate::check(&many, &host)?;
+    ensure!(report.valid.len() == 32, "validate accepted {} guests, want 32", report.valid.len());
+    let boot = boot_with(env, Some(&many), None)?;
+    let mut steps: Vec<Step> = report.errors.iter().map(|e| Step::Expect(e.clone())).collect();
+    steps.push(Step::Expect("guests:    300 configured, 268 rejected".into()));
+    steps.push(Step::Expect("[g0] PROBE g0 DONE pass=1 fail=0".into()));
+    steps.push(Step::Send("guest list\r".into()));
+    steps.push(Step::Expect("g299             rejected".into()));
+    steps.push(Step::Send("halt\r".into()));
+    steps.push(Step::Expect("ferrovisor: halting".into()));
+    session(&machine, &boot, steps, true)?;
+    // One guest with 3,000 memory nodes: the config DTB is past the size
+    // the hypervisor reads, so the whole config is refused before parsing.
+    let mut nodes = String::from("\t\tbig { compatible = \"ferrovisor,guest\"; vcpus = <1>;\n");
+    for i in 0..3000u64 {
+        let gpa = 0x4000_0000 + i * 0x1000;
+        nodes.push_str(&format!(
+            "\t\t\tmemory@{gpa:x} {{ guest-physical-addr = <0x0 {gpa:#x}>; size = <0x0 0x1000>; }};\n"
+        ));
+    }
+    nodes.push_str("\t\t};\n");
+    let big = generated("many-regions.dts", &config_text(&nodes))?;
+    let report = validate::check(&big, &host)?;
+    ensure!(
+        report.errors.len() == 1 && report.errors[0].contains("more than the 65536 the hypervisor reads"),
+        "validate said: {:?}",
+        report.errors
+    );
+    let boot = boot_with(env, Some(&big), Some("guest list; halt"))?;
+    let steps = vec![
+        Step::Expect(report.errors[0].clone()),
+        Step::Expect("guests:    0 configured, 0 rejected (config errors, see above)".into()),
+        Step::Expect("ferrovisor: halting".into()),
+    ];
+    session(&machine, &boot, steps, true)?;
+    println!(
+        "    300 guests: 32 read, 268 rejected; 3,000 memory nodes: config refused; the hypervisor stayed up"
+    );
+    Ok(())
+}

@@ -103,6 +103,9 @@ pub(crate) struct Report {
     pub errors: alloc::vec::Vec<ConfigError>,
     pub warnings: alloc::vec::Vec<ConfigError>,
     pub rejected: alloc::vec::Vec<bool>,
+    /// The name of each rejected guest, by index (kept even when its errors
+    /// are past the cap).
+    pub names: alloc::vec::Vec<Option<String>>,
     /// Errors and warnings not kept, past the cap.
     pub dropped_errors: usize,
     pub dropped_warnings: usize,
@@ -152,6 +155,12 @@ impl Report {
         if let Some(r) = self.rejected.get_mut(who.index) {
             *r = true;
         }
+        if self.names.len() <= who.index {
+            self.names.resize(who.index.saturating_add(1), None);
+        }
+        if let Some(slot @ None) = self.names.get_mut(who.index) {
+            *slot = Some(one_line(who.name));
+        }
         if self.full() {
             self.dropped_errors += 1;
             return;
@@ -166,6 +175,11 @@ impl Report {
             return;
         }
         self.warnings.push(Self::make(Some(who), path, message, hint));
+    }
+
+    /// The names of the rejected guests, in config order.
+    pub fn rejected_names(&self) -> alloc::vec::Vec<String> {
+        self.names.iter().flatten().cloned().collect()
     }
 
     /// Whether guest `index` has an error.

@@ -65,6 +65,9 @@ pub struct LoadOutcome {
     pub errors: Vec<ConfigError>,
     /// Findings that do not reject a guest (e.g. acknowledged unprotected DMA).
     pub warnings: Vec<ConfigError>,
+    /// The name of every rejected guest, in config order, also of those
+    /// whose errors are past the [`MAX_FINDINGS`] the report keeps.
+    pub rejected: Vec<alloc::string::String>,
 }
 
 impl LoadOutcome {
@@ -100,6 +103,7 @@ pub fn load(host_dtb: &[u8], config_dtb: &[u8], bundle_files: &[&str], hyp: &Hyp
             report.close();
             return LoadOutcome {
                 config: Config::default(),
+                rejected: report.rejected_names(),
                 errors: report.errors,
                 warnings: report.warnings,
             };
@@ -130,5 +134,10 @@ pub fn load(host_dtb: &[u8], config_dtb: &[u8], bundle_files: &[&str], hyp: &Hyp
     report.close();
     let guests =
         checked.into_iter().enumerate().filter(|(i, _)| !report.is_rejected(*i)).map(|(_, g)| g).collect();
-    LoadOutcome { config: Config { guests }, errors: report.errors, warnings: report.warnings }
+    LoadOutcome {
+        config: Config { guests },
+        rejected: report.rejected_names(),
+        errors: report.errors,
+        warnings: report.warnings,
+    }
 }

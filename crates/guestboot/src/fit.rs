@@ -44,7 +44,10 @@ pub fn reject_unfit<'a>(outcome: &mut LoadOutcome, file: &dyn Fn(&str) -> Option
     let mut kept = Vec::with_capacity(guests.len());
     for g in guests {
         match images_fit(&g, file) {
-            Some(e) => outcome.errors.push(e),
+            Some(e) => {
+                outcome.rejected.push(g.name.clone());
+                outcome.errors.push(e);
+            }
             None => kept.push(g),
         }
     }

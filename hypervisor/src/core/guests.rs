@@ -57,6 +57,13 @@ pub fn load(host_dtb: &[u8], bundle: Option<&[u8]>, hyp: &Hypervisor) -> Vec<Gue
             None => REGISTRY.lock().global_errors.push(e.to_string()),
         }
     }
+    for name in &outcome.rejected {
+        let mut reg = REGISTRY.lock();
+        if !reg.rejected.iter().any(|r| &r.name == name) {
+            let why = alloc::format!("{name}: rejected; its errors are past the {} findings a report keeps (fix the ones shown first)", ferrovisor_config::MAX_FINDINGS);
+            reg.rejected.push(Rejected { name: name.clone(), errors: alloc::vec![why] });
+        }
+    }
     outcome.config.guests
 }
 
