@@ -142,7 +142,7 @@ pub extern "C" fn primary_main(dtb_addr: usize) -> ! {
         guest_heap: ferrovisor_config::Hypervisor::guest_heap_for(heap::HEAP_SIZE as u64, boot_use),
     };
     let configs = guests::load(dtb, bundle, &hyp);
-    create_vms(configs, options.fail_build.as_deref());
+    guests::create_vms(configs, options.fail_build.as_deref());
     banner(platform, online, answered);
 
     if let Some(uart) = &platform.console {
@@ -201,75 +201,6 @@ fn init_memory(
     let named: alloc::vec::Vec<(HostRegion, &str)> = reserved.iter().map(|(r, o)| (*r, o.as_str())).collect();
     memory::init(&platform.memory, &named);
     reserved
-}
-
-/// Builds a VM for each valid guest config and queues its vCPUs. A guest
-/// whose build fails is rejected with a one-line error (path, message,
-/// hint) and leaves nothing behind: its RAM, stage-2 tables and interrupt
-/// routes are given back. VM ids are config positions among the valid
-/// guests, so a failed guest's id is simply never registered.
-fn create_vms(configs: alloc::vec::Vec<ferrovisor_config::GuestConfig>, fail_build: Option<&str>) {
-    for (id, config) in configs.into_iter().enumerate() {
-        let name = config.name.clone();
-        let estimate = ferrovisor_config::heap_estimate(&config);
-        let heap_before = heap::used();
-        let built = vm::build::create(id, config).and_then(|vm| {
-            if let Err(e) = crate::core::passthrough::register(&vm) {
-                crate::core::passthrough::unregister(&vm);
-                return Err(vm::build::build_error(
-                    &vm.config,
-                    &vm.config.path,
-                    e,
-                    "the validator gives each host interrupt to one guest; a hypervisor bug: report it",
-                ));
-            }
-            if fail_build == Some(name.as_str()) {
-                crate::core::passthrough::unregister(&vm);
-                let msg = alloc::format!("build failure injected by ferrovisor.fail-build={name}");
-                return Err(vm::build::build_error(
-                    &vm.config,
-                    &vm.config.path,
-                    msg,
-                    "a test option: remove ferrovisor.fail-build from the boot arguments",
-                ));
-            }
-            Ok(vm)
-        });
-        match built {
-            Ok(vm) => {
-                for index in 0..vm.vcpus.len() {
-                    crate::core::sched::enqueue(alloc::boxed::Box::new(vm::vcpu::Vcpu::new(
-                        vm.clone(),
-                        index,
-                    )));
-                }
-                let cost = heap::used().saturating_sub(heap_before) as u64;
-                log::debug!(
-                    "guest {name}: built with {cost} bytes of heap (validator's estimate {estimate})"
-                );
-                if cost > estimate {
-                    log::warn!("guest {name}: its build took {cost} bytes of heap, more than the {estimate} the validator planned (heap estimate exceeded: please report)");
-                }
-                vm::register(vm);
-            }
-            Err(e) => {
-                // Everything the build took is dropped by now; only the
-                // message is left. Check that the heap is back where it was.
-                let mut line = alloc::format!("{e}");
-                drop(e);
-                line.shrink_to_fit();
-                let message = line.len().next_power_of_two().max(core::mem::size_of::<usize>());
-                let left = heap::used().saturating_sub(heap_before).saturating_sub(message);
-                log::error!("guest {name} cannot be built: {line}");
-                if left == 0 {
-                    log::info!("guest {name}: its failed build left nothing behind (host RAM, heap and interrupt routes given back)");
-                } else {
-                    log::warn!("guest {name}: its failed build left {left} bytes of heap behind (leaked: please report)");
-                }
-                guests::reject(&name, line);
-            }
-        }
-    }
 }
 
 /// Starts every guest that has a kernel image.

@@ -1,6 +1,7 @@
 //! The guest configuration at boot: read from the bundle, validated, and
-//! turned into VMs. Guests the validator (or VM construction) refuses are
-//! kept as "rejected" with their messages, so the shell can show why.
+//! turned into VMs ([`create_vms`]). Guests the validator (or VM
+//! construction) refuses are kept as "rejected" with their messages, so the
+//! shell can show why.
 
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
@@ -85,4 +86,73 @@ pub fn reject(name: &str, message: String) {
 pub fn with<R>(f: impl FnOnce(&[Rejected], &[String]) -> R) -> R {
     let reg = REGISTRY.lock();
     f(&reg.rejected, &reg.global_errors)
+}
+
+/// Builds a VM for each valid guest config and queues its vCPUs. A guest
+/// whose build fails is rejected with a one-line error (path, message,
+/// hint) and leaves nothing behind: its RAM, stage-2 tables and interrupt
+/// routes are given back. VM ids are config positions among the valid
+/// guests, so a failed guest's id is simply never registered.
+pub fn create_vms(configs: alloc::vec::Vec<ferrovisor_config::GuestConfig>, fail_build: Option<&str>) {
+    for (id, config) in configs.into_iter().enumerate() {
+        let name = config.name.clone();
+        let estimate = ferrovisor_config::heap_estimate(&config);
+        let heap_before = crate::core::heap::used();
+        let built = crate::core::vm::build::create(id, config).and_then(|vm| {
+            if let Err(e) = crate::core::passthrough::register(&vm) {
+                crate::core::passthrough::unregister(&vm);
+                return Err(crate::core::vm::build::build_error(
+                    &vm.config,
+                    &vm.config.path,
+                    e,
+                    "the validator gives each host interrupt to one guest; a hypervisor bug: report it",
+                ));
+            }
+            if fail_build == Some(name.as_str()) {
+                crate::core::passthrough::unregister(&vm);
+                let msg = alloc::format!("build failure injected by ferrovisor.fail-build={name}");
+                return Err(crate::core::vm::build::build_error(
+                    &vm.config,
+                    &vm.config.path,
+                    msg,
+                    "a test option: remove ferrovisor.fail-build from the boot arguments",
+                ));
+            }
+            Ok(vm)
+        });
+        match built {
+            Ok(vm) => {
+                for index in 0..vm.vcpus.len() {
+                    crate::core::sched::enqueue(alloc::boxed::Box::new(crate::core::vm::vcpu::Vcpu::new(
+                        vm.clone(),
+                        index,
+                    )));
+                }
+                let cost = crate::core::heap::used().saturating_sub(heap_before) as u64;
+                log::debug!(
+                    "guest {name}: built with {cost} bytes of heap (validator's estimate {estimate})"
+                );
+                if cost > estimate {
+                    log::warn!("guest {name}: its build took {cost} bytes of heap, more than the {estimate} the validator planned (heap estimate exceeded: please report)");
+                }
+                crate::core::vm::register(vm);
+            }
+            Err(e) => {
+                // Everything the build took is dropped by now; only the
+                // message is left. Check that the heap is back where it was.
+                let mut line = alloc::format!("{e}");
+                drop(e);
+                line.shrink_to_fit();
+                let message = line.len().next_power_of_two().max(core::mem::size_of::<usize>());
+                let left = crate::core::heap::used().saturating_sub(heap_before).saturating_sub(message);
+                log::error!("guest {name} cannot be built: {line}");
+                if left == 0 {
+                    log::info!("guest {name}: its failed build left nothing behind (host RAM, heap and interrupt routes given back)");
+                } else {
+                    log::warn!("guest {name}: its failed build left {left} bytes of heap behind (leaked: please report)");
+                }
+                reject(&name, line);
+            }
+        }
+    }
 }
