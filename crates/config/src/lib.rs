@@ -23,6 +23,7 @@ mod cross;
 mod devices;
 mod dt;
 mod error;
+mod guestnode;
 mod host;
 mod model;
 mod nodes;
@@ -40,10 +41,11 @@ pub use devices::{
 };
 pub use dt::DtbError;
 pub use error::{ConfigError, HostDtError};
+pub use guestnode::GuestProps;
 pub use host::{GicInfo, HostPlatform, PsciMethod, TimerInfo, UartInfo};
 pub use model::{
-    Config, DmaProtection, GuestConfig, IrqRoute, MemoryRegion, PassthroughConfig, PtDtNode, PtRegion,
-    VuartConfig, MAX_GUEST_NAME, MAX_VCPUS, PAGE_SIZE, VUART_SIZE,
+    Config, DmaProtection, DtProp, GuestConfig, IrqRoute, MemoryRegion, PassthroughConfig, PtDtNode,
+    PtRegion, VuartConfig, MAX_GUEST_NAME, MAX_VCPUS, PAGE_SIZE, VUART_SIZE,
 };
 pub use parse::{CONFIG_COMPATIBLE, GUEST_COMPATIBLE, PASSTHROUGH_COMPATIBLE, VUART_COMPATIBLE};
 

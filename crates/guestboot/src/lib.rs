@@ -16,6 +16,6 @@ pub mod plan;
 #[cfg(test)]
 mod testfdt;
 
-pub use dtb::{build, DtbError, GicLayout, GuestDtb, PassthroughNode, PropValue, CLK_PHANDLE};
+pub use dtb::{build, DtbError, GicLayout, GuestDtb, PassthroughNode, PropValue, PtNodeParts, CLK_PHANDLE};
 pub use image::{parse_header, ImageHeader};
 pub use plan::{plan, Blob, BootPlan, PlanError};
