@@ -7,6 +7,8 @@ use anyhow::{bail, ensure, Context, Result};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod gpio;
+
 /// What every test gets: the built hypervisor image.
 pub struct Env {
     /// The flat hypervisor image.
@@ -89,6 +91,11 @@ pub const TESTS: &[Test] = &[
         name: "linux-rtc-remap",
         about: "the same RTC at guest address 0x0c000000 and guest INTID 64",
         run: linux_rtc_remap,
+    },
+    Test {
+        name: "linux-gpio",
+        about: "the host PL061 and PL031 passed through: the guest DT's gpio node is a GPIO and interrupt controller, Linux's pl061 driver binds it, hwclock reads the RTC",
+        run: gpio::linux_gpio,
     },
     Test {
         name: "virtio-blk",

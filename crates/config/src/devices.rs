@@ -12,6 +12,7 @@ use ferrovisor_types::{HostIrq, HostRegion};
 
 use crate::dt::{as_cells, as_u32, cells_to_u64, Tree};
 use crate::error::HostDtError;
+use crate::guestnode::{guest_props, GuestProps};
 
 /// Compatible string of the GICv3 interrupt controller.
 pub const GIC_V3_COMPATIBLE: &str = "arm,gic-v3";
@@ -68,6 +69,8 @@ pub struct DeviceInfo {
     pub iommu: Option<IommuLink>,
     /// The node has `dma-coherent`.
     pub dma_coherent: bool,
+    /// What the device's node in a guest DT keeps of this node.
+    pub guest_node: GuestProps,
 }
 
 /// Index of the first node compatible with "arm,gic-v3".
@@ -158,8 +161,11 @@ fn gic_spec(spec: &[u32]) -> Option<HostIrqSpec> {
     Some(HostIrqSpec { irq: HostIrq(intid), trigger })
 }
 
-/// The GIC interrupts of node `idx` (`interrupts-extended` or `interrupts`).
-pub(crate) fn decode_irqs(tree: &Tree<'_>, idx: usize) -> Result<Vec<HostIrqSpec>, HostDtError> {
+/// The interrupt specifiers of node `idx` (`interrupts-extended` or
+/// `interrupts`), one entry each in DT order: the GIC interrupt, or `None`
+/// for a specifier of another controller or of a class we do not route.
+/// `interrupts` without a usable interrupt parent gives one `None`.
+pub(crate) fn irq_slots(tree: &Tree<'_>, idx: usize) -> Result<Vec<Option<HostIrqSpec>>, HostDtError> {
     let node = tree.node(idx).ok_or(HostDtError::NotFound { path: String::new() })?;
     let mut out = Vec::new();
     let irq_cells = |ctrl: usize| tree.node(ctrl).and_then(|c| c.u32_prop("#interrupt-cells"));
@@ -178,9 +184,7 @@ pub(crate) fn decode_irqs(tree: &Tree<'_>, idx: usize) -> Result<Vec<HostIrqSpec
                 "controller has no #interrupt-cells",
             ))? as usize;
             let spec = tail.get(..n).ok_or(bad(tree, idx, "interrupts-extended", "truncated specifier"))?;
-            if is_gic(ctrl) {
-                out.extend(gic_spec(spec));
-            }
+            out.push(if is_gic(ctrl) { gic_spec(spec) } else { None });
             rest = tail.get(n..).unwrap_or(&[]);
         }
         return Ok(out);
@@ -188,19 +192,28 @@ pub(crate) fn decode_irqs(tree: &Tree<'_>, idx: usize) -> Result<Vec<HostIrqSpec
     let Some(value) = node.prop("interrupts") else {
         return Ok(out);
     };
-    let Some(ctrl) = interrupt_parent(tree, idx) else {
+    let ctrl = interrupt_parent(tree, idx);
+    let n = ctrl.and_then(irq_cells).unwrap_or(0) as usize;
+    if n == 0 {
+        out.push(None);
         return Ok(out);
-    };
-    let n = irq_cells(ctrl).unwrap_or(0) as usize;
-    if n == 0 || !is_gic(ctrl) {
+    }
+    let count = value.len().div_ceil(4).div_ceil(n).max(1);
+    if !ctrl.is_some_and(is_gic) {
+        out.resize(count, None);
         return Ok(out);
     }
     let cells = as_cells(value).ok_or(bad(tree, idx, "interrupts", "length is not a multiple of 4"))?;
     if cells.len() % n != 0 {
         return Err(bad(tree, idx, "interrupts", "length is not a multiple of #interrupt-cells"));
     }
-    out.extend(cells.chunks_exact(n).filter_map(gic_spec));
+    out.extend(cells.chunks_exact(n).map(gic_spec));
     Ok(out)
+}
+
+/// The GIC interrupts of node `idx` (`interrupts-extended` or `interrupts`).
+pub(crate) fn decode_irqs(tree: &Tree<'_>, idx: usize) -> Result<Vec<HostIrqSpec>, HostDtError> {
+    Ok(irq_slots(tree, idx)?.into_iter().flatten().collect())
 }
 
 /// The SMMUv3 behind `iommus` / `iommu-map` of node `idx`.
@@ -270,8 +283,19 @@ pub(crate) fn device_at(tree: &Tree<'_>, idx: usize) -> Result<Option<DeviceInfo
     let master =
         DMA_COMPATIBLES.iter().any(|c| has(c)) || dma_coherent || node.has("iommus") || node.has("iommu-map");
     let dma = master && !NON_DMA_COMPATIBLES.iter().any(|c| has(c));
-    let irqs = decode_irqs(tree, idx)?;
-    Ok(Some(DeviceInfo { path: node.path.clone(), compatible, regions, irqs, dma, iommu, dma_coherent }))
+    let slots = irq_slots(tree, idx)?;
+    let guest_node = guest_props(tree, idx, &slots);
+    let irqs = slots.into_iter().flatten().collect();
+    Ok(Some(DeviceInfo {
+        path: node.path.clone(),
+        compatible,
+        regions,
+        irqs,
+        dma,
+        iommu,
+        dma_coherent,
+        guest_node,
+    }))
 }
 
 /// Every memory-mapped device of the tree, in DT order. Nodes whose `reg` or

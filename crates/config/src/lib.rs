@@ -23,6 +23,7 @@ mod cross;
 mod devices;
 mod dt;
 mod error;
+mod guestnode;
 mod host;
 mod limits;
 mod model;
@@ -42,6 +43,7 @@ pub use devices::{
 };
 pub use dt::DtbError;
 pub use error::{ConfigError, HostDtError};
+pub use guestnode::GuestProps;
 pub use host::{GicInfo, HostPlatform, PsciMethod, TimerInfo, UartInfo};
 pub use limits::{
     Hypervisor, BOOT_HEAP, GUEST_IPA_LIMIT, GUEST_SPIS, HEAP_PER_GUEST, HEAP_PER_NODE, HEAP_PER_TABLE,
@@ -49,8 +51,8 @@ pub use limits::{
     MAX_MEMORY_REGIONS, MAX_PASSTHROUGH, RAM_BLOCK, RUNTIME_HEAP_RESERVE,
 };
 pub use model::{
-    Config, DmaProtection, GuestConfig, IrqRoute, MemoryRegion, PassthroughConfig, PtDtNode, PtRegion,
-    VuartConfig, MAX_GUEST_NAME, MAX_VCPUS, PAGE_SIZE, VUART_SIZE,
+    Config, DmaProtection, DtProp, GuestConfig, IrqRoute, MemoryRegion, PassthroughConfig, PtDtNode,
+    PtRegion, VuartConfig, MAX_GUEST_NAME, MAX_VCPUS, PAGE_SIZE, VUART_SIZE,
 };
 pub use parse::{CONFIG_COMPATIBLE, GUEST_COMPATIBLE, PASSTHROUGH_COMPATIBLE, VUART_COMPATIBLE};
 pub use plan::{heap_estimate, stage2_tables};

@@ -114,8 +114,19 @@ pub struct PtRegion {
     pub size: u64,
 }
 
+/// One property of a guest DT node: name and raw (big-endian) value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DtProp {
+    /// Property name, a valid DT property name (1 to 31 characters of
+    /// `[0-9a-zA-Z,._+?#-]`).
+    pub name: String,
+    /// Raw value, written as is.
+    pub value: Vec<u8>,
+}
+
 /// What the hypervisor needs to describe a passed-through host device in the
-/// guest's generated device tree.
+/// guest's generated device tree (rules: docs/config.md, "The guest DT node
+/// of a host device").
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PtDtNode {
     /// Host node name without the unit address, e.g. `pl031`, `virtio_mmio`.
@@ -129,12 +140,16 @@ pub struct PtDtNode {
     /// The device's interrupts in host DT order, each translated through
     /// `interrupt-map` (the same INTID when not remapped).
     pub irqs: Vec<(GuestIrq, Trigger)>,
-    /// The host node has `dma-coherent`.
-    pub dma_coherent: bool,
     /// `compatible` contains `"arm,primecell"`: the guest node needs
     /// `clocks = <apb_pclk>` and `clock-names = "apb_pclk"` (Linux's AMBA
     /// bus reads the peripheral ID through that clock).
     pub primecell: bool,
+    /// Every other property of the guest node: the host node's properties
+    /// that need no translation, copied byte for byte (`gpio-controller`,
+    /// `#gpio-cells`, `dma-coherent`, ...), `interrupt-names` of the
+    /// interrupts kept, and binding completions (see
+    /// [`crate::GuestProps::props`]).
+    pub props: Vec<DtProp>,
 }
 
 /// One host interrupt forwarded to the guest.

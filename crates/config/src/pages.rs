@@ -7,17 +7,16 @@
 //! windows but outside the device's own `reg`.
 
 use alloc::format;
-use alloc::string::{String, ToString};
+use alloc::string::String;
 use alloc::vec::Vec;
 use ferrovisor_types::{GuestIrq, GuestPhysAddr, HostRegion};
 
 use crate::devices::DeviceInfo;
 use crate::error::{range, Report, Who};
+use crate::guestnode::node_name;
 use crate::host::HostPlatform;
 use crate::model::{PtDtNode, PAGE_SIZE};
 
-/// Compatible string that makes a device an AMBA (PrimeCell) peripheral.
-const PRIMECELL_COMPATIBLE: &str = "arm,primecell";
 const NEIGHBOUR_HINT: &str = "stage-2 maps whole 4 KiB pages: the guest can program them although its device tree does not list them, and no other guest can have them; give whole pages to one guest";
 
 /// Why a device's `reg` cannot be rounded to pages.
@@ -129,12 +128,6 @@ pub(crate) fn outside_device(dev: &DeviceInfo, region: &HostRegion) -> bool {
     !dev.regions.iter().any(|r| r.overlaps(region))
 }
 
-/// The node name without unit address: `/soc/pl031@9010000` -> `pl031`.
-fn base_name(path: &str) -> &str {
-    let last = path.rsplit('/').next().unwrap_or(path);
-    last.split('@').next().unwrap_or(last)
-}
-
 /// The guest DT node of `dev` when its first `reg` entry sits at `gpa0`.
 /// `None` when a `reg` entry does not fit in the guest address space.
 pub(crate) fn dt_node(dev: &DeviceInfo, gpa0: u64, irq_map: &[(u32, u32)]) -> Option<PtDtNode> {
@@ -157,12 +150,12 @@ pub(crate) fn dt_node(dev: &DeviceInfo, gpa0: u64, irq_map: &[(u32, u32)]) -> Op
         })
         .collect();
     Some(PtDtNode {
-        name: base_name(&dev.path).to_string(),
+        name: node_name(&dev.path),
         compatible: dev.compatible.clone(),
         regs,
         irqs,
-        dma_coherent: dev.dma_coherent,
-        primecell: dev.compatible.iter().any(|c| c == PRIMECELL_COMPATIBLE),
+        primecell: dev.guest_node.primecell,
+        props: dev.guest_node.props.clone(),
     })
 }
 

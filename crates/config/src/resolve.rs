@@ -14,6 +14,7 @@ use ferrovisor_types::{GuestIrq, GuestPhysAddr, HostPhysAddr, HostRegion, IntidC
 
 use crate::devices::{DeviceInfo, HostIrqSpec};
 use crate::error::{range, Report, Who};
+use crate::guestnode::warn_left_out;
 use crate::host::HostPlatform;
 use crate::model::{aligned, DmaProtection, IrqRoute, PassthroughConfig, PtRegion, PAGE_SIZE};
 use crate::pages::{device_windows, dt_node, outside_device, warn_neighbours};
@@ -345,6 +346,7 @@ pub(crate) fn resolve(
     }
     if let Some(dev) = side.device {
         warn_neighbours(host, dev, &side.windows, &pt.path, who, report);
+        warn_left_out(dev, &pt.path, who, report);
     }
     let mapped = map_regions(&side, pt, who, report);
     let irqs = map_irqs(&side, pt, who, report);

@@ -80,8 +80,8 @@ fn default_config_is_clean_and_typed() {
                 compatible: vec!["arm,pl031".into(), "arm,primecell".into()],
                 regs: vec![(GuestPhysAddr(0x0901_0000), 0x1000)],
                 irqs: vec![(GuestIrq(34), Trigger::Level)],
-                dma_coherent: false,
                 primecell: true,
+                props: vec![],
             }),
         }],
     };

@@ -5,7 +5,7 @@
 
 mod support;
 
-use ferrovisor_config::{DmaProtection, PassthroughConfig, PtDtNode, PtRegion, Trigger};
+use ferrovisor_config::{DmaProtection, DtProp, PassthroughConfig, PtDtNode, PtRegion, Trigger};
 use ferrovisor_types::{GuestIrq, GuestPhysAddr, HostPhysAddr};
 use support::load;
 
@@ -33,8 +33,8 @@ fn virtio_dt(gpa: u64) -> PtDtNode {
         regs: vec![(GuestPhysAddr(gpa), 0x200)],
         // virtio_mmio@a003e00: interrupts = <0 0x2f 1>, SPI 47 = INTID 79, edge.
         irqs: vec![(GuestIrq(79), Trigger::Edge)],
-        dma_coherent: true,
         primecell: false,
+        props: vec![DtProp { name: "dma-coherent".into(), value: vec![] }],
     }
 }
 
@@ -68,8 +68,8 @@ fn remapped_pl031() {
         compatible: vec!["arm,pl031".into(), "arm,primecell".into()],
         regs: vec![(GuestPhysAddr(0x0c00_0000), 0x1000)],
         irqs: vec![(GuestIrq(64), Trigger::Level)],
-        dma_coherent: false,
         primecell: true,
+        props: vec![],
     };
     assert_eq!(pt.dt, Some(dt));
 }
@@ -86,7 +86,7 @@ fn multi_region_device_dt_keeps_offsets_and_host_irq_order() {
     assert_eq!(dt.name, "dual");
     assert_eq!(dt.regs, [(GuestPhysAddr(0x0906_0000), 0x1000), (GuestPhysAddr(0x0906_1000), 0x1000)]);
     assert_eq!(dt.irqs, [(GuestIrq(41), Trigger::Level), (GuestIrq(50), Trigger::Edge)]);
-    assert!(!dt.primecell && !dt.dma_coherent);
+    assert!(!dt.primecell && dt.props.is_empty());
 }
 
 #[test]

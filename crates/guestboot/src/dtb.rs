@@ -4,7 +4,10 @@
 //! board compatible (everything is probed from the nodes), so the string only
 //! names the platform. Node layout follows QEMU's `virt` machine: `/cpus`,
 //! `/memory@..`, `/intc@..` (GICv3, the root interrupt parent), `/timer`,
-//! `/psci`, `/pl011@..` with its `/apb-pclk` clock, `/chosen`, `/aliases`.
+//! `/psci`, `/apb-pclk` (the clock of the PL011 and of passed-through
+//! PrimeCell devices), `/pl011@..`, `/chosen`, `/aliases`, then one node per
+//! passed-through host device ([`PassthroughNode`], made from the config's
+//! `PtDtNode` by [`PtNodeParts`]).
 
 use alloc::format;
 use alloc::string::String;
@@ -14,7 +17,9 @@ use ferrovisor_types::{GuestIrq, GuestPhysAddr, IntidClass};
 use vm_fdt::FdtWriter;
 
 mod error;
+mod fromconfig;
 pub use error::DtbError;
+pub use fromconfig::PtNodeParts;
 
 /// Root `compatible` of every generated guest DTB.
 pub const ROOT_COMPATIBLE: &str = "ferrovisor,virt";
@@ -43,8 +48,19 @@ const IRQ_TYPE_LEVEL_HIGH: u32 = 4;
 const IRQ_TYPE_LEVEL_LOW: u32 = 8;
 /// GICv3 maintenance interrupt: PPI 9 (INTID 25).
 const GIC_MAINTENANCE_PPI: u32 = 9;
-/// Properties a [`PassthroughNode`] may not set through `props`.
-const RESERVED_PROPS: [&str; 5] = ["compatible", "reg", "interrupts", "interrupt-parent", "phandle"];
+/// Properties a [`PassthroughNode`] may not set through `props`: the
+/// generator writes them, or (phandles) they would clash with its own.
+const RESERVED_PROPS: [&str; 7] = [
+    "compatible",
+    "reg",
+    "interrupts",
+    "interrupts-extended",
+    "interrupt-parent",
+    "phandle",
+    "linux,phandle",
+];
+/// Further reserved properties of a [`PassthroughNode`] with `apb_pclk`.
+const CLOCK_PROPS: [&str; 2] = ["clocks", "clock-names"];
 
 /// Where the guest's virtual GICv3 lives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,6 +93,8 @@ pub enum PropValue<'a> {
     U32(u32),
     /// Several 32-bit cells.
     U32s(&'a [u32]),
+    /// Raw bytes, written as given (a property copied from the host DT).
+    Bytes(&'a [u8]),
 }
 
 /// A host device node copied into the guest DTB.
@@ -90,7 +108,11 @@ pub struct PassthroughNode<'a> {
     pub reg: &'a [(GuestPhysAddr, u64)],
     /// Guest interrupts (SPIs only) with their trigger.
     pub interrupts: &'a [(GuestIrq, Trigger)],
-    /// Further properties, written as given.
+    /// A PrimeCell (AMBA) device: gets `clocks = <&apb_pclk>` and
+    /// `clock-names = "apb_pclk"`, and the DTB gets the `/apb-pclk` node.
+    pub apb_pclk: bool,
+    /// Further properties, written as given; names must differ from each
+    /// other and from the generated ones.
     pub props: &'a [(&'a str, PropValue<'a>)],
 }
 
@@ -190,6 +212,9 @@ pub fn build(dtb: &GuestDtb<'_>) -> Result<Vec<u8>, DtbError> {
     fdt.end_node(psci)?;
     write_gic(&mut fdt, &dtb.gic, dtb.vcpus)?;
     write_timer(&mut fdt, &dtb.timer_ppis)?;
+    if dtb.vuart.is_some() || dtb.passthrough.iter().any(|d| d.apb_pclk) {
+        write_apb_pclk(&mut fdt)?;
+    }
     if let Some((base, irq)) = dtb.vuart {
         write_pl011(&mut fdt, base, irq)?;
     }
@@ -291,9 +316,7 @@ fn write_timer(fdt: &mut FdtWriter, ppis: &[u32; 4]) -> Result<(), DtbError> {
     Ok(())
 }
 
-fn write_pl011(fdt: &mut FdtWriter, base: GuestPhysAddr, irq: GuestIrq) -> Result<(), DtbError> {
-    let name = format!("pl011@{:x}", base.raw());
-    let spec = spi_cells(&name, irq, IRQ_TYPE_LEVEL_HIGH)?;
+fn write_apb_pclk(fdt: &mut FdtWriter) -> Result<(), DtbError> {
     let clk = fdt.begin_node("apb-pclk")?;
     fdt.property_string("compatible", "fixed-clock")?;
     fdt.property_u32("#clock-cells", 0)?;
@@ -301,6 +324,12 @@ fn write_pl011(fdt: &mut FdtWriter, base: GuestPhysAddr, irq: GuestIrq) -> Resul
     fdt.property_string("clock-output-names", "clk24mhz")?;
     fdt.property_phandle(CLK_PHANDLE)?;
     fdt.end_node(clk)?;
+    Ok(())
+}
+
+fn write_pl011(fdt: &mut FdtWriter, base: GuestPhysAddr, irq: GuestIrq) -> Result<(), DtbError> {
+    let name = format!("pl011@{:x}", base.raw());
+    let spec = spi_cells(&name, irq, IRQ_TYPE_LEVEL_HIGH)?;
     let node = fdt.begin_node(&name)?;
     fdt.property_string_list("compatible", strings(&["arm,pl011", "arm,primecell"]))?;
     fdt.property_array_u64("reg", &[base.raw(), PL011_SIZE])?;
@@ -325,6 +354,14 @@ fn write_passthrough(fdt: &mut FdtWriter, dev: &PassthroughNode<'_>) -> Result<(
         };
         irq_cells.extend_from_slice(&spi_cells(&name, irq, flags)?);
     }
+    for (i, &(prop, _)) in dev.props.iter().enumerate() {
+        if RESERVED_PROPS.contains(&prop) || (dev.apb_pclk && CLOCK_PROPS.contains(&prop)) {
+            return Err(DtbError::ReservedProperty { node: name, prop: String::from(prop) });
+        }
+        if dev.props.iter().take(i).any(|&(earlier, _)| earlier == prop) {
+            return Err(DtbError::DuplicateProperty { node: name, prop: String::from(prop) });
+        }
+    }
     let node = fdt.begin_node(&name)?;
     if !dev.compatible.is_empty() {
         fdt.property_string_list("compatible", strings(dev.compatible))?;
@@ -336,16 +373,18 @@ fn write_passthrough(fdt: &mut FdtWriter, dev: &PassthroughNode<'_>) -> Result<(
     if !irq_cells.is_empty() {
         fdt.property_array_u32("interrupts", &irq_cells)?;
     }
+    if dev.apb_pclk {
+        fdt.property_u32("clocks", CLK_PHANDLE)?;
+        fdt.property_string("clock-names", "apb_pclk")?;
+    }
     for &(prop, value) in dev.props {
-        if RESERVED_PROPS.contains(&prop) {
-            return Err(DtbError::ReservedProperty { node: name, prop: String::from(prop) });
-        }
         match value {
             PropValue::Empty => fdt.property_null(prop)?,
             PropValue::Str(s) => fdt.property_string(prop, s)?,
             PropValue::Strs(list) => fdt.property_string_list(prop, strings(list))?,
             PropValue::U32(v) => fdt.property_u32(prop, v)?,
             PropValue::U32s(v) => fdt.property_array_u32(prop, v)?,
+            PropValue::Bytes(v) => fdt.property(prop, v)?,
         }
     }
     fdt.end_node(node)?;

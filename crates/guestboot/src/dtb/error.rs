@@ -43,6 +43,13 @@ pub enum DtbError {
         /// The property.
         prop: String,
     },
+    /// A pass-through node sets a property twice.
+    DuplicateProperty {
+        /// The node.
+        node: String,
+        /// The property.
+        prop: String,
+    },
 }
 
 impl From<vm_fdt::Error> for DtbError {
@@ -76,6 +83,9 @@ impl fmt::Display for DtbError {
             }
             DtbError::ReservedProperty { node, prop } => {
                 write!(f, "guest DTB: {node}: property {prop:?} is generated, not copied")
+            }
+            DtbError::DuplicateProperty { node, prop } => {
+                write!(f, "guest DTB: {node}: property {prop:?} is given twice")
             }
         }
     }

@@ -108,12 +108,14 @@ fn passthrough_nodes() {
         ("cells", PropValue::U32s(&[1, 2])),
         ("x", PropValue::U32(7)),
         ("names", PropValue::Strs(&["a", "b"])),
+        ("raw", PropValue::Bytes(&[1, 2, 3])),
     ];
     let pt = [PassthroughNode {
         name: "rtc@9010000",
         compatible: &["arm,pl031", "arm,primecell"],
         reg: &regs,
         interrupts: &irqs,
+        apb_pclk: false,
         props: &props,
     }];
     let d = GuestDtb { passthrough: &pt, ..GuestDtb::new("g", 1, &MEM, gic()) };
@@ -127,6 +129,8 @@ fn passthrough_nodes() {
     assert_eq!(t.u32s(p, "cells"), [1, 2]);
     assert_eq!(t.u32s(p, "x"), [7]);
     assert_eq!(t.strs(p, "names"), ["a", "b"]);
+    assert_eq!(t.prop(p, "raw"), Some(&[1, 2, 3][..]));
+    assert_eq!(t.prop(p, "clocks"), None);
 
     let bad_props = [("reg", PropValue::U32(1))];
     let pt = [PassthroughNode { props: &bad_props, ..pt[0] }];
@@ -136,6 +140,64 @@ fn passthrough_nodes() {
     let pt = [PassthroughNode { interrupts: &ppi, props: &[], ..pt[0] }];
     let d = GuestDtb { passthrough: &pt, ..d };
     assert_eq!(build(&d), Err(DtbError::NotSpi { node: "rtc@9010000".into(), irq: GuestIrq(27) }));
+}
+
+/// A PrimeCell pass-through gets the `/apb-pclk` clock even in a guest
+/// without vUART (its `clocks` used to name a phandle no node had).
+#[test]
+fn primecell_passthrough_gets_the_clock_without_a_vuart() {
+    let regs = [(GuestPhysAddr(0x903_0000), 0x1000)];
+    let props =
+        [("gpio-controller", PropValue::Bytes(&[])), ("#gpio-cells", PropValue::Bytes(&[0, 0, 0, 2]))];
+    let pt = [PassthroughNode {
+        name: "pl061",
+        compatible: &["arm,pl061", "arm,primecell"],
+        reg: &regs,
+        interrupts: &[(GuestIrq(39), Trigger::Level)],
+        apb_pclk: true,
+        props: &props,
+    }];
+    let d = GuestDtb { passthrough: &pt, ..GuestDtb::new("g", 1, &MEM, gic()) };
+    let t = Tree::parse(&build(&d).unwrap());
+    let p = "/pl061@9030000";
+    let clk = t.u32s("/apb-pclk", "phandle");
+    assert_eq!(t.u32s(p, "clocks"), clk);
+    assert_eq!(t.str(p, "clock-names"), "apb_pclk");
+    assert_eq!(t.prop(p, "gpio-controller"), Some(&[][..]));
+    assert_eq!(t.u32s(p, "#gpio-cells"), [2]);
+    assert!(!t.has("/pl011@9000000"));
+    // Without a PrimeCell device and without vUART: no clock.
+    let pt = [PassthroughNode { apb_pclk: false, ..pt[0] }];
+    let t = Tree::parse(&build(&GuestDtb { passthrough: &pt, ..d }).unwrap());
+    assert!(!t.has("/apb-pclk"));
+    assert_eq!(t.prop(p, "clocks"), None);
+}
+
+#[test]
+fn passthrough_props_may_not_clash() {
+    let regs = [(GuestPhysAddr(0x903_0000), 0x1000)];
+    let base = PassthroughNode {
+        name: "dev",
+        compatible: &["x"],
+        reg: &regs,
+        interrupts: &[],
+        apb_pclk: true,
+        props: &[],
+    };
+    let err = |props: &[(&str, PropValue<'_>)]| {
+        let pt = [PassthroughNode { props, ..base }];
+        build(&GuestDtb { passthrough: &pt, ..GuestDtb::new("g", 1, &MEM, gic()) }).unwrap_err()
+    };
+    for name in ["clocks", "clock-names", "phandle", "linux,phandle", "interrupts-extended"] {
+        let e = err(&[(name, PropValue::Empty)]);
+        assert_eq!(e, DtbError::ReservedProperty { node: "dev@9030000".into(), prop: name.into() });
+    }
+    let e = err(&[("a", PropValue::Empty), ("b", PropValue::U32(1)), ("a", PropValue::Bytes(&[]))]);
+    assert_eq!(e, DtbError::DuplicateProperty { node: "dev@9030000".into(), prop: "a".into() });
+    assert!(e.to_string().contains("\"a\" is given twice"), "{e}");
+    // Without apb_pclk the node may carry clocks of its own.
+    let pt = [PassthroughNode { apb_pclk: false, props: &[("clocks", PropValue::U32(2))], ..base }];
+    assert!(build(&GuestDtb { passthrough: &pt, ..GuestDtb::new("g", 1, &MEM, gic()) }).is_ok());
 }
 
 #[test]

@@ -13,7 +13,7 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use ferrovisor_bundle::Bundle;
 use ferrovisor_config::{ConfigError, GuestConfig};
-use ferrovisor_guestboot::{GicLayout, GuestDtb, PassthroughNode, PropValue};
+use ferrovisor_guestboot::{GicLayout, GuestDtb, PassthroughNode, PtNodeParts};
 use ferrovisor_stage2::{MemAttrs, Stage2};
 use ferrovisor_types::{GuestPhysAddr, HostRegion};
 use ferrovisor_vdev::bus::MmioBus;
@@ -226,45 +226,14 @@ pub fn load_images(vm: &Vm) -> Result<(u64, u64), String> {
     Ok((plan.entry.raw(), plan.dtb.raw()))
 }
 
-/// A passed-through host device as the guest's device tree shows it.
-struct PtNode<'c> {
-    dt: &'c ferrovisor_config::PtDtNode,
-    compatible: Vec<&'c str>,
-    props: Vec<(&'static str, PropValue<'static>)>,
-}
-
-impl<'c> PtNode<'c> {
-    /// Devices given by `host-device` get a node (copied from the host DT,
-    /// with reg and interrupts in guest terms); raw regions do not.
-    fn from_config(pt: &'c ferrovisor_config::PassthroughConfig) -> Option<Self> {
-        let dt = pt.dt.as_ref()?;
-        let mut props = Vec::new();
-        if dt.primecell {
-            props.push(("clocks", PropValue::U32(ferrovisor_guestboot::CLK_PHANDLE)));
-            props.push(("clock-names", PropValue::Str("apb_pclk")));
-        }
-        if dt.dma_coherent {
-            props.push(("dma-coherent", PropValue::Empty));
-        }
-        Some(Self { dt, compatible: dt.compatible.iter().map(String::as_str).collect(), props })
-    }
-
-    fn node(&self) -> PassthroughNode<'_> {
-        PassthroughNode {
-            name: &self.dt.name,
-            compatible: &self.compatible,
-            reg: &self.dt.regs,
-            interrupts: &self.dt.irqs,
-            props: &self.props,
-        }
-    }
-}
-
 /// The device tree the guest boots with.
 fn guest_dtb(vm: &Vm, initrd: Option<(GuestPhysAddr, u64)>) -> Result<Vec<u8>, String> {
     let memory: Vec<(GuestPhysAddr, u64)> = vm.config.memory.iter().map(|m| (m.gpa, m.size)).collect();
-    let devices: Vec<PtNode> = vm.config.passthrough.iter().filter_map(PtNode::from_config).collect();
-    let nodes: Vec<PassthroughNode<'_>> = devices.iter().map(PtNode::node).collect();
+    // Devices given by `host-device` get a node (docs/config.md, "The guest
+    // DT node of a host device"); raw regions do not.
+    let devices: Vec<PtNodeParts> =
+        vm.config.passthrough.iter().filter_map(|pt| pt.dt.as_ref()).map(PtNodeParts::new).collect();
+    let nodes: Vec<PassthroughNode<'_>> = devices.iter().map(PtNodeParts::node).collect();
     let gic = host::gic_layout();
     let spec = GuestDtb {
         name: &vm.name,
