@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod gpio;
+mod memory;
 
 /// What every test gets: the built hypervisor image.
 pub struct Env {
@@ -132,22 +133,22 @@ pub const TESTS: &[Test] = &[
     Test {
         name: "failed-build",
         about: "a guest whose build fails late leaves no RAM, heap or route behind; the guests after it get their interrupts and console input",
-        run: crate::itests_memory::failed_build,
+        run: memory::failed_build,
     },
     Test {
         name: "placement",
         about: "validate's placement of the hypervisor, bundle and host DTB is where the booted hypervisor says they are",
-        run: crate::itests_memory::placement,
+        run: memory::placement,
     },
     Test {
         name: "config-limits",
         about: "a guest INTID beyond the vGIC, identity memory over the bundle, a heap-hungry config: validate and the boot reject the same guests",
-        run: crate::itests_memory::config_limits,
+        run: memory::config_limits,
     },
     Test {
         name: "huge-configs",
         about: "300 guests, or one guest with 3,000 memory nodes: refused within the documented limits, the hypervisor stays up",
-        run: crate::itests_memory::huge_configs,
+        run: memory::huge_configs,
     },
 ];
 

@@ -13,7 +13,6 @@ mod check;
 mod image;
 mod images;
 mod itests;
-mod itests_memory;
 mod paths;
 mod placement;
 mod qemu;

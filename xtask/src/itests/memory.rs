@@ -2,7 +2,7 @@
 //! heap, interrupt routes; that a failed build gives it all back, and that
 //! `validate` sees the hypervisor where the boot puts it.
 
-use crate::itests::{boot_with, config, session, with_transcript, Env};
+use super::{boot_with, config, session, with_transcript, Env};
 use crate::qemu::{Machine, Step};
 use crate::{build, bundle, placement, validate};
 use anyhow::{ensure, Context, Result};
