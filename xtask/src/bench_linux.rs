@@ -67,7 +67,7 @@ const TIMEOUT: Duration = Duration::from_secs(900);
 pub fn measure(hypervisor: &Path) -> Result<(Workloads, Workloads)> {
     let linux = images::ensure_linux()?;
     let native_machine =
-        Machine { virtualization: false, icount: true, smp: 2, memory: "256M", ..Machine::default() };
+        Machine { virtualization: false, icount: true, smp: 2, memory: "256M".into(), ..Machine::default() };
     let native = Boot {
         image: linux.image.clone(),
         bundle: Some(linux.initrd.clone()),

@@ -52,11 +52,37 @@ pub fn resolve(config: &Path, name: &str) -> Option<PathBuf> {
 /// Compiles `config` and writes its bundle; returns the bundle path.
 pub fn make(config: &Path) -> Result<PathBuf> {
     let bytes = contents(config)?;
-    let stem = config.file_stem().and_then(|s| s.to_str()).unwrap_or("config");
     std::fs::create_dir_all(paths::out())?;
-    let out = paths::out().join(format!("{stem}.bundle.cpio"));
+    let out = paths::out().join(file_name(config, &paths::root()));
     std::fs::write(&out, bytes).with_context(|| format!("writing {}", out.display()))?;
     Ok(out)
+}
+
+/// The bundle file's name for `config`: its path (relative to the
+/// repository `root` when inside it) with separators turned into `-`, so
+/// that two configs with the same file name in different folders get two
+/// bundles (`configs/qemu-virt/default.dts` ->
+/// `configs-qemu-virt-default.bundle.cpio`).
+pub fn file_name(config: &Path, root: &Path) -> String {
+    let absolute = if config.is_absolute() {
+        config.to_path_buf()
+    } else {
+        std::env::current_dir().map(|d| d.join(config)).unwrap_or_else(|_| config.to_path_buf())
+    };
+    let shown = absolute.strip_prefix(root).unwrap_or(&absolute).with_extension("");
+    let parts: Vec<String> = shown
+        .components()
+        .filter_map(|c| match c {
+            std::path::Component::Normal(p) => Some(p.to_string_lossy().into_owned()),
+            _ => None,
+        })
+        .collect();
+    let flat: String = parts
+        .join("-")
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-' { c } else { '_' })
+        .collect();
+    format!("{flat}.bundle.cpio")
 }
 
 /// The bundle `config` makes, in memory (its size decides where the host
@@ -85,4 +111,20 @@ pub fn names_for(config: &Path, dtb: &[u8]) -> Vec<String> {
     let mut names = vec![CONFIG_FILE.to_string()];
     names.extend(image_names(dtb).into_iter().filter(|n| resolve(config, n).is_some()));
     names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_file_names_in_two_folders_get_two_bundles() {
+        let root = Path::new("/repo");
+        let a = file_name(Path::new("/repo/configs/a/default.dts"), root);
+        let b = file_name(Path::new("/repo/configs/b/default.dts"), root);
+        assert_eq!(a, "configs-a-default.bundle.cpio");
+        assert_eq!(b, "configs-b-default.bundle.cpio");
+        let outside = file_name(Path::new("/home/me/my cfg/default.dts"), root);
+        assert_eq!(outside, "home-me-my_cfg-default.bundle.cpio");
+    }
 }

@@ -150,6 +150,11 @@ pub const TESTS: &[Test] = &[
         about: "300 guests, or one guest with 3,000 memory nodes: refused within the documented limits, the hypervisor stays up",
         run: memory::huge_configs,
     },
+    Test {
+        name: "halt-when-idle",
+        about: "with ferrovisor.halt-when-idle the board powers off by itself once every guest has stopped",
+        run: memory::halt_when_idle,
+    },
 ];
 
 const TIMEOUT: Duration = Duration::from_secs(90);

@@ -7,6 +7,7 @@
 mod bench;
 mod bench_linux;
 mod bench_probe;
+mod board;
 mod build;
 mod bundle;
 mod check;

@@ -14,8 +14,12 @@ use std::time::{Duration, Instant};
 pub struct Machine {
     /// Number of CPUs.
     pub smp: u32,
-    /// RAM size as QEMU spells it.
-    pub memory: &'static str,
+    /// RAM size as QEMU spells it (`2G`, `512M`).
+    pub memory: String,
+    /// QEMU's CPU model (`max`, `cortex-a57`, `cortex-a72`, ...).
+    pub cpu: String,
+    /// Where the RTC starts (`-rtc base=...`), if not the host's clock.
+    pub rtc_base: Option<String>,
     /// Whether the CPUs start at EL2 (`virtualization=on`).
     pub virtualization: bool,
     /// Whether an SMMUv3 sits in front of PCIe.
@@ -26,7 +30,15 @@ pub struct Machine {
 
 impl Default for Machine {
     fn default() -> Self {
-        Self { smp: 4, memory: "2G", virtualization: true, smmu: false, icount: false }
+        Self {
+            smp: 4,
+            memory: "2G".into(),
+            cpu: "max".into(),
+            rtc_base: None,
+            virtualization: true,
+            smmu: false,
+            icount: false,
+        }
     }
 }
 
@@ -44,11 +56,11 @@ impl Machine {
             "-M".into(),
             m,
             "-cpu".into(),
-            "max".into(),
+            self.cpu.clone(),
             "-smp".into(),
             self.smp.to_string(),
             "-m".into(),
-            self.memory.into(),
+            self.memory.clone(),
             // virt's default NIC needs a boot ROM (efi-virtio.rom) from a
             // package that is not installed: no NIC unless a test adds one.
             "-nic".into(),
@@ -57,15 +69,21 @@ impl Machine {
         if self.icount {
             args.extend(["-icount".into(), "shift=0,sleep=off".into()]);
         }
+        if let Some(base) = &self.rtc_base {
+            args.extend(["-rtc".into(), format!("base={base}")]);
+        }
         args
     }
 
     /// The host DTB QEMU gives this board (cached under target/ferrovisor).
     pub fn host_dtb(&self) -> Result<PathBuf> {
+        // Every option that changes the DTB is in the name (the CPU model
+        // changes the cpu nodes' compatible).
         let name = format!(
-            "host-virt-smp{}-{}{}.dtb",
+            "host-virt-smp{}-{}-{}{}.dtb",
             self.smp,
             self.memory,
+            self.cpu,
             if self.smmu { "-smmuv3" } else { "" }
         );
         let path = paths::out().join(name);

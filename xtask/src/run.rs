@@ -19,30 +19,42 @@ pub struct RunArgs {
     /// Extra hypervisor boot arguments (e.g. ferrovisor.loglevel=debug).
     #[arg(long, value_name = "ARGS")]
     pub bootargs: Option<String>,
-    /// Put an SMMUv3 on the board (QEMU iommu=smmuv3).
-    #[arg(long)]
-    pub smmu: bool,
-    /// Count instructions deterministically (QEMU -icount shift=0).
+    /// The board: CPU model, CPU count, RAM, RTC start, SMMU.
+    #[command(flatten)]
+    pub board: crate::board::BoardArgs,
+    /// Count instructions deterministically: QEMU -icount shift=0,sleep=off
+    /// (one instruction per nanosecond of virtual time; the clock does not
+    /// wait for the host while every CPU sleeps, so idle time passes at once).
     #[arg(long)]
     pub icount: bool,
+    /// Power the board off, and end QEMU, once every guest has stopped
+    /// (after at least one ran): for scripted runs (hypervisor boot argument
+    /// ferrovisor.halt-when-idle).
+    #[arg(long)]
+    pub halt_when_idle: bool,
     /// Attach this raw disk image as a virtio-blk device on virt's last
     /// virtio-mmio transport (for configs/qemu-virt/virtio-blk.dts).
     #[arg(long, value_name = "FILE")]
     pub disk: Option<PathBuf>,
-    /// Pass one more argument to QEMU (repeatable), e.g. --qemu=-rtc --qemu=clock=vm.
+    /// Pass one more argument to QEMU (repeatable), e.g. --qemu=-d --qemu=guest_errors,
+    /// or --qemu=-monitor --qemu=telnet:127.0.0.1:4444,server,nowait to reach the QEMU
+    /// monitor from another terminal (`telnet 127.0.0.1 4444`).
     #[arg(long = "qemu", value_name = "ARG", allow_hyphen_values = true)]
     pub qemu_args: Vec<String>,
 }
 
 /// `cargo xtask run`.
 pub fn run(args: RunArgs) -> Result<()> {
+    let machine = Machine { icount: args.icount, ..args.board.machine()? };
     setup::ensure_all()?;
     let config = args.config.clone().unwrap_or_else(crate::default_config);
     let built = build::build_all(&config)?;
-    let machine = Machine { smmu: args.smmu, icount: args.icount, ..Machine::default() };
     let mut bootargs = qemu::bootargs_for(args.bootcmd.as_deref())?;
     if let Some(extra) = &args.bootargs {
         bootargs = format!("{extra} {bootargs}").trim().to_string();
+    }
+    if args.halt_when_idle {
+        bootargs = format!("ferrovisor.halt-when-idle {bootargs}").trim().to_string();
     }
     let mut extra = args.qemu_args.clone();
     if let Some(disk) = &args.disk {

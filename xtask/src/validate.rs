@@ -19,9 +19,10 @@ pub struct ValidateArgs {
     /// Check against this host DTB instead of QEMU virt's.
     #[arg(long, value_name = "HOST.dtb")]
     pub host_dtb: Option<PathBuf>,
-    /// The board has an SMMUv3 (QEMU `iommu=smmuv3`).
-    #[arg(long)]
-    pub smmu: bool,
+    /// The board, as `cargo xtask run` would boot it (the host DT depends
+    /// on the CPU count, RAM size, CPU model and SMMU).
+    #[command(flatten)]
+    pub board: crate::board::BoardArgs,
 }
 
 /// What the validator said about a config.
@@ -73,12 +74,12 @@ pub fn host_dtb(path: Option<&PathBuf>, machine: &Machine) -> Result<Vec<u8>> {
 
 /// `cargo xtask validate`.
 pub fn run(args: ValidateArgs) -> Result<()> {
+    let machine = args.board.machine()?;
     setup::ensure_all()?;
     // The configs in this repository name the test guests; build them so
     // that the bundle check sees what `run` would put in the bundle.
     build::guests()?;
     build::hypervisor()?;
-    let machine = Machine { smmu: args.smmu, ..Machine::default() };
     let host = host_dtb(args.host_dtb.as_ref(), &machine)?;
     let report = check(&args.config, &host)?;
     for w in &report.warnings {

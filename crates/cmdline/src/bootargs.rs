@@ -33,6 +33,12 @@ pub fn get<'a>(args: &'a [Arg], key: &str) -> Option<&'a str> {
     args.iter().rev().find(|a| a.key == key).and_then(|a| a.value.as_deref())
 }
 
+/// Whether `key` appears at all (a flag such as `ferrovisor.halt-when-idle`,
+/// with or without a value).
+pub fn has(args: &[Arg], key: &str) -> bool {
+    args.iter().any(|a| a.key == key)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -43,6 +49,8 @@ mod tests {
         assert_eq!(get(&args, "ferrovisor.bootcmd"), Some("guest list; halt"));
         assert_eq!(get(&args, "ferrovisor.loglevel"), Some("debug"));
         assert_eq!(get(&args, "quiet"), None);
+        assert!(has(&args, "quiet"));
+        assert!(!has(&args, "loud"));
         assert_eq!(args.len(), 4);
         assert_eq!(args[2], Arg { key: "quiet".into(), value: None });
     }

@@ -227,6 +227,7 @@ fn apply_bootargs(platform: &HostPlatform) -> BootOptions {
             ),
         }
     }
+    vm::control::set_halt_when_idle(bootargs::has(&args, "ferrovisor.halt-when-idle"));
     BootOptions {
         bootcmd: bootargs::get(&args, "ferrovisor.bootcmd").map(String::from),
         crashtest: bootargs::get(&args, "ferrovisor.crashtest").map(String::from),

@@ -226,3 +226,26 @@ pub fn huge_configs(env: &Env) -> Result<()> {
     );
     Ok(())
 }
+
+/// `ferrovisor.halt-when-idle` (`cargo xtask run --halt-when-idle`): the
+/// board powers off by itself once both probe guests have powered off, and
+/// QEMU exits without a `halt` typed.
+pub fn halt_when_idle(env: &Env) -> Result<()> {
+    let machine = Machine::default();
+    let mut boot = boot_with(env, Some(&config("two-probes.dts")), None)?;
+    boot.bootargs = format!("ferrovisor.halt-when-idle {}", boot.bootargs).trim().to_string();
+    let steps = vec![
+        Step::ExpectAll(vec![
+            "guest probe-a: powered off (PSCI SYSTEM_OFF".into(),
+            "guest probe-b: powered off (PSCI SYSTEM_OFF".into(),
+        ]),
+        Step::Expect("ferrovisor: every guest has stopped (ferrovisor.halt-when-idle): halting".into()),
+    ];
+    let text = session(&machine, &boot, steps, true)?;
+    ensure!(
+        !text.contains("ferrovisor> halt"),
+        "the test typed no halt, yet the transcript shows one:\n{text}"
+    );
+    println!("    QEMU ended when the last guest powered off");
+    Ok(())
+}

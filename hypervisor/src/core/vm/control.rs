@@ -73,6 +73,7 @@ pub fn start(vm: &Arc<Vm>) -> Result<(), ControlError> {
     vm.epoch.fetch_add(1, Ordering::AcqRel);
     vm.reset_requested.store(false, Ordering::Release);
     vm.set_state(VmState::Running);
+    EVER_STARTED.store(true, Ordering::Release);
     kick_all(vm);
     log::info!("guest {}: started", vm.name);
     Ok(())
@@ -89,6 +90,7 @@ pub fn stop(vm: &Vm) -> Result<(), ControlError> {
     power_off_all(vm);
     super::console::detach_stopped(vm);
     log::info!("guest {}: stopped", vm.name);
+    note_stopped();
     Ok(())
 }
 
@@ -122,10 +124,45 @@ pub fn stop_from_guest(vm: &Vm) {
     power_off_all(vm);
     kick_all(vm);
     super::console::detach_stopped(vm);
+    note_stopped();
 }
 
-/// Some guest asked for a reset that cpu0 has not served yet.
+/// Some guest asked for a reset that cpu0 has not served yet, or stopped
+/// (for [`set_halt_when_idle`]).
 static REQUESTS: AtomicBool = AtomicBool::new(false);
+/// `ferrovisor.halt-when-idle`: power off once every guest has stopped.
+static HALT_WHEN_IDLE: AtomicBool = AtomicBool::new(false);
+/// Whether any guest was ever started.
+static EVER_STARTED: AtomicBool = AtomicBool::new(false);
+
+/// Powers the board off once every guest has stopped, after at least one
+/// ran (`ferrovisor.halt-when-idle`): scripted runs end with their guests.
+pub fn set_halt_when_idle(on: bool) {
+    HALT_WHEN_IDLE.store(on, Ordering::Release);
+}
+
+/// Asks cpu0 to look at the guests again (one stopped).
+fn note_stopped() {
+    if HALT_WHEN_IDLE.load(Ordering::Acquire) {
+        REQUESTS.store(true, Ordering::Release);
+        sched::kick(0);
+    }
+}
+
+/// Halts the board if `ferrovisor.halt-when-idle` is on, a guest ran, and
+/// none is running, paused or about to restart.
+fn halt_if_idle() {
+    if !HALT_WHEN_IDLE.load(Ordering::Acquire) || !EVER_STARTED.load(Ordering::Acquire) {
+        return;
+    }
+    let all = super::all();
+    let busy =
+        all.iter().any(|vm| vm.state() != VmState::Stopped || vm.reset_requested.load(Ordering::Acquire));
+    if !busy {
+        crate::println!("ferrovisor: every guest has stopped (ferrovisor.halt-when-idle): halting");
+        crate::core::power::halt();
+    }
+}
 
 /// Whether a guest request waits for [`service_requests`].
 pub fn requests_pending() -> bool {
@@ -141,7 +178,8 @@ pub fn request_reset(vm: &Vm) {
     sched::kick(0);
 }
 
-/// Serves guest-requested resets (runs on cpu0, outside any guest).
+/// Serves guest-requested resets, and halts the board when every guest has
+/// stopped and that was asked for (runs on cpu0, outside any guest).
 pub fn service_requests() {
     if !REQUESTS.swap(false, Ordering::AcqRel) {
         return;
@@ -153,4 +191,5 @@ pub fn service_requests() {
             }
         }
     }
+    halt_if_idle();
 }
