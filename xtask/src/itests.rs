@@ -7,6 +7,7 @@ use anyhow::{bail, ensure, Context, Result};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod faults;
 mod gpio;
 mod memory;
 
@@ -119,6 +120,21 @@ pub const TESTS: &[Test] = &[
         run: level_desched,
     },
     Test { name: "oversubscribed", about: "6 vCPUs on 4 pCPUs all complete", run: oversubscribed },
+    Test {
+        name: "fault-reports",
+        about: "denied reads, writes, fetches and hvc #1 logged with guest, vCPU, PC, address; rate limit with suppression counts; RAZ/WI debug notes take no budget at info; stuck once, then free; vcpu list counts",
+        run: faults::fault_reports,
+    },
+    Test {
+        name: "fault-levels",
+        about: "at log level debug the RAZ/WI notes show, share the rate limit, and every note and fault is accounted for",
+        run: faults::fault_levels,
+    },
+    Test {
+        name: "fault-stuck",
+        about: "a vCPU re-taking one fault forever is reported stuck once; guest list and vcpu list say so until it stops",
+        run: faults::fault_stuck,
+    },
     Test {
         name: "crash-reports",
         about:

@@ -3,7 +3,9 @@
 //! [`decode`] turns the syndrome of an exception taken from EL1 or EL0 to EL2
 //! into an [`Exit`]; the [`abort`] helpers compute the register values of an
 //! emulated MMIO access; the [`inject`] helpers compute the EL1 state a
-//! hypervisor writes to make the guest take a synchronous exception.
+//! hypervisor writes to make the guest take a synchronous exception; [`watch`]
+//! rate-limits the reports of denied accesses and spots a guest stuck
+//! re-taking the same fault.
 //!
 //! Everything here is pure arithmetic on register values: no function touches
 //! a system register, and none panics, whatever its input.
@@ -14,12 +16,14 @@
 pub mod abort;
 pub mod inject;
 pub mod sysreg;
+pub mod watch;
 
 pub use abort::{fault_ipa, read_result, write_value, DataAbort};
 pub use inject::{
     inject_data_abort, inject_instruction_abort, inject_undefined, vector_offset, El1Context, Injection,
 };
 pub use sysreg::{sysreg_key, SysRegAccess};
+pub use watch::{Access, FaultSite, FaultWatch, Outcome};
 
 /// Exception class (ESR_ELx.EC) values used by this crate.
 pub mod ec {

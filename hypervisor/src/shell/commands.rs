@@ -43,7 +43,7 @@ const COMMANDS: &[Command] = &[
     Command {
         words: &["guest", "list"],
         usage: "guest list",
-        help: "list the guests: state, vCPUs, memory, devices",
+        help: "list the guests: state, vCPUs, memory, devices, stuck vCPUs",
         run: guest_list,
     },
     Command {
@@ -86,7 +86,7 @@ const COMMANDS: &[Command] = &[
     Command {
         words: &["vcpu", "list"],
         usage: "vcpu list",
-        help: "list the vCPUs: pCPU, state, exits by reason, times scheduled in",
+        help: "list the vCPUs: pCPU, state, exits by reason, times scheduled in, faults, stuck",
         run: vcpu_list,
     },
     Command {
@@ -199,6 +199,11 @@ fn guest_list(_: &[&str]) {
             println!("  {g}");
             for pt in &g.config.passthrough {
                 println!("      device {}", pt.name);
+            }
+            for (i, v) in g.vcpus.iter().enumerate() {
+                if let Some(stuck) = stuck(g, v) {
+                    println!("      vcpu{i} stuck: faulting, {stuck}");
+                }
             }
             if let Some(why) = &g.unbootable {
                 println!("      cannot start: {why}");
@@ -342,7 +347,7 @@ fn passthrough_list(_: &[&str]) {
 }
 
 fn vcpu_list(_: &[&str]) {
-    println!("  guest            vcpu pcpu state      exits: {}  loads", EXIT_NAMES.join(" "));
+    println!("  guest            vcpu pcpu state      exits: {}  loads faults", EXIT_NAMES.join(" "));
     for g in vm::all() {
         for (i, v) in g.vcpus.iter().enumerate() {
             let power = match *v.power.lock() {
@@ -353,9 +358,29 @@ fn vcpu_list(_: &[&str]) {
             let counts: alloc::vec::Vec<alloc::string::String> =
                 v.exits.iter().map(|c| alloc::format!("{}", c.load(Ordering::Relaxed))).collect();
             let loads = v.loads.load(Ordering::Relaxed);
-            println!("  {:<16} {:<4} {:<4} {:<10} {}  {loads}", g.name, i, v.pcpu, power, counts.join(" "));
+            let faults = v.faults.count();
+            println!(
+                "  {:<16} {:<4} {:<4} {:<10} {}  {loads} {faults}",
+                g.name,
+                i,
+                v.pcpu,
+                power,
+                counts.join(" ")
+            );
+            if let Some(stuck) = stuck(&g, v) {
+                println!("      stuck: faulting, {stuck}");
+            }
         }
     }
+}
+
+/// Whether vCPU `v` of `g` keeps re-taking the same fault (only a running
+/// or paused guest can be stuck).
+fn stuck(g: &vm::Vm, v: &vm::VcpuShared) -> Option<vm::faults::Stuck> {
+    if g.state() == VmState::Stopped {
+        return None;
+    }
+    v.faults.stuck(vm::faults::progress(v))
 }
 
 fn console_attach(args: &[&str]) {

@@ -18,13 +18,19 @@
 //! | `irqexits=N` | `rtcirq` polling with IRQs open, checks the exit-counter deltas (under ferrovisor only) | `n=.. irqs=.. d_total=.. d_dabt=.. d_fwd=.. d_maint=.. lat_ticks_*=..` |
 //! | `timermasked` | leaves the virtual timer enabled, expired and masked, for the end action to find (as Linux's timer handler can leave it) | `ctl=..` (ISTATUS set) |
 //! | `undef` | executes UDF: checks the unexpected-exception path, which prints `EXCEPTION ...` and runs the end action | none (never returns) |
+//! | `faultloop=ADDR,N` | one 32-bit load from ADDR re-taking its abort N times in a row (the handler returns to it unchanged), then skipped; `N = 0`: forever (a guest stuck on a fault) | `addr=.. n=.. taken=.. esr=.. far=.. pc=..` |
+//! | `fetch=ADDR` | branches to ADDR, expected to abort (instruction abort at ADDR) | `aborted esr=.. far=..` |
+//! | `hvcimm` | `hvc #1`, expected to be undefined at the HVC itself (not an SMCCC call) | `undefined esr=.. elr=.. hvc_at=..` |
+//! | `sysreg=N` | N reads of PMCR_EL0 (ferrovisor: trapped, read as zero) | `n=.. pmcr=..` |
+//! | `sleep=MS` | waits MS ms polling the virtual counter (no exits) | `ms=..` |
 //!
 //! Each test prints its own `PROBE <name> <test>: PASS|FAIL <detail>` line and
 //! returns whether it passed. Unknown names FAIL. In `probe.tests`, the
-//! field after `mmioread=ADDR` is its count if it starts with a digit
-//! (`mmioread=0x09010000,1000`).
+//! field after `mmioread=ADDR` or `faultloop=ADDR` is its count if it starts
+//! with a digit (`mmioread=0x09010000,1000`).
 
 mod access;
+mod faults;
 mod hvc;
 mod load;
 mod mem;
@@ -124,7 +130,7 @@ pub fn split(list: &str) -> impl Iterator<Item = &str> {
         }
         let first = rest.split(',').next().unwrap_or("");
         let mut end = first.len();
-        if first.starts_with("mmioread=") {
+        if first.starts_with("mmioread=") || first.starts_with("faultloop=") {
             let next = rest.get(end + 1..).and_then(|r| r.split(',').next()).unwrap_or("");
             if next.starts_with(|c: char| c.is_ascii_digit()) {
                 end += 1 + next.len();
@@ -178,6 +184,11 @@ pub fn run(env: &Env, test: &str) -> bool {
             report!(test, ctl & 0b111 == 0b111, "ctl={ctl:#x}")
         }
         ("undef", None) => undef(),
+        ("faultloop", Some(arg)) => faults::faultloop(arg),
+        ("fetch", Some(addr)) => faults::fetch(test, addr),
+        ("hvcimm", None) => faults::hvcimm(test),
+        ("sysreg", Some(n)) => faults::sysreg(n),
+        ("sleep", Some(ms)) => faults::sleep(ms),
         ("echo", None) => echo(test),
         ("idregs", None) => idregs(test),
         _ => report!(test, false, "unknown test"),

@@ -68,7 +68,7 @@ pub fn start(vm: &Arc<Vm>) -> Result<(), ControlError> {
     for (i, v) in vm.vcpus.iter().enumerate() {
         *v.power.lock() = if i == 0 { VcpuPower::OnPending } else { VcpuPower::Off };
         *v.start.lock() = if i == 0 { Some(entry) } else { None };
-        v.faults_logged.store(0, Ordering::Relaxed);
+        v.faults.clear();
     }
     vm.epoch.fetch_add(1, Ordering::AcqRel);
     vm.reset_requested.store(false, Ordering::Release);

@@ -5,11 +5,12 @@
 //! hypervisor does not emulate becomes an exception injected into the guest
 //! (and a log line), every unknown call returns NOT_SUPPORTED.
 
+use super::faults::{self, Denial};
 use super::vcpu::Vcpu;
 use super::{console, control, ExitReason, VmState};
 use crate::arch::aarch64::guest::VcpuRegs;
 use ferrovisor_psci::{Action, VcpuPower};
-use ferrovisor_trap::{DataAbort, El1Context, Exit, Injection, SysRegAccess};
+use ferrovisor_trap::{Access, DataAbort, El1Context, Exit, Injection, SysRegAccess};
 use ferrovisor_vdev::bus::MmioDevice;
 
 /// What the scheduler should do with the vCPU after an exit.
@@ -23,20 +24,32 @@ pub enum Next {
     Stop,
 }
 
-/// How many unhandled accesses per vCPU are logged before going quiet.
-const FAULT_LOG_LIMIT: u32 = 8;
-
 /// Handles a synchronous exit.
 pub fn handle_sync(vcpu: &mut Vcpu) -> Next {
+    faults::poll(vcpu);
     match ferrovisor_trap::decode(vcpu.regs.esr) {
         Exit::DataAbort(da) => data_abort(vcpu, &da),
         // Counted, and answered if a query, by the exit fast path
-        // (vm::fast), which sees every HVC first.
-        Exit::Hvc { .. } => smccc(vcpu, false),
-        Exit::Smc { .. } => {
+        // (vm::fast), which sees every HVC #0 first.
+        Exit::Hvc { imm: 0 } => smccc(vcpu, false),
+        Exit::Smc { imm: 0 } => {
             count(vcpu, ExitReason::Smc);
             vcpu.regs.pc += 4;
             smccc(vcpu, true)
+        }
+        // SMCCC calls use immediate 0 (SMCCC, "SMC and HVC immediate
+        // value"); anything else is not a call the guest may rely on:
+        // undefined, at the instruction itself (for HVC, ELR_EL2 points
+        // past it). Counted as `other`, like every undefined exit.
+        Exit::Hvc { imm } => {
+            count(vcpu, ExitReason::Other);
+            let pc = vcpu.regs.pc.wrapping_sub(4);
+            undefined(vcpu, pc, format_args!("hvc #{imm:#x} (SMCCC calls use hvc #0)"))
+        }
+        Exit::Smc { imm } => {
+            count(vcpu, ExitReason::Other);
+            let pc = vcpu.regs.pc;
+            undefined(vcpu, pc, format_args!("smc #{imm:#x} (SMCCC calls use smc #0)"))
         }
         Exit::Wfx { .. } => {
             count(vcpu, ExitReason::Wfx);
@@ -49,12 +62,12 @@ pub fn handle_sync(vcpu: &mut Vcpu) -> Next {
         }
         Exit::InstructionAbort { .. } => {
             count(vcpu, ExitReason::Fault);
-            let far = vcpu.regs.far;
-            report(
+            let (pc, far) = (vcpu.regs.pc, vcpu.regs.far);
+            let ipa = ferrovisor_trap::fault_ipa(vcpu.regs.hpfar, far).raw();
+            faults::denied(
                 vcpu,
-                "instruction fetch from",
-                ferrovisor_trap::fault_ipa(vcpu.regs.hpfar, far).raw(),
-                "",
+                pc,
+                Denial::Unmapped { access: Access::Fetch, ipa, va: far, syndrome: true },
             );
             let inj = ferrovisor_trap::inject_instruction_abort(&el1_context(vcpu), far);
             apply(vcpu, &inj);
@@ -62,18 +75,8 @@ pub fn handle_sync(vcpu: &mut Vcpu) -> Next {
         }
         other => {
             count(vcpu, ExitReason::Other);
-            if log_fault(vcpu) {
-                log::warn!(
-                    "guest {} vcpu{}: unhandled exit {:?} at pc {:#x}: undefined instruction injected",
-                    vcpu.vm.name,
-                    vcpu.index,
-                    other,
-                    vcpu.regs.pc
-                );
-            }
-            let inj = ferrovisor_trap::inject_undefined(&el1_context(vcpu));
-            apply(vcpu, &inj);
-            Next::Resume
+            let pc = vcpu.regs.pc;
+            undefined(vcpu, pc, format_args!("unhandled exit {other:?}"))
         }
     }
 }
@@ -84,21 +87,14 @@ fn count(vcpu: &Vcpu, reason: ExitReason) {
     }
 }
 
-fn log_fault(vcpu: &Vcpu) -> bool {
-    vcpu.shared().is_some_and(|s| {
-        s.faults_logged.fetch_add(1, core::sync::atomic::Ordering::Relaxed) < FAULT_LOG_LIMIT
-    })
-}
-
-fn report(vcpu: &Vcpu, what: &str, ipa: u64, extra: &str) {
-    if log_fault(vcpu) {
-        log::warn!(
-            "guest {} vcpu{}: {what} {ipa:#x}{extra} at pc {:#x}: not mapped for this guest, abort injected",
-            vcpu.vm.name,
-            vcpu.index,
-            vcpu.regs.pc
-        );
-    }
+/// Refuses the instruction at `pc` (`what` it was): reports it and makes
+/// the guest take an undefined-instruction exception there.
+fn undefined(vcpu: &mut Vcpu, pc: u64, what: core::fmt::Arguments<'_>) -> Next {
+    faults::denied(vcpu, pc, Denial::Undefined(what));
+    let ctx = El1Context { pc, ..el1_context(vcpu) };
+    let inj = ferrovisor_trap::inject_undefined(&ctx);
+    apply(vcpu, &inj);
+    Next::Resume
 }
 
 fn el1_context(vcpu: &Vcpu) -> El1Context {
@@ -144,9 +140,9 @@ fn data_abort(vcpu: &mut Vcpu, da: &DataAbort) -> Next {
         }
     }
     count(vcpu, ExitReason::Fault);
-    let what = if da.write { "write to" } else { "read from" };
-    let extra = if da.isv { "" } else { " (no instruction syndrome)" };
-    report(vcpu, what, ipa.raw(), extra);
+    let (pc, va) = (vcpu.regs.pc, vcpu.regs.far);
+    let access = if da.write { Access::Write } else { Access::Read };
+    faults::denied(vcpu, pc, Denial::Unmapped { access, ipa: ipa.raw(), va, syndrome: da.isv });
     let inj = ferrovisor_trap::inject_data_abort(&el1_context(vcpu), vcpu.regs.far, da.write);
     apply(vcpu, &inj);
     Next::Resume
@@ -298,15 +294,15 @@ fn sysreg(vcpu: &mut Vcpu, access: &SysRegAccess) -> Next {
     if access.read {
         vcpu.regs.set(access.rt, 0);
     }
-    if log_fault(vcpu) {
-        log::debug!(
-            "guest {} vcpu{}: {} of {} emulated as RAZ/WI",
-            vcpu.vm.name,
-            vcpu.index,
+    faults::note(
+        vcpu,
+        log::Level::Debug,
+        format_args!(
+            "{} of {} emulated as RAZ/WI",
             if access.read { "read" } else { "write" },
             access.name().unwrap_or("a trapped system register")
-        );
-    }
+        ),
+    );
     vcpu.regs.pc += 4;
     if vcpu.vm.state() != VmState::Running {
         return Next::Stop;

@@ -7,8 +7,9 @@
 //! `guest_irq_fast` in `arch/aarch64/guest.rs`). It handles, and
 //! resumes the guest at once:
 //!
-//! * HVC calls that only read state: ferrovisor's own hypercalls and the
-//!   PSCI/SMCCC queries ([`super::exit::answer_query`]);
+//! * `hvc #0` calls that only read state: ferrovisor's own hypercalls and
+//!   the PSCI/SMCCC queries ([`super::exit::answer_query`]); an HVC with
+//!   another immediate takes the full exit, which refuses it;
 //! * a forwarded device interrupt or the virtual timer, when the interrupt
 //!   can go straight into a free list register (nothing else changed in the
 //!   vGIC since the last refill, the guest completed none of the loaded
@@ -33,8 +34,13 @@ const SYNC: u64 = 8;
 const IRQ: u64 = 9;
 /// Returned to the assembly: the exit is handled, resume the guest.
 const RESUME: u64 = 0;
-/// ESR_EL2.EC of an HVC from AArch64.
-const EC_HVC64: u64 = 0x16;
+/// `hvc #0` from AArch64 in ESR_EL2 under [`HVC0_MASK`]: EC 0x16 and the
+/// immediate (ISS[15:0]) 0.
+const HVC0: u64 = 0x16 << 26;
+/// Everything but IL and ISS[24:16]: EC, the immediate, and bits [63:32]
+/// (ISS2 and RES0, all zero for an HVC). One logical immediate, so the
+/// test costs what the EC test alone did (mov, and, cmp).
+const HVC0_MASK: u64 = !0x03ff_0000;
 
 /// Called by `guest_sync_fast` for a synchronous exception, with the vCPU
 /// `guest::run` was given; returns [`RESUME`] or [`SYNC`] (full exit).
@@ -72,20 +78,17 @@ unsafe extern "C" fn ferrovisor_fast_irq(owner: *mut Vcpu) -> u64 {
 }
 
 fn sync(v: &mut Vcpu) -> u64 {
-    // Every HVC is counted here, answered or not (the full exit does not
-    // count it again), and before answering: the exit-count hypercall
-    // includes itself.
-    if ec(crate::arch::aarch64::cpu::esr_el2()) == EC_HVC64 {
+    // Every `hvc #0` is counted here, answered or not (the full exit does
+    // not count it again), and before answering: the exit-count hypercall
+    // includes itself. An HVC with another immediate is not an SMCCC call:
+    // the full exit refuses it (undefined instruction).
+    if crate::arch::aarch64::cpu::esr_el2() & HVC0_MASK == HVC0 {
         count(v, ExitReason::Hvc);
         if exit::answer_query(v) {
             return RESUME;
         }
     }
     SYNC
-}
-
-fn ec(esr: u64) -> u64 {
-    (esr >> 26) & 0x3f
 }
 
 /// Acknowledges and handles the IRQ that made the guest exit.

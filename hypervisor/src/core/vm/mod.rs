@@ -11,6 +11,7 @@ pub mod console;
 pub mod control;
 pub mod exit;
 pub mod fast;
+pub mod faults;
 pub mod vcpu;
 
 use alloc::string::String;
@@ -106,8 +107,8 @@ pub struct VcpuShared {
     pub running: AtomicBool,
     /// Exits by reason.
     pub exits: [AtomicU64; EXIT_REASONS],
-    /// Unhandled accesses logged so far (logging stops after a few).
-    pub faults_logged: AtomicU32,
+    /// Denied accesses: count, and whether the vCPU is stuck re-taking one.
+    pub faults: faults::FaultState,
     /// Times the vCPU was loaded onto its pCPU (scheduled in): more than
     /// one means it was descheduled in between.
     pub loads: AtomicU64,
@@ -121,7 +122,7 @@ impl VcpuShared {
             start: Mutex::new(None),
             running: AtomicBool::new(false),
             exits: [const { AtomicU64::new(0) }; EXIT_REASONS],
-            faults_logged: AtomicU32::new(0),
+            faults: faults::FaultState::new(),
             loads: AtomicU64::new(0),
         }
     }

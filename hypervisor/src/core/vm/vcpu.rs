@@ -37,6 +37,8 @@ pub struct Vcpu {
     pub lr_mask: u16,
     /// The guest epoch this state belongs to.
     pub epoch: u32,
+    /// Rate limit and stuck detection of its fault reports (`vm::faults`).
+    pub watch: ferrovisor_trap::FaultWatch,
 }
 
 impl Vcpu {
@@ -55,6 +57,7 @@ impl Vcpu {
             lr_live: 0,
             lr_mask: 0,
             epoch: 0,
+            watch: ferrovisor_trap::FaultWatch::new(),
         }
     }
 
@@ -85,6 +88,8 @@ impl Vcpu {
         if epoch != self.epoch {
             self.epoch = epoch;
             self.reset(0, 0);
+            super::faults::flush(self);
+            self.watch = ferrovisor_trap::FaultWatch::new();
         }
         if self.vm.state() != super::VmState::Running {
             return false;
@@ -289,6 +294,11 @@ impl Vcpu {
         gicv::save(&mut self.gic);
         self.seen_gen = u64::MAX;
         self.hand_out_kicks(kicks);
+        // A stopped or paused guest may not exit again for long: say now how
+        // many of its fault reports were held back.
+        if !self.watch.is_quiet() && self.vm.state() != super::VmState::Running {
+            super::faults::flush(self);
+        }
     }
 
     /// Whether the guest has an interrupt it could take now (WFI completes).
