@@ -9,11 +9,16 @@ use clap::Args;
 /// Most CPUs the hypervisor brings up (its per-CPU stacks).
 const MAX_SMP: u32 = 8;
 
+/// The QEMU 7.2 CPU models with AArch64 and EL2 that the hypervisor boots
+/// on; QEMU's 32-bit models (cortex-a15, ...) would hang silently.
+pub const CPU_MODELS: &[&str] =
+    &["max", "cortex-a35", "cortex-a53", "cortex-a57", "cortex-a72", "cortex-a76", "neoverse-n1", "a64fx"];
+
 /// QEMU virt as the options describe it.
 #[derive(Args, Clone, Debug)]
 pub struct BoardArgs {
-    /// QEMU CPU model: max, cortex-a57, cortex-a72, ... (needs EL2: QEMU's
-    /// models with virtualization support).
+    /// QEMU CPU model: max, cortex-a35, cortex-a53, cortex-a57, cortex-a72,
+    /// cortex-a76, neoverse-n1 or a64fx (64-bit, with EL2).
     #[arg(long, value_name = "MODEL", default_value = "max")]
     pub cpu: String,
     /// Number of physical CPUs, 1 to 8.
@@ -67,9 +72,12 @@ impl BoardArgs {
             Some(_) => bail!("--memory {}: give the board at least 256M (the hypervisor, the boot bundle and the guests live in it)", self.memory),
             None => bail!("--memory {}: not a size; write it as QEMU does, e.g. 512M or 2G", self.memory),
         }
-        if self.cpu.is_empty() || !self.cpu.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
-            bail!("--cpu {}: not a CPU model name (e.g. max, cortex-a57, cortex-a72)", self.cpu);
+        if !CPU_MODELS.contains(&self.cpu.as_str()) {
+            bail!(
+                "--cpu {}: not a 64-bit CPU model with EL2 that the hypervisor boots on; use one of {}",
+                self.cpu,
+                CPU_MODELS.join(", ")
+            );
         }
         if let Some(base) = &self.rtc_base {
             if !rtc_date(base) {
@@ -114,12 +122,13 @@ mod tests {
 
     #[test]
     fn bad_options_are_refused_before_qemu_runs() {
-        let cases: [(BoardArgs, &str); 6] = [
+        let cases: [(BoardArgs, &str); 7] = [
             (BoardArgs { smp: 0, ..args() }, "--smp 0"),
             (BoardArgs { smp: 9, ..args() }, "--smp 9"),
             (BoardArgs { memory: "12Q".into(), ..args() }, "not a size"),
             (BoardArgs { memory: "64M".into(), ..args() }, "at least 256M"),
-            (BoardArgs { cpu: "max,pauth=off".into(), ..args() }, "not a CPU model"),
+            (BoardArgs { cpu: "max,pauth=off".into(), ..args() }, "not a 64-bit CPU model"),
+            (BoardArgs { cpu: "cortex-a15".into(), ..args() }, "use one of max, cortex-a35"),
             (BoardArgs { rtc_base: Some("5 Jan 2026".into()), ..args() }, "YYYY-MM-DD"),
         ];
         for (a, want) in cases {

@@ -42,7 +42,7 @@ pub const TESTS: &[Test] = &[
     },
     Test {
         name: "validate-command",
-        about: "`cargo xtask validate` passes default.dts and fails bad-guest.dts with its messages",
+        about: "`cargo xtask validate` passes default.dts and fails bad-guest.dts with its messages, and checks against the board its options describe",
         run: validate_command,
     },
     Test {
@@ -323,6 +323,20 @@ fn validate_command(_: &Env) -> Result<()> {
         ensure!(text.contains(e.as_str()), "validate output lacks '{e}':\n{text}");
     }
     ensure!(text.lines().filter(|l| l.starts_with("config error: ")).count() == report.errors.len());
+    // The board options reach the validator: on 2 CPUs, probe0's
+    // cpu-affinity <2> names a CPU that does not exist.
+    let out = std::process::Command::new(&exe)
+        .args(["validate", "--smp", "2", "--memory", "1G"])
+        .arg(config("default.dts"))
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    ensure!(!out.status.success(), "validate --smp 2 accepted default.dts:\n{text}");
+    ensure!(
+        text.contains(
+            "/guests/probe0: cpu-affinity: physical CPU 2 does not exist (the host has 2 CPUs, 0 to 1)"
+        ),
+        "validate --smp 2 did not name the missing CPU:\n{text}"
+    );
     Ok(())
 }
 

@@ -170,9 +170,12 @@ pub fn requests_pending() -> bool {
 }
 
 /// PSCI SYSTEM_RESET from the guest: stop it and have cpu0 restart it.
+/// The request is published before the state, so that cpu0 never sees the
+/// guest stopped without its pending restart (and halts the board under
+/// `ferrovisor.halt-when-idle`).
 pub fn request_reset(vm: &Vm) {
-    vm.set_state(VmState::Stopped);
     vm.reset_requested.store(true, Ordering::Release);
+    vm.set_state(VmState::Stopped);
     REQUESTS.store(true, Ordering::Release);
     kick_all(vm);
     sched::kick(0);
