@@ -1,6 +1,8 @@
 //! The QEMU integration tests: each boots the hypervisor on QEMU virt, drives
 //! its console, and checks what it prints.
 
+mod console;
+
 use crate::qemu::{self, Boot, Machine, Script, Step};
 use crate::{bundle, paths, validate};
 use anyhow::{bail, ensure, Context, Result};
@@ -54,6 +56,16 @@ pub const TESTS: &[Test] = &[
         name: "idle-masked-timer",
         about: "under -icount sleep=off, the shell answers after a guest powers off with its timer expired and masked",
         run: idle_masked_timer,
+    },
+    Test {
+        name: "console-stress",
+        about: "under -icount, a guest prints without pause while the shell answers 100 commands; its lines stay whole",
+        run: console::console_stress,
+    },
+    Test {
+        name: "console-lines",
+        about: "guest escape sequences removed, control bytes shown as \\xNN, unfinished lines shown alone; typed escapes and extra arguments refused",
+        run: console::console_lines,
     },
     Test { name: "no-bundle", about: "booting without a bundle warns and reaches the shell", run: no_bundle },
     Test {

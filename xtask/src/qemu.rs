@@ -269,6 +269,10 @@ pub fn run_script(mut cmd: Command, script: &Script) -> Result<Transcript, Sessi
     }
     let deadline = Instant::now() + script.timeout;
     let mut cursor = 0;
+    // How far the transcript has been searched for the current step's texts,
+    // and for the forbidden ones.
+    let mut searched: usize = 0;
+    let mut checked: usize = 0;
     let mut closed = false;
     for step in &script.steps {
         match step {
@@ -280,39 +284,59 @@ pub fn run_script(mut cmd: Command, script: &Script) -> Result<Transcript, Sessi
                     .and_then(|_| stdin.flush())
                     .map_err(|e| fail(format!("typing into the console: {e}"), &s.text))?;
             }
-            Step::Expect(_) | Step::ExpectAll(_) => loop {
+            Step::Expect(_) | Step::ExpectAll(_) => {
                 let wants: Vec<&str> = match step {
                     Step::Expect(w) => vec![w.as_str()],
                     Step::ExpectAll(ws) => ws.iter().map(String::as_str).collect(),
                     Step::Send(_) => vec![],
                 };
-                let found: Vec<Option<usize>> =
-                    wants.iter().map(|w| s.text[cursor..].find(w).map(|p| cursor + p + w.len())).collect();
-                if found.iter().all(Option::is_some) {
-                    cursor = found.into_iter().flatten().max().unwrap_or(cursor);
-                    break;
+                let mut found: Vec<Option<usize>> = vec![None; wants.len()];
+                loop {
+                    // Only text that arrived since the last look is searched (with
+                    // an overlap for a match that straddles it): a chatty guest
+                    // must not make each chunk cost a scan of the whole transcript.
+                    for (w, f) in wants.iter().zip(found.iter_mut()).filter(|(_, f)| f.is_none()) {
+                        let from = char_floor(&s.text, searched.saturating_sub(w.len())).max(cursor);
+                        *f = s.text[from..].find(w).map(|p| from + p + w.len());
+                    }
+                    if found.iter().all(Option::is_some) {
+                        cursor = found.iter().flatten().copied().max().unwrap_or(cursor);
+                        searched = cursor;
+                        break;
+                    }
+                    let want = wants.iter().zip(&found).find(|(_, f)| f.is_none()).map_or("", |(w, _)| *w);
+                    let overlap = forbid.iter().map(String::len).max().unwrap_or(0);
+                    if let Some(bad) =
+                        forbidden_in(&s.text[char_floor(&s.text, checked.saturating_sub(overlap))..], &forbid)
+                    {
+                        return Err(fail(format!("console showed '{bad}'"), &s.text));
+                    }
+                    searched = s.text.len();
+                    checked = s.text.len();
+                    if closed {
+                        return Err(fail(format!("QEMU exited before '{want}' appeared"), &s.text));
+                    }
+                    let now = Instant::now();
+                    if now >= deadline {
+                        diagnose(&mut s);
+                        return Err(fail(
+                            format!("timed out after {:?} waiting for '{want}'", script.timeout),
+                            &s.text,
+                        ));
+                    }
+                    match s.rx.recv_timeout(deadline - now) {
+                        Ok(chunk) => {
+                            s.text.push_str(&String::from_utf8_lossy(&chunk));
+                            // Take whatever else arrived too before searching again.
+                            while let Ok(more) = s.rx.try_recv() {
+                                s.text.push_str(&String::from_utf8_lossy(&more));
+                            }
+                        }
+                        Err(mpsc::RecvTimeoutError::Timeout) => {}
+                        Err(mpsc::RecvTimeoutError::Disconnected) => closed = true,
+                    }
                 }
-                let want = wants.iter().zip(&found).find(|(_, f)| f.is_none()).map_or("", |(w, _)| *w);
-                if let Some(bad) = forbidden_in(&s.text, &forbid) {
-                    return Err(fail(format!("console showed '{bad}'"), &s.text));
-                }
-                if closed {
-                    return Err(fail(format!("QEMU exited before '{want}' appeared"), &s.text));
-                }
-                let now = Instant::now();
-                if now >= deadline {
-                    diagnose(&mut s);
-                    return Err(fail(
-                        format!("timed out after {:?} waiting for '{want}'", script.timeout),
-                        &s.text,
-                    ));
-                }
-                match s.rx.recv_timeout(deadline - now) {
-                    Ok(chunk) => s.text.push_str(&String::from_utf8_lossy(&chunk)),
-                    Err(mpsc::RecvTimeoutError::Timeout) => {}
-                    Err(mpsc::RecvTimeoutError::Disconnected) => closed = true,
-                }
-            },
+            }
         }
     }
     if script.expect_exit {
@@ -338,6 +362,15 @@ pub fn run_script(mut cmd: Command, script: &Script) -> Result<Transcript, Sessi
         return Err(fail(format!("console showed '{bad}'"), &s.text));
     }
     Ok(Transcript { text: std::mem::take(&mut s.text) })
+}
+
+/// The largest char boundary of `text` at or below `at`.
+fn char_floor(text: &str, at: usize) -> usize {
+    let mut at = at.min(text.len());
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
 }
 
 /// After a timeout: detach the console from any guest and ask the

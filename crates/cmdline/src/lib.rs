@@ -1,5 +1,6 @@
-//! Text input for the hypervisor: boot arguments, shell command lines, and the
-//! console line editor. Pure logic, tested on the host.
+//! Console text for the hypervisor: boot arguments, shell command lines, the
+//! console line editor, and the output path every CPU prints through. Pure
+//! logic, tested on the host.
 #![no_std]
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
@@ -8,4 +9,5 @@ extern crate alloc;
 
 pub mod bootargs;
 pub mod line;
+pub mod output;
 pub mod words;

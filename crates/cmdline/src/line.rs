@@ -1,5 +1,7 @@
 //! A minimal line editor for the serial console: printable characters,
-//! backspace, Ctrl-C and Ctrl-U; escape sequences (arrow keys) are ignored.
+//! backspace, Ctrl-C and Ctrl-U. Terminal escape sequences (arrow, Home,
+//! Delete and function keys in either cursor mode, Alt+key) are ignored
+//! whole: none of their bytes reaches the line.
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -22,8 +24,12 @@ pub enum Event {
 enum Escape {
     #[default]
     None,
+    /// After ESC.
     Started,
+    /// `ESC [`: parameters and intermediates up to a final byte.
     Csi,
+    /// `ESC O`: one more byte (keys in application cursor mode, F1-F4).
+    Ss3,
 }
 
 /// Accumulates console bytes into lines.
@@ -43,18 +49,19 @@ impl LineEditor {
     /// Feeds one byte.
     pub fn feed(&mut self, byte: u8) -> Event {
         let after_cr = core::mem::replace(&mut self.last_was_cr, byte == b'\r');
-        match self.escape {
-            Escape::Started => {
-                self.escape = if byte == b'[' { Escape::Csi } else { Escape::None };
-                return Event::Echo(Vec::new());
-            }
-            Escape::Csi => {
-                if (0x40..=0x7e).contains(&byte) {
-                    self.escape = Escape::None;
-                }
-                return Event::Echo(Vec::new());
-            }
-            Escape::None => {}
+        // Inside a sequence a printable byte is swallowed; a control byte
+        // (Enter, Ctrl-C, another ESC) ends the sequence and acts as usual.
+        let (next, swallowed) = match (self.escape, byte) {
+            (Escape::None, _) => (Escape::None, false),
+            (Escape::Started, b'[') => (Escape::Csi, true),
+            (Escape::Started, b'O') => (Escape::Ss3, true),
+            (Escape::Csi, 0x20..=0x3f) => (Escape::Csi, true),
+            (Escape::Started | Escape::Csi | Escape::Ss3, 0x20..=0x7e) => (Escape::None, true),
+            _ => (Escape::None, false),
+        };
+        self.escape = next;
+        if swallowed {
+            return Event::Echo(Vec::new());
         }
         match byte {
             b'\r' => Event::Line(core::mem::take(&mut self.buf)),
@@ -120,6 +127,48 @@ mod tests {
         let ev = feed_all(&mut ed, b"ab\x1b[Ac\n");
         assert_eq!(ev.last(), Some(&Event::Line("abc".into())));
         assert_eq!(feed_all(&mut ed, b"zz\x03").last(), Some(&Event::Cancel));
+        assert_eq!(ed.pending(), "");
+    }
+
+    #[test]
+    fn escape_sequences_never_reach_the_line() {
+        let keys: [&[u8]; 12] = [
+            b"\x1b[A",       // up, normal cursor mode
+            b"\x1bOB",       // down, application cursor mode
+            b"\x1b[1;5C",    // Ctrl-right
+            b"\x1b[3~",      // Delete
+            b"\x1b[15~",     // F5
+            b"\x1bOP",       // F1
+            b"\x1b[H",       // Home
+            b"\x1b[200~",    // bracketed paste start
+            b"\x1bx",        // Alt-x
+            b"\x1b[<0;1;2M", // mouse report
+            b"\x1b\x1b[D",   // ESC then left
+            b"\x1b[",        // cut short (by the Enter below)
+        ];
+        for key in keys {
+            let mut ed = LineEditor::new();
+            let mut input = b"ver".to_vec();
+            input.extend_from_slice(key);
+            input.extend_from_slice(b"sion");
+            let cut_short = key == b"\x1b[";
+            if cut_short {
+                input.truncate(3 + key.len());
+                input.push(b'\r');
+            } else {
+                input.push(b'\r');
+            }
+            let events = feed_all(&mut ed, &input);
+            let want = if cut_short { "ver" } else { "version" };
+            assert_eq!(events.last(), Some(&Event::Line(want.into())), "key {key:?}");
+            assert!(events.iter().all(|e| match e {
+                Event::Echo(bytes) => !bytes.contains(&0x1b),
+                _ => true,
+            }));
+        }
+        // Ctrl-C inside a sequence still cancels.
+        let mut ed = LineEditor::new();
+        assert_eq!(feed_all(&mut ed, b"ab\x1b[1\x03").last(), Some(&Event::Cancel));
         assert_eq!(ed.pending(), "");
     }
 

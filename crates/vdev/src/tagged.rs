@@ -2,44 +2,74 @@
 //! guest's name, safe to print on the shared hypervisor console.
 
 use alloc::string::String;
+use core::fmt::Write;
 
-/// Longest partial line kept before it is flushed anyway.
+/// Longest partial line (in shown characters) kept before it is flushed
+/// anyway.
 pub const MAX_LINE: usize = 256;
 /// Longest guest name shown in the prefix; longer names are cut.
 pub const MAX_NAME: usize = 64;
 
+/// Where the tagger is inside a terminal escape sequence.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Escape {
+    /// Plain text.
+    #[default]
+    None,
+    /// After ESC.
+    Started,
+    /// In a control sequence (`ESC [` parameters, final byte).
+    Csi,
+    /// In a two-byte sequence with intermediate bytes (`ESC ( B`).
+    Intermediate,
+    /// In a string (`ESC ]` title, `ESC P` device control ...) up to BEL
+    /// or ST (`ESC \`).
+    String,
+    /// ESC seen inside a string: `\` ends it.
+    StringEsc,
+}
+
 /// Splits a byte stream into lines prefixed with `"[name] "`.
 ///
-/// `\r` is dropped, `\n` ends a line, printable ASCII and tab pass through
-/// and every other byte (control characters, bytes of non-ASCII UTF-8)
-/// becomes `?`, so a guest cannot send escape sequences to the console.
+/// `\n` ends a line and `\r` is dropped. ANSI escape sequences (colours,
+/// cursor moves, titles) are removed whole. Printable ASCII and tab pass
+/// through; every other byte (control characters, a stray ESC, bytes of
+/// non-ASCII UTF-8) is shown as `\xNN`, so a guest cannot send escape
+/// sequences to the console and the reader still sees what was there.
 #[derive(Clone, Debug)]
 pub struct LineTagger {
     /// The prefix followed by the pending part of the current line.
     line: String,
     /// Length of the prefix in `line`.
     prefix_len: usize,
+    escape: Escape,
+    /// The guest run the pending line belongs to (see [`LineTagger::run`]).
+    run: u32,
 }
 
-/// The console form of one byte, or `None` for a byte that is dropped.
-fn sanitize(byte: u8) -> Option<char> {
+/// Appends the console form of a byte that is not part of an escape
+/// sequence (`\r` and `\n` are handled by the caller).
+fn show(line: &mut String, byte: u8) {
     match byte {
-        b'\r' => None,
-        b'\t' | 0x20..=0x7e => Some(char::from(byte)),
-        _ => Some('?'),
+        b'\t' | 0x20..=0x7e => line.push(char::from(byte)),
+        _ => {
+            let _ = write!(line, "\\x{byte:02x}");
+        }
     }
 }
 
 impl LineTagger {
-    /// A tagger for the guest called `name` (sanitized like the stream and
-    /// cut to [`MAX_NAME`] characters).
+    /// A tagger for the guest called `name` (shown like the stream and cut
+    /// to [`MAX_NAME`] bytes).
     pub fn new(name: &str) -> Self {
-        let mut line = String::with_capacity(MAX_NAME + MAX_LINE + 3);
+        let mut line = String::with_capacity(MAX_NAME * 4 + MAX_LINE + 8);
         line.push('[');
-        line.extend(name.bytes().take(MAX_NAME).filter_map(sanitize));
+        for &b in name.as_bytes().iter().take(MAX_NAME) {
+            show(&mut line, b);
+        }
         line.push_str("] ");
         let prefix_len = line.len();
-        Self { line, prefix_len }
+        Self { line, prefix_len, escape: Escape::None, run: 0 }
     }
 
     /// The `"[name] "` prefix put before every line.
@@ -47,25 +77,60 @@ impl LineTagger {
         self.line.get(..self.prefix_len).unwrap_or("")
     }
 
-    /// Bytes of the current, unfinished line.
+    /// Characters of the current, unfinished line.
     pub fn pending(&self) -> usize {
         self.line.len() - self.prefix_len
     }
 
     /// Feeds one byte; calls `out` with each line it completes (prefix
-    /// included, newline excluded). A line reaching [`MAX_LINE`] bytes is
-    /// emitted at once and the rest continues on a new line.
+    /// included, newline excluded). A line reaching [`MAX_LINE`] characters
+    /// is emitted at once and the rest continues on a new line.
     pub fn push(&mut self, byte: u8, out: &mut impl FnMut(&str)) {
-        if byte == b'\n' {
-            self.emit(out);
-            return;
-        }
-        if let Some(c) = sanitize(byte) {
-            self.line.push(c);
-            if self.pending() >= MAX_LINE {
-                self.emit(out);
+        if !self.in_escape(byte) {
+            match byte {
+                b'\n' => return self.emit(out),
+                b'\r' => return,
+                0x1b => {
+                    self.escape = Escape::Started;
+                    return;
+                }
+                _ => show(&mut self.line, byte),
             }
         }
+        if self.pending() >= MAX_LINE {
+            self.emit(out);
+        }
+    }
+
+    /// Consumes `byte` if it belongs to an escape sequence; false if it is
+    /// to be shown (the sequence, if any, was cut short by it).
+    fn in_escape(&mut self, byte: u8) -> bool {
+        let (next, consumed) = match (self.escape, byte) {
+            (Escape::None, _) => return false,
+            (Escape::Started, b'[') => (Escape::Csi, true),
+            (Escape::Started, b']' | b'P' | b'X' | b'^' | b'_') => (Escape::String, true),
+            (Escape::Started | Escape::Intermediate, 0x20..=0x2f) => (Escape::Intermediate, true),
+            (Escape::Started | Escape::Intermediate, 0x30..=0x7e) => (Escape::None, true),
+            (Escape::Csi, 0x20..=0x3f) => (Escape::Csi, true),
+            (Escape::Csi, 0x40..=0x7e) => (Escape::None, true),
+            (Escape::String, 0x07) => (Escape::None, true),
+            (Escape::String, 0x1b) => (Escape::StringEsc, true),
+            (Escape::String, b) if b != b'\n' => (Escape::String, true),
+            (Escape::StringEsc, b'\\') => (Escape::None, true),
+            // ESC inside a string starts a new sequence.
+            (Escape::StringEsc, _) => {
+                self.escape = Escape::Started;
+                return self.in_escape(byte);
+            }
+            // A lone ESC followed by something that is not a sequence.
+            (Escape::Started, _) => {
+                show(&mut self.line, 0x1b);
+                (Escape::None, false)
+            }
+            _ => (Escape::None, false),
+        };
+        self.escape = next;
+        consumed
     }
 
     /// Feeds every byte of `bytes`.
@@ -75,10 +140,22 @@ impl LineTagger {
         }
     }
 
-    /// Emits the unfinished line, if any (for instance when the guest stops).
+    /// Emits the unfinished line, if any (for instance when the guest
+    /// stops), and forgets an unfinished escape sequence.
     pub fn flush(&mut self, out: &mut impl FnMut(&str)) {
+        self.escape = Escape::None;
         if self.pending() > 0 {
             self.emit(out);
+        }
+    }
+
+    /// Marks output as coming from guest run `run` (bumped on every guest
+    /// start): the unfinished line of an earlier run is flushed first, so
+    /// it is never glued to the new run's first line.
+    pub fn run(&mut self, run: u32, out: &mut impl FnMut(&str)) {
+        if run != self.run {
+            self.flush(out);
+            self.run = run;
         }
     }
 
@@ -93,6 +170,7 @@ mod tests {
     use super::*;
     use alloc::string::ToString;
     use alloc::vec::Vec;
+    use proptest::prelude::*;
 
     fn run(t: &mut LineTagger, bytes: &[u8]) -> Vec<String> {
         let mut lines = Vec::new();
@@ -116,13 +194,32 @@ mod tests {
     }
 
     #[test]
-    fn replaces_control_and_non_ascii_bytes() {
+    fn escape_sequences_are_removed_other_bytes_shown_escaped() {
         let mut t = LineTagger::new("g");
-        let lines = run(&mut t, "a\tb\x1b[31mé\x7f\0\n".as_bytes());
-        assert_eq!(lines, ["[g] a\tb?[31m????"]);
-        let mut odd = LineTagger::new("bad\nname\u{1b}");
-        assert_eq!(odd.prefix(), "[bad?name?] ");
-        assert_eq!(run(&mut odd, b"x\n"), ["[bad?name?] x"]);
+        // Colours (CSI), a title (OSC ended by BEL and by ST), a charset
+        // switch (ESC ( B), a cursor save (ESC 7).
+        let lines = run(&mut t, b"\x1b[1;31mred\x1b[0m \x1b]0;title\x07a\x1b]2;t\x1b\\b \x1b(Bc\x1b7d\n");
+        assert_eq!(lines, ["[g] red ab cd"]);
+        let lines = run(&mut t, "a\tb\x07é\x7f\0\x08\n".as_bytes());
+        assert_eq!(lines, ["[g] a\tb\\x07\\xc3\\xa9\\x7f\\x00\\x08"]);
+        // A lone ESC, an ESC cut short by a newline, a CSI cut short.
+        assert_eq!(run(&mut t, b"x\x1b\x01y\x1b\n"), ["[g] x\\x1b\\x01y\\x1b"]);
+        assert_eq!(run(&mut t, b"\x1b[12\x01z\n"), ["[g] \\x01z"]);
+        let odd = LineTagger::new("bad\nname\u{1b}");
+        assert_eq!(odd.prefix(), "[bad\\x0aname\\x1b] ");
+    }
+
+    #[test]
+    fn an_unfinished_line_is_not_glued_to_the_next_run() {
+        let mut t = LineTagger::new("g");
+        let mut lines = Vec::new();
+        t.run(1, &mut |l: &str| lines.push(l.to_string()));
+        t.push_all(b"boot 1\nhalf a li\x1b[3", &mut |l: &str| lines.push(l.to_string()));
+        t.run(1, &mut |l: &str| lines.push(l.to_string()));
+        assert_eq!(lines, ["[g] boot 1"]);
+        t.run(2, &mut |l: &str| lines.push(l.to_string()));
+        t.push_all(b"1mboot 2\n", &mut |l: &str| lines.push(l.to_string()));
+        assert_eq!(lines, ["[g] boot 1", "[g] half a li", "[g] 1mboot 2"]);
     }
 
     #[test]
@@ -135,5 +232,16 @@ mod tests {
         assert_eq!(t.pending(), 5);
         let huge_name = "n".repeat(1000);
         assert_eq!(LineTagger::new(&huge_name).prefix().len(), MAX_NAME + 3);
+    }
+
+    proptest! {
+        #[test]
+        fn output_is_plain_text_and_bounded(bytes in proptest::collection::vec(any::<u8>(), 0..2000)) {
+            let mut t = LineTagger::new("g");
+            for line in run(&mut t, &bytes) {
+                prop_assert!(line.bytes().all(|b| b == b'\t' || (0x20..=0x7e).contains(&b)), "{:?}", line);
+                prop_assert!(line.len() <= 4 + MAX_LINE + 7, "one byte adds at most a shown ESC and itself");
+            }
+        }
     }
 }

@@ -101,6 +101,13 @@ pub fn line(args: fmt::Arguments<'_>) {
     let _ = writeln!(guard, "PROBE {} {}", name(), args);
 }
 
+/// Prints `PROBE <name> <args>` without ending the line (a guest that
+/// stops in the middle of one).
+pub fn unfinished(args: fmt::Arguments<'_>) {
+    let mut guard = lock();
+    let _ = write!(guard, "PROBE {} {}", name(), args);
+}
+
 /// Prints `PROBE <name> <args>`, a whole line.
 #[macro_export]
 macro_rules! out {

@@ -205,10 +205,12 @@ pub enum WaitMode {
 
 /// Waits until `done()` or the counter passes `deadline`; returns `done()`.
 /// Needs [`gic::init`] and the virtual timer PPI enabled (for `Wfi`).
+///
+/// The timer is armed again before every WFI: a timer interrupt left
+/// pending by an earlier wait (it fired just as that wait ended) is taken
+/// here and its handler disables the timer, which would leave the WFI
+/// without a wake-up.
 pub fn wait(deadline: u64, mode: WaitMode, done: impl Fn() -> bool) -> bool {
-    if mode == WaitMode::Wfi {
-        set_vtimer(Some(deadline));
-    }
     let ok = loop {
         if done() {
             break true;
@@ -218,6 +220,7 @@ pub fn wait(deadline: u64, mode: WaitMode, done: impl Fn() -> bool) -> bool {
         }
         match mode {
             WaitMode::Wfi => {
+                set_vtimer(Some(deadline));
                 cpu::wfi();
                 open_window();
             }

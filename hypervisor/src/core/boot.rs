@@ -32,7 +32,7 @@ pub struct BootOptions {
 
 /// A CPU entered below or above EL2: say so and power off.
 pub extern "C" fn not_el2(current_el: u64) -> ! {
-    console::emergency_write(format_args!(
+    console::early_write(format_args!(
         "\nferrovisor: entered at EL{current_el}, but a hypervisor must start at EL2.\n\
          ferrovisor: on QEMU use `-M virt,virtualization=on`; on hardware, have the boot \
          loader enter the image at EL2. Powering off.\n"
@@ -44,7 +44,7 @@ pub extern "C" fn not_el2(current_el: u64) -> ! {
 
 /// The image was loaded somewhere other than its link address.
 pub extern "C" fn wrong_address(actual: u64) -> ! {
-    console::emergency_write(format_args!(
+    console::early_write(format_args!(
         "\nferrovisor: loaded at {actual:#x}, but linked to run at 0x40080000; \
          load the flat image (arm64 Image header, text_offset 0x80000) at RAM base + 0x80000.\n"
     ));

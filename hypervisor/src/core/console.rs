@@ -1,21 +1,77 @@
-//! The hypervisor console: one PL011 shared by all CPUs, plus the input ring
-//! that feeds the shell.
+//! The hypervisor console: one PL011 shared by all CPUs, the output ring
+//! they print through, and the input ring that feeds the shell.
 //!
-//! Output takes a lock with IRQs masked on this CPU, so an interrupt handler
-//! on the same CPU can never deadlock against it. A dying hypervisor writes
-//! through [`emergency_write`], which does not wait for the lock forever.
+//! Output (`ferrovisor_cmdline::output`): a writer copies its whole line
+//! into the ring under a lock held only for the copy, IRQs masked; one CPU
+//! at a time drains the ring into the UART, and no CPU ever waits for a lock
+//! held across a UART wait. A full ring waits while the drainer makes
+//! progress, else the line is dropped and a notice counts the loss. Input
+//! reads the UART's receive side under the input lock only. A dying
+//! hypervisor writes through [`emergency_write`], which never waits for a
+//! lock.
 
-use crate::arch::aarch64::cpu;
-use crate::platform::pl011::Pl011;
+use crate::arch::aarch64::{cpu, timer};
+use crate::platform::pl011::{self, Pl011};
 use core::fmt;
+use ferrovisor_cmdline::output::{Machine, Output, Port};
 use spin::Mutex;
 
 /// Where QEMU virt's first PL011 lives; used until the host DT is parsed.
-pub const EARLY_UART: usize = 0x0900_0000;
+pub const EARLY_UART: usize = pl011::EARLY_CONSOLE;
 
-static UART: Mutex<Option<Pl011>> = Mutex::new(None);
+/// Bytes of output the ring holds while the UART is busy.
+const OUTPUT_RING: usize = 16 * 1024;
+
+/// How long the UART may refuse a byte, or a drainer make no progress,
+/// before output is dropped instead of waited for.
+const STALL_MS: u64 = 50;
+
+static OUTPUT: Output<Cpu, OUTPUT_RING> = Output::new();
 static INPUT: Mutex<InputRing> = Mutex::new(InputRing::new());
-static UART_BASE: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(EARLY_UART);
+
+/// The running CPU, as the output path sees it.
+struct Cpu;
+
+impl Machine for Cpu {
+    fn cpu() -> usize {
+        cpu::index()
+    }
+    fn irq_save() -> bool {
+        let masked = cpu::irqs_masked();
+        cpu::irq_disable();
+        masked
+    }
+    fn irq_restore(was_masked: bool) {
+        if !was_masked {
+            cpu::irq_enable();
+        }
+    }
+    fn now() -> u64 {
+        timer::now()
+    }
+    fn relax() {
+        cpu::wait_for_event();
+    }
+    fn wake() {
+        cpu::send_event();
+    }
+    fn spin_hint() {
+        cpu::spin_hint();
+    }
+}
+
+/// The console UART's transmit side.
+struct Tx(Pl011);
+
+impl Port for Tx {
+    fn try_put(&self, byte: u8) -> bool {
+        self.0.try_put(byte)
+    }
+}
+
+fn tx() -> Tx {
+    Tx(pl011::console())
+}
 
 const RING: usize = 512;
 
@@ -31,7 +87,9 @@ impl InputRing {
     }
     fn push(&mut self, b: u8) {
         if self.len < RING {
-            self.buf[(self.head + self.len) % RING] = b;
+            if let Some(slot) = self.buf.get_mut((self.head + self.len) % RING) {
+                *slot = b;
+            }
             self.len += 1;
         }
     }
@@ -39,10 +97,10 @@ impl InputRing {
         if self.len == 0 {
             return None;
         }
-        let b = self.buf[self.head];
+        let b = self.buf.get(self.head).copied();
         self.head = (self.head + 1) % RING;
         self.len -= 1;
-        Some(b)
+        b
     }
 }
 
@@ -52,98 +110,89 @@ impl InputRing {
 /// `base` must be a PL011 owned by the hypervisor (the host DT's console),
 /// mapped at EL2.
 pub unsafe fn init(base: usize) {
-    UART_BASE.store(base, core::sync::atomic::Ordering::Relaxed);
     // SAFETY: forwarded from this function's contract.
-    *UART.lock() = Some(unsafe { Pl011::new(base) });
+    unsafe { pl011::set_console(base) };
+    OUTPUT.set_stall_ticks(timer::frequency().saturating_mul(STALL_MS) / 1000);
 }
 
-/// Runs `f` with the console UART, IRQs masked on this CPU.
-fn with_uart(f: impl FnOnce(&Pl011)) {
-    let masked = cpu::irqs_masked();
-    cpu::irq_disable();
-    if let Some(uart) = UART.lock().as_ref() {
-        f(uart);
-    }
-    if !masked {
-        cpu::irq_enable();
-    }
-}
-
-/// Writes a string to the console.
+/// Writes a string to the console (`\n` becomes `\r\n`).
 pub fn write_str(s: &str) {
-    with_uart(|u| u.write_str(s));
+    write_fmt(format_args!("{s}"));
 }
 
-/// Writes raw bytes (shell echo).
+/// Writes raw bytes, unchanged (an attached guest's output).
 pub fn write_bytes(bytes: &[u8]) {
-    with_uart(|u| bytes.iter().for_each(|&b| u.put(b)));
+    OUTPUT.raw(&tx(), bytes);
 }
 
-/// Writes formatted text to the console as one unit.
+/// Writes formatted text to the console as one unit (up to 1 KiB).
 pub fn write_fmt(args: fmt::Arguments<'_>) {
-    struct W<'a>(&'a Pl011);
-    impl fmt::Write for W<'_> {
-        fn write_str(&mut self, s: &str) -> fmt::Result {
-            self.0.write_str(s);
-            Ok(())
-        }
-    }
-    with_uart(|u| {
-        let _ = fmt::write(&mut W(u), args);
-    });
+    OUTPUT.format(&tx(), args);
 }
 
-/// Writes without taking the lock if it stays busy: for panics, fatal
-/// exceptions and a CPU that is not at EL2 (before the MMU is on).
+/// The shell's echo: writes `echo` and records the line the shell shows
+/// after it (prompt and typed text), which other output redraws below
+/// itself; `None` while no prompt is shown (a command runs, or a guest has
+/// the console).
+pub fn edit(echo: &[u8], line: Option<&str>) {
+    OUTPUT.edit(&tx(), echo, line.map(str::as_bytes));
+}
+
+/// Waits until queued output has reached the UART (or the UART stalled):
+/// before powering off.
+pub fn flush() {
+    OUTPUT.flush(&tx());
+}
+
+/// Writes without waiting for any lock: for panics, fatal exceptions and a
+/// CPU that is not at EL2 (before the MMU is on). Queued output goes first
+/// if no other CPU is draining it.
 pub fn emergency_write(args: fmt::Arguments<'_>) {
-    struct W(Pl011);
-    impl fmt::Write for W {
-        fn write_str(&mut self, s: &str) -> fmt::Result {
-            self.0.write_str(s);
-            Ok(())
+    OUTPUT.emergency(&tx(), args);
+}
+
+/// Polls of a full transmit FIFO before [`early_write`] skips a byte.
+const EARLY_TRIES: u32 = 1_000_000;
+
+/// Writes straight to the UART and touches nothing else (no lock, atomic
+/// or EL2 register): for a CPU that is not at EL2 or runs before the MMU
+/// is on.
+pub fn early_write(args: fmt::Arguments<'_>) {
+    let uart = pl011::console();
+    ferrovisor_cmdline::output::format_chunks(args, &mut |piece| {
+        for &b in piece {
+            let _ = (0..EARLY_TRIES).any(|_| uart.try_put(b));
         }
-    }
-    let base = UART_BASE.load(core::sync::atomic::Ordering::Relaxed);
-    // SAFETY: `base` is the console PL011 (the early default or the host DT's);
-    // interleaving with a lock holder garbles text at worst.
-    let mut w = W(unsafe { Pl011::new(base) });
-    let _ = fmt::write(&mut w, args);
+    });
 }
 
 /// Interrupt handler for console input: moves received bytes into the ring.
 /// Also safe to call outside interrupt context.
 pub fn on_rx_interrupt() {
-    let mut bytes = [0u8; 32];
-    let mut n = 0;
-    with_uart(|uart| {
-        while n < bytes.len() {
-            match uart.get() {
-                Some(b) => {
-                    bytes[n] = b;
-                    n += 1;
-                }
-                None => break,
-            }
-        }
-    });
-    let masked = cpu::irqs_masked();
-    cpu::irq_disable();
+    let uart = pl011::console();
+    let was_masked = Cpu::irq_save();
     let mut ring = INPUT.lock();
-    bytes[..n].iter().for_each(|&b| ring.push(b));
-    drop(ring);
-    if !masked {
-        cpu::irq_enable();
+    for _ in 0..32 {
+        match uart.get() {
+            Some(b) => ring.push(b),
+            None => break,
+        }
     }
+    drop(ring);
+    Cpu::irq_restore(was_masked);
 }
 
 /// Enables the console's receive interrupt.
 pub fn enable_rx_interrupt() {
-    with_uart(|u| u.enable_rx_interrupt());
+    pl011::console().enable_rx_interrupt();
 }
 
 /// Whether console input is waiting to be read.
 pub fn input_pending() -> bool {
-    INPUT.lock().len > 0
+    let was_masked = Cpu::irq_save();
+    let pending = INPUT.lock().len > 0;
+    Cpu::irq_restore(was_masked);
+    pending
 }
 
 /// Takes one byte of console input, if any arrived. Call with IRQs masked.

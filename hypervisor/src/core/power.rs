@@ -20,10 +20,12 @@ pub fn conduit() -> psci::Conduit {
 }
 
 /// Powers the machine off with PSCI SYSTEM_OFF; if the firmware refuses,
-/// parks this CPU.
+/// parks this CPU. Console output still queued is lost: call
+/// `console::flush` first where it matters (this may run before the MMU
+/// is on, where the output path cannot).
 pub fn halt() -> ! {
     let err = psci::system_off(conduit());
-    crate::core::console::emergency_write(format_args!(
+    crate::core::console::early_write(format_args!(
         "ferrovisor: PSCI SYSTEM_OFF failed ({err:?}); parking cpu{}\n",
         cpu::index()
     ));

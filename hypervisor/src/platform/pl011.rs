@@ -1,6 +1,37 @@
 //! ARM PL011 UART: the hypervisor's console (transmit and receive).
+//!
+//! The console PL011 is shared by all CPUs without a lock: its transmit
+//! side is driven by one CPU at a time (the drainer of `core::console`), its
+//! receive side under the console's input lock, and its setup registers
+//! only at boot. Transmit and receive use separate FIFOs behind DR.
 
 use super::mmio::MmioWindow;
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+/// Where QEMU virt's first PL011 lives: the console until the host DT is
+/// parsed.
+pub const EARLY_CONSOLE: usize = 0x0900_0000;
+
+static CONSOLE: AtomicUsize = AtomicUsize::new(EARLY_CONSOLE);
+
+/// Makes the PL011 at `base` the console.
+///
+/// # Safety
+/// `base` must be a PL011's 4 KiB register block, mapped at EL2, owned by
+/// the hypervisor (the host DT's console) and used only through
+/// [`console`].
+pub unsafe fn set_console(base: usize) {
+    CONSOLE.store(base, Ordering::Release);
+}
+
+/// The console PL011 (QEMU virt's until [`set_console`]).
+pub fn console() -> Pl011 {
+    let base = CONSOLE.load(Ordering::Acquire);
+    // SAFETY: `base` is EARLY_CONSOLE, where QEMU virt's console PL011 sits
+    // (the boot code relies on it before the host DT is read), or a base
+    // given to `set_console`, whose contract makes it the hypervisor's.
+    unsafe { Pl011::new(base) }
+}
 
 const DR: usize = 0x00;
 const FR: usize = 0x18;
@@ -32,22 +63,13 @@ impl Pl011 {
         Self { regs }
     }
 
-    /// Sends one byte, waiting while the transmit FIFO is full.
-    pub fn put(&self, byte: u8) {
-        while self.regs.read(FR) & FR_TXFF != 0 {
-            core::hint::spin_loop();
+    /// Sends one byte if the transmit FIFO has room; false if it is full.
+    pub fn try_put(&self, byte: u8) -> bool {
+        if self.regs.read(FR) & FR_TXFF != 0 {
+            return false;
         }
         self.regs.write(DR, byte as u32);
-    }
-
-    /// Sends a string, turning `\n` into `\r\n`.
-    pub fn write_str(&self, s: &str) {
-        for b in s.bytes() {
-            if b == b'\n' {
-                self.put(b'\r');
-            }
-            self.put(b);
-        }
+        true
     }
 
     /// Takes one received byte, if any.

@@ -9,6 +9,7 @@ use ferrovisor_types::HostIrq;
 struct Command {
     /// The words that select the command, e.g. `["guest", "list"]`.
     words: &'static [&'static str],
+    /// The words, then one placeholder per argument the command takes.
     usage: &'static str,
     help: &'static str,
     run: fn(&[&str]),
@@ -98,7 +99,8 @@ const COMMANDS: &[Command] = &[
     Command { words: &["halt"], usage: "halt", help: "power the machine off (PSCI SYSTEM_OFF)", run: halt },
 ];
 
-/// Runs the command named by `argv`, or explains what went wrong.
+/// Runs the command named by `argv`, or explains what went wrong (an
+/// unknown command, or more arguments than its usage shows).
 pub fn run(argv: &[&str]) {
     let Some(first) = argv.first() else { return };
     let found = COMMANDS
@@ -106,7 +108,22 @@ pub fn run(argv: &[&str]) {
         .filter(|c| argv.len() >= c.words.len() && c.words.iter().zip(argv).all(|(a, b)| a == b))
         .max_by_key(|c| c.words.len());
     match found {
-        Some(c) => (c.run)(&argv[c.words.len()..]),
+        Some(c) => {
+            let args = argv.get(c.words.len()..).unwrap_or(&[]);
+            let takes = c.usage.split_whitespace().count().saturating_sub(c.words.len());
+            if args.len() > takes {
+                println!(
+                    "'{}' takes {} argument{}, {} given; usage: {}",
+                    c.words.join(" "),
+                    takes,
+                    if takes == 1 { "" } else { "s" },
+                    args.len(),
+                    c.usage
+                );
+            } else {
+                (c.run)(args);
+            }
+        }
         None => {
             let group: alloc::vec::Vec<&str> =
                 COMMANDS.iter().filter(|c| c.words[0] == *first).map(|c| c.usage).collect();
@@ -396,5 +413,6 @@ fn console_attach(args: &[&str]) {
 
 fn halt(_: &[&str]) {
     println!("ferrovisor: halting (PSCI SYSTEM_OFF)");
+    crate::core::console::flush();
     power::halt();
 }

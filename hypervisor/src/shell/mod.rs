@@ -4,6 +4,8 @@
 //! prompt as if typed. After that the boot CPU's scheduler calls [`poll`]
 //! between guest time slices: typed bytes go to the line editor, or to the
 //! guest the console is attached to (`console attach NAME`; Ctrl-] detaches).
+//! Output from guests and other CPUs that arrives while the prompt is shown
+//! is printed above it, and the prompt with the typed text is drawn again.
 
 mod commands;
 
@@ -37,10 +39,14 @@ pub fn start(bootcmd: Option<&str>) {
         }
     }
     *EDITOR.lock() = Some(LineEditor::new());
-    crate::print!("{PROMPT}");
+    console::edit(PROMPT.as_bytes(), Some(PROMPT));
 }
 
 /// Handles all console input that has arrived (boot CPU only).
+///
+/// The echo goes out with the line the shell shows after it (prompt and
+/// typed text), which the console draws again below any output that
+/// interrupts it.
 pub fn poll() {
     loop {
         cpu::irq_disable();
@@ -51,28 +57,28 @@ pub fn poll() {
                 _ => {
                     vm::console::detach();
                     crate::println!("\n[console detached]");
-                    crate::print!("{PROMPT}");
+                    console::edit(PROMPT.as_bytes(), Some(PROMPT));
                     continue;
                 }
             }
         }
-        let event = match EDITOR.lock().as_mut() {
-            Some(editor) => editor.feed(byte),
+        let (event, line) = match EDITOR.lock().as_mut() {
+            Some(editor) => {
+                let event = editor.feed(byte);
+                (event, alloc::format!("{PROMPT}{}", editor.pending()))
+            }
             None => return,
         };
         match event {
-            Event::Echo(bytes) => console::write_bytes(&bytes),
-            Event::Line(line) => {
-                crate::println!();
-                execute(&line);
+            Event::Echo(bytes) => console::edit(&bytes, Some(&line)),
+            Event::Line(command) => {
+                console::edit(b"\r\n", None);
+                execute(&command);
                 if vm::console::attached().is_none() {
-                    crate::print!("{PROMPT}");
+                    console::edit(PROMPT.as_bytes(), Some(PROMPT));
                 }
             }
-            Event::Cancel => {
-                crate::println!("^C");
-                crate::print!("{PROMPT}");
-            }
+            Event::Cancel => console::edit(alloc::format!("^C\r\n{PROMPT}").as_bytes(), Some(PROMPT)),
         }
     }
 }

@@ -1,5 +1,6 @@
-//! CPU load: `spin=N` (CPU bound) and `yield=N` (WFI, trapped by the
-//! hypervisor). Both label their line with the bare test name.
+//! Load: `spin=N` (CPU bound), `yield=N` (WFI, trapped by the hypervisor)
+//! and `print=N` (console output). Each labels its line with the bare test
+//! name.
 
 use super::{parse_u64, report};
 
@@ -30,4 +31,34 @@ pub fn yield_cpu(n: &str) -> bool {
         crate::cpu::wfi();
     }
     report!("yield", true, "n={n}")
+}
+
+/// The text of every `print` line after its number: fixed, so that a reader
+/// can tell a whole line from a broken one.
+pub const PRINT_TEXT: &str = "abcdefghijklmnopqrstuvwxyz0123456789 end";
+
+/// `print=N`: N numbered lines `print <i> <PRINT_TEXT>`, back to back, or
+/// with `gap_us` each followed by a sleep of that many microseconds (WFI,
+/// woken by the virtual timer); `print=0` prints for ever (a guest that
+/// keeps the console busy while the shell is used).
+pub fn print(n: &str, gap_us: u64) -> bool {
+    let Some(n) = parse_u64(n) else {
+        return report!("print", false, "bad count {n}");
+    };
+    if gap_us > 0 {
+        if let Err(e) = crate::irq::setup() {
+            return report!("print", false, "cannot sleep between lines: {e}");
+        }
+    }
+    let gap = crate::cpu::frequency().saturating_mul(gap_us) / 1_000_000;
+    let mut i: u64 = 0;
+    while n == 0 || i < n {
+        i = i.wrapping_add(1);
+        crate::out!("print {i} {PRINT_TEXT}");
+        if gap > 0 {
+            let until = crate::cpu::counter().saturating_add(gap);
+            crate::irq::wait(until, crate::irq::WaitMode::Wfi, || false);
+        }
+    }
+    report!("print", true, "n={n}")
 }

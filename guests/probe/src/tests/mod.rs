@@ -9,6 +9,7 @@
 //! | `read=ADDR`, `write=ADDR` | one 32-bit access, expected to abort | `aborted esr=.. far=..` |
 //! | `spin=N` | N million LCG steps | `n=<N> result=..` |
 //! | `yield=N` | N WFIs with interrupts masked (under the hypervisor only) | `n=<N>` |
+//! | `print=N` | N lines `print <i> abcdefghijklmnopqrstuvwxyz0123456789 end`, back to back or `probe.printgap=US` apart; `print=0` never ends | `n=<N>` |
 //! | `echo` | prints `echo: type a line`, reads one line from the UART (polling), echoes it | `got '<line>'` |
 //! | `idregs` | reads ID_AA64PFR0/PFR1/ISAR1/DFR0: SVE, SME, pointer authentication and the PMU must be hidden (true under ferrovisor, not natively on `-cpu max`) | `pfr0=.. pfr1=.. isar1=.. dfr0=..` |
 //! | `rtcirq=N` | N PL031 RTC alarm interrupts through the GIC, WFI (or with `probe.irqwait=spin` polling) between; with `probe.expect_irq=0`: none may arrive within 2 s; with `probe.irqhold=MS` the handler holds each interrupt active (line asserted) MS ms before clearing it; with `probe.expect_desched=1` (ferrovisor, shared pCPU) every interrupt must have found the vCPU descheduled, and every hold must have been descheduled | `n=.. irqs=.. lat_ticks_min=.. lat_ticks_avg=.. lat_ticks_max=..`, under ferrovisor also `desched_wait=.. desched_held=.. pcpu_vcpus=..` |
@@ -17,6 +18,8 @@
 //! | `exits` | ferrovisor's exit counters (under ferrovisor only) | `total=.. dabt=.. fwd=.. maint=..` |
 //! | `irqexits=N` | `rtcirq` polling with IRQs open, checks the exit-counter deltas (under ferrovisor only) | `n=.. irqs=.. d_total=.. d_dabt=.. d_fwd=.. d_maint=.. lat_ticks_*=..` |
 //! | `timermasked` | leaves the virtual timer enabled, expired and masked, for the end action to find (as Linux's timer handler can leave it) | `ctl=..` (ISTATUS set) |
+//! | `escapes` | prints terminal escape sequences and control bytes (a guest's colours, a bell) | `\x1b[1mbold\x1b[0m bell\x07 tab\tend` (raw bytes) |
+//! | `unfinished` | prints `PROBE <name> unfinished` without a newline, then runs the end action at once (no DONE line) | none |
 //! | `undef` | executes UDF: checks the unexpected-exception path, which prints `EXCEPTION ...` and runs the end action | none (never returns) |
 //! | `faultloop=ADDR,N` | one 32-bit load from ADDR re-taking its abort N times in a row (the handler returns to it unchanged), then skipped; `N = 0`: forever (a guest stuck on a fault) | `addr=.. n=.. taken=.. esr=.. far=.. pc=..` |
 //! | `fetch=ADDR` | branches to ADDR, expected to abort (instruction abort at ADDR) | `aborted esr=.. far=..` |
@@ -75,6 +78,9 @@ pub struct TestOptions {
     /// descheduled the vCPU while each interrupt was pending and, with
     /// `probe.irqhold`, while each was held (default 0).
     pub expect_desched: bool,
+    /// `probe.printgap=US`: `print` sleeps this many microseconds (WFI until
+    /// the virtual timer) after each line (default 0).
+    pub print_gap_us: u64,
 }
 
 impl TestOptions {
@@ -87,6 +93,7 @@ impl TestOptions {
         irq_wait: WaitMode::Wfi,
         irq_hold_ms: 0,
         expect_desched: false,
+        print_gap_us: 0,
     };
 
     /// Takes one `probe.x=v` word; false if it is not a test option or its
@@ -115,6 +122,7 @@ impl TestOptions {
             "probe.expect_exits" => self.expect_exits = Some(v),
             "probe.irqhold" if v <= 1000 => self.irq_hold_ms = v,
             "probe.expect_desched" if v <= 1 => self.expect_desched = v == 1,
+            "probe.printgap" if v <= 1_000_000 => self.print_gap_us = v,
             _ => return false,
         }
         true
@@ -174,6 +182,7 @@ pub fn run(env: &Env, test: &str) -> bool {
         ("write", Some(addr)) => access::run(test, addr, true),
         ("spin", Some(n)) => load::spin(n),
         ("yield", Some(n)) => load::yield_cpu(n),
+        ("print", Some(n)) => load::print(n, env.opts.print_gap_us),
         ("rtcirq", Some(n)) => rtc::rtcirq(env, n),
         ("irqexits", Some(n)) => rtc::irqexits(env, n),
         ("mmioread", Some(arg)) => timing::mmioread(env, arg),
@@ -189,11 +198,20 @@ pub fn run(env: &Env, test: &str) -> bool {
         ("hvcimm", None) => faults::hvcimm(test),
         ("sysreg", Some(n)) => faults::sysreg(n),
         ("sleep", Some(ms)) => faults::sleep(ms),
+        ("escapes", None) => report!(test, true, "{ESCAPES}"),
+        ("unfinished", None) => {
+            crate::console::unfinished(format_args!("unfinished"));
+            crate::end()
+        }
         ("echo", None) => echo(test),
         ("idregs", None) => idregs(test),
         _ => report!(test, false, "unknown test"),
     }
 }
+
+/// The detail of the `escapes` line: a colour sequence around `bold`, a BEL
+/// and a tab.
+pub const ESCAPES: &str = "\x1b[1mbold\x1b[0m bell\x07 tab\tend";
 
 /// Checks that features whose state the hypervisor does not switch are
 /// hidden from the guest.

@@ -42,6 +42,14 @@ pub fn send_event() {
     asm::sev();
 }
 
+/// A hint for one turn of a spin-wait (YIELD): QEMU, when it runs one vCPU
+/// at a time (`-icount`), runs another one instead of letting this spin
+/// for the rest of its time slice.
+pub fn spin_hint() {
+    // SAFETY: YIELD is a hint with no architectural effect.
+    unsafe { core::arch::asm!("yield", options(nomem, nostack, preserves_flags)) };
+}
+
 /// Whether IRQs are masked on this CPU (PSTATE.I).
 pub fn irqs_masked() -> bool {
     let daif: u64;

@@ -160,6 +160,7 @@ fn halt_if_idle() {
         all.iter().any(|vm| vm.state() != VmState::Stopped || vm.reset_requested.load(Ordering::Acquire));
     if !busy {
         crate::println!("ferrovisor: every guest has stopped (ferrovisor.halt-when-idle): halting");
+        crate::core::console::flush();
         crate::core::power::halt();
     }
 }
