@@ -82,6 +82,14 @@ pub fn start(vm: &Arc<Vm>) -> Result<(), ControlError> {
 /// Stops `vm` (its memory stays until the next start).
 pub fn stop(vm: &Vm) -> Result<(), ControlError> {
     if vm.state() == VmState::Stopped {
+        // A guest that asked for a reset is stopped until cpu0 restarts it
+        // (the shell runs on cpu0 too, so that has not happened yet):
+        // stopping it cancels the restart.
+        if vm.reset_requested.swap(false, Ordering::AcqRel) {
+            log::info!("guest {}: stopped (its pending reset is cancelled)", vm.name);
+            note_stopped();
+            return Ok(());
+        }
         return Err(alloc::format!("guest {} is already stopped", vm.name));
     }
     vm.set_state(VmState::Stopped);
