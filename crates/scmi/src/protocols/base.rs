@@ -1,9 +1,7 @@
 //! Base protocol (0x10), version 2.0: discovery of the platform, the
 //! protocols and this agent. Error notifications are not supported.
 
-use super::{
-    message_attributes, Out, Params, PROTOCOL_ATTRIBUTES, PROTOCOL_MESSAGE_ATTRIBUTES, PROTOCOL_VERSION,
-};
+use super::{Out, Params, PROTOCOL_ATTRIBUTES, PROTOCOL_MESSAGE_ATTRIBUTES, PROTOCOL_VERSION};
 use crate::agent::AgentView;
 use crate::{protocol, Status};
 
@@ -30,11 +28,12 @@ const PROTOCOLS: [u8; 3] = [protocol::POWER, protocol::CLOCK, protocol::RESET];
 const OWN_ID: u32 = 1;
 
 pub(crate) fn base(view: &AgentView, message: u8, p: &mut Params<'_>, out: &mut Out) -> Result<(), Status> {
+    if let Some(done) = super::common(message, VERSION, SUPPORTED, p, out) {
+        return done;
+    }
     match message {
-        PROTOCOL_VERSION => out.u32(VERSION),
         // Bits 15:8 agents, 7:0 protocols other than Base.
         PROTOCOL_ATTRIBUTES => out.u32((1 << 8) | PROTOCOLS.len() as u32),
-        PROTOCOL_MESSAGE_ATTRIBUTES => return message_attributes(SUPPORTED, p, out),
         DISCOVER_VENDOR => out.name("ferrovisor"),
         DISCOVER_SUB_VENDOR => out.name("qemu-virt"),
         DISCOVER_IMPLEMENTATION_VERSION => out.u32(1),

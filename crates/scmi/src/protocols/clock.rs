@@ -2,10 +2,7 @@
 //! (discrete lists paged by index, or one range), synchronous rate set and
 //! get, enable and disable. No asynchronous requests.
 
-use super::{
-    count, lookup, message_attributes, Out, Params, PROTOCOL_ATTRIBUTES, PROTOCOL_MESSAGE_ATTRIBUTES,
-    PROTOCOL_VERSION,
-};
+use super::{count, lookup, Out, Params, PROTOCOL_ATTRIBUTES, PROTOCOL_MESSAGE_ATTRIBUTES, PROTOCOL_VERSION};
 use crate::agent::{AgentView, Backend, Rates};
 use crate::Status;
 
@@ -37,11 +34,12 @@ pub(crate) fn clock(
     p: &mut Params<'_>,
     out: &mut Out,
 ) -> Result<(), Status> {
+    if let Some(done) = super::common(message, VERSION, SUPPORTED, p, out) {
+        return done;
+    }
     match message {
-        PROTOCOL_VERSION => out.u32(VERSION),
         // Bits 15:0 clocks, 23:16 pending asynchronous requests (none).
         PROTOCOL_ATTRIBUTES => out.u32(count(&view.clocks)),
-        PROTOCOL_MESSAGE_ATTRIBUTES => return message_attributes(SUPPORTED, p, out),
         ATTRIBUTES => {
             let c = lookup(&view.clocks, p.u32()?)?;
             out.u32(u32::from(backend.clock_enabled(c.platform_id)?));

@@ -93,13 +93,32 @@ pub(crate) fn lookup(list: &[Resource], id: u32) -> Result<&Resource, Status> {
 
 /// PROTOCOL_MESSAGE_ATTRIBUTES: attributes 0 for a supported message id,
 /// NOT_FOUND otherwise.
-pub(crate) fn message_attributes(supported: &[u8], p: &mut Params<'_>, out: &mut Out) -> Result<(), Status> {
+fn message_attributes(supported: &[u8], p: &mut Params<'_>, out: &mut Out) -> Result<(), Status> {
     let id = p.u32()?;
     if u8::try_from(id).is_ok_and(|id| supported.contains(&id)) {
         out.u32(0);
         Ok(())
     } else {
         Err(Status::NotFound)
+    }
+}
+
+/// The two messages every protocol answers alike: PROTOCOL_VERSION and
+/// PROTOCOL_MESSAGE_ATTRIBUTES. `None` for any other message.
+pub(crate) fn common(
+    message: u8,
+    version: u32,
+    supported: &[u8],
+    p: &mut Params<'_>,
+    out: &mut Out,
+) -> Option<Result<(), Status>> {
+    match message {
+        PROTOCOL_VERSION => {
+            out.u32(version);
+            Some(Ok(()))
+        }
+        PROTOCOL_MESSAGE_ATTRIBUTES => Some(message_attributes(supported, p, out)),
+        _ => None,
     }
 }
 

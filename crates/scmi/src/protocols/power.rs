@@ -2,10 +2,7 @@
 //! synchronous POWER_STATE_SET/GET with the generic ON (0) and OFF
 //! (context lost, bit 30) states. No statistics, no notifications.
 
-use super::{
-    count, lookup, message_attributes, Out, Params, PROTOCOL_ATTRIBUTES, PROTOCOL_MESSAGE_ATTRIBUTES,
-    PROTOCOL_VERSION,
-};
+use super::{count, lookup, Out, Params, PROTOCOL_ATTRIBUTES, PROTOCOL_MESSAGE_ATTRIBUTES, PROTOCOL_VERSION};
 use crate::agent::{AgentView, Backend};
 use crate::Status;
 
@@ -36,8 +33,10 @@ pub(crate) fn power(
     p: &mut Params<'_>,
     out: &mut Out,
 ) -> Result<(), Status> {
+    if let Some(done) = super::common(message, VERSION, SUPPORTED, p, out) {
+        return done;
+    }
     match message {
-        PROTOCOL_VERSION => out.u32(VERSION),
         PROTOCOL_ATTRIBUTES => {
             out.u32(count(&view.power));
             // No statistics area: address low, high, length.
@@ -45,7 +44,6 @@ pub(crate) fn power(
             out.u32(0);
             out.u32(0);
         }
-        PROTOCOL_MESSAGE_ATTRIBUTES => return message_attributes(SUPPORTED, p, out),
         DOMAIN_ATTRIBUTES => {
             let d = lookup(&view.power, p.u32()?)?;
             out.u32(SYNC);

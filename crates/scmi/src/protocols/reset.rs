@@ -2,10 +2,7 @@
 //! synchronous RESET (an autonomous pulse, or explicit assert and
 //! deassert) of the architectural cold reset. No notifications.
 
-use super::{
-    count, lookup, message_attributes, Out, Params, PROTOCOL_ATTRIBUTES, PROTOCOL_MESSAGE_ATTRIBUTES,
-    PROTOCOL_VERSION,
-};
+use super::{count, lookup, Out, Params, PROTOCOL_ATTRIBUTES, PROTOCOL_MESSAGE_ATTRIBUTES, PROTOCOL_VERSION};
 use crate::agent::{AgentView, Backend};
 use crate::Status;
 
@@ -26,10 +23,11 @@ pub(crate) fn reset(
     p: &mut Params<'_>,
     out: &mut Out,
 ) -> Result<(), Status> {
+    if let Some(done) = super::common(message, VERSION, SUPPORTED, p, out) {
+        return done;
+    }
     match message {
-        PROTOCOL_VERSION => out.u32(VERSION),
         PROTOCOL_ATTRIBUTES => out.u32(count(&view.resets)),
-        PROTOCOL_MESSAGE_ATTRIBUTES => return message_attributes(SUPPORTED, p, out),
         DOMAIN_ATTRIBUTES => {
             let d = lookup(&view.resets, p.u32()?)?;
             out.u32(0);
