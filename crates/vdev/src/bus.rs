@@ -128,6 +128,15 @@ impl<D> MmioBus<D> {
     }
 
     /// The device whose window contains `addr`, with the offset of `addr`
+    /// inside that window (for devices that lock their own state).
+    #[inline]
+    pub fn find(&self, addr: GuestPhysAddr) -> Option<(&D, u64)> {
+        let idx = self.windows.partition_point(|w| w.base <= addr.raw()).checked_sub(1)?;
+        let w = self.windows.get(idx)?;
+        (addr.raw() <= w.last).then(|| (&w.device, addr.raw() - w.base))
+    }
+
+    /// The device whose window contains `addr`, with the offset of `addr`
     /// inside that window.
     pub fn find_mut(&mut self, addr: GuestPhysAddr) -> Option<(&mut D, u64)> {
         let idx = self.windows.partition_point(|w| w.base <= addr.raw()).checked_sub(1)?;

@@ -99,8 +99,10 @@
 
 extern crate alloc;
 
+pub mod cache;
 mod dist;
 mod effects;
+pub mod forward;
 mod inject;
 mod irq;
 pub mod lr;
@@ -110,14 +112,18 @@ mod redist;
 mod reference;
 mod regs;
 mod set;
+pub mod shared;
 
 use alloc::vec::Vec;
 
+pub use cache::{LrBank, LrCache};
 pub use effects::{Effect, Effects};
 use ferrovisor_types::GuestPhysAddr;
+pub use forward::{Forward, ForwardError, ForwardTable};
 use irq::Irq;
 pub use lr::LrFlush;
 use set::IntidSet;
+pub use shared::SharedVgic;
 
 /// Size of the distributor frame.
 pub const DIST_SIZE: u64 = 0x1_0000;

@@ -146,7 +146,9 @@ impl Vgic {
     }
 }
 
-mod tests {
+/// The random traffic both vGICs get; shared with the list-register
+/// cache's tests (`cache::tests`).
+pub(crate) mod tests {
     use crate::lr::{LrFlush, LR_ACTIVE, LR_PENDING};
     use crate::{Effects, Vgic, VgicConfig};
     use alloc::vec;
@@ -154,13 +156,13 @@ mod tests {
     use ferrovisor_types::GuestPhysAddr;
     use proptest::prelude::*;
 
-    const VCPUS: usize = 3;
-    const SPIS: u32 = 64;
+    pub(crate) const VCPUS: usize = 3;
+    pub(crate) const SPIS: u32 = 64;
     const DIST: u64 = 0x0800_0000;
     const REDIST: u64 = 0x080a_0000;
 
     #[derive(Clone, Debug)]
-    enum Op {
+    pub(crate) enum Op {
         /// `size`-byte MMIO store by `vcpu`.
         Write {
             vcpu: usize,
@@ -259,7 +261,7 @@ mod tests {
         ]
     }
 
-    fn op(nlrs: usize) -> impl Strategy<Value = Op> {
+    pub(crate) fn op(nlrs: usize) -> impl Strategy<Value = Op> {
         let v = 0usize..VCPUS;
         let intid = prop_oneof![0u32..32, 32u32..96];
         prop_oneof![
@@ -280,13 +282,13 @@ mod tests {
     }
 
     /// One vGIC plus the list registers of its vCPUs.
-    struct Machine {
-        g: Vgic,
-        lrs: Vec<Vec<u64>>,
+    pub(crate) struct Machine {
+        pub(crate) g: Vgic,
+        pub(crate) lrs: Vec<Vec<u64>>,
     }
 
     impl Machine {
-        fn new(nlrs: usize, booted: bool) -> Self {
+        pub(crate) fn new(nlrs: usize, booted: bool) -> Self {
             let cfg = VgicConfig {
                 vcpus: VCPUS,
                 spis: SPIS,
@@ -311,23 +313,20 @@ mod tests {
 
         /// Applies `op`, through the full-scan paths if `full`; returns what
         /// a flush reported and the effects.
-        fn apply(&mut self, op: &Op, full: bool) -> (Option<LrFlush>, Effects) {
+        pub(crate) fn apply(&mut self, op: &Op, full: bool) -> (Option<LrFlush>, Effects) {
             let g = &mut self.g;
             let mut fx = Effects::new();
             let mut flush = None;
+            if device_op(g, op, &mut fx) {
+                return (None, fx);
+            }
             match *op {
-                Op::Write { vcpu, addr, size, value } => {
-                    g.mmio_write(vcpu, GuestPhysAddr(addr), size, value, &mut fx)
-                }
-                Op::Sgi { vcpu, value } => g.write_sgi1r(vcpu, value, &mut fx),
-                Op::Level { intid, vcpu, level } => g.set_level(intid, vcpu, level, &mut fx),
-                Op::Edge { intid, vcpu } => g.raise_edge(intid, vcpu, &mut fx),
-                Op::Link { intid, vcpu, pintid } => {
-                    let _ = g.link_hw(intid, vcpu, pintid);
-                }
-                Op::Unlink { intid, vcpu } => {
-                    g.unlink_hw(intid, vcpu);
-                }
+                Op::Write { .. }
+                | Op::Sgi { .. }
+                | Op::Level { .. }
+                | Op::Edge { .. }
+                | Op::Link { .. }
+                | Op::Unlink { .. } => {}
                 Op::Flush { vcpu } => {
                     let lrs = &mut self.lrs[vcpu];
                     flush = Some(if full { g.flush_lrs_full(vcpu, lrs) } else { g.flush_lrs(vcpu, lrs) });
@@ -340,25 +339,50 @@ mod tests {
                         g.sync_lrs(vcpu, lrs);
                     }
                 }
-                Op::Guest { vcpu, lr, eoi } => {
-                    let x = &mut self.lrs[vcpu][lr];
-                    if eoi {
-                        *x &= !LR_ACTIVE;
-                    } else if *x & (LR_PENDING | LR_ACTIVE) == LR_PENDING {
-                        *x = (*x & !LR_PENDING) | LR_ACTIVE;
-                    }
-                }
-                Op::Handle { vcpu, lr } => {
-                    let x = &mut self.lrs[vcpu][lr];
-                    if *x & (LR_PENDING | LR_ACTIVE) == LR_PENDING {
-                        *x = (*x & !LR_PENDING) | LR_ACTIVE;
-                    }
-                    *x &= !LR_ACTIVE;
-                }
+                Op::Guest { vcpu, lr, .. } | Op::Handle { vcpu, lr } => guest_op(&mut self.lrs[vcpu][lr], op),
                 Op::Corrupt { vcpu, lr, value } => self.lrs[vcpu][lr] = value,
             }
             (flush, fx)
         }
+    }
+
+    /// What the guest's CPU interface does to list register value `x` for
+    /// [`Op::Guest`] (acknowledge, or deactivate) and [`Op::Handle`] (both).
+    pub(crate) fn guest_op(x: &mut u64, op: &Op) {
+        let ack = |x: &mut u64| {
+            if *x & (LR_PENDING | LR_ACTIVE) == LR_PENDING {
+                *x = (*x & !LR_PENDING) | LR_ACTIVE;
+            }
+        };
+        match *op {
+            Op::Guest { eoi: true, .. } => *x &= !LR_ACTIVE,
+            Op::Guest { eoi: false, .. } => ack(x),
+            Op::Handle { .. } => {
+                ack(x);
+                *x &= !LR_ACTIVE;
+            }
+            _ => {}
+        }
+    }
+
+    /// Applies `op` to `g` if it is a change from outside the list
+    /// registers (a register write, an SGI, a device line or edge, a HW
+    /// link); false for the other operations.
+    pub(crate) fn device_op(g: &mut Vgic, op: &Op, fx: &mut Effects) -> bool {
+        match *op {
+            Op::Write { vcpu, addr, size, value } => g.mmio_write(vcpu, GuestPhysAddr(addr), size, value, fx),
+            Op::Sgi { vcpu, value } => g.write_sgi1r(vcpu, value, fx),
+            Op::Level { intid, vcpu, level } => g.set_level(intid, vcpu, level, fx),
+            Op::Edge { intid, vcpu } => g.raise_edge(intid, vcpu, fx),
+            Op::Link { intid, vcpu, pintid } => {
+                let _ = g.link_hw(intid, vcpu, pintid);
+            }
+            Op::Unlink { intid, vcpu } => {
+                g.unlink_hw(intid, vcpu);
+            }
+            _ => return false,
+        }
+        true
     }
 
     fn equivalent(nlrs: usize, booted: bool, ops: &[Op]) -> Result<(), TestCaseError> {
@@ -401,7 +425,7 @@ mod tests {
     }
 
     /// The LR values of each vCPU, sorted (the set a guest sees).
-    fn lr_sets(lrs: &[Vec<u64>]) -> Vec<Vec<u64>> {
+    pub(crate) fn lr_sets(lrs: &[Vec<u64>]) -> Vec<Vec<u64>> {
         lrs.iter()
             .map(|l| {
                 let mut v: Vec<u64> = l.iter().copied().filter(|&x| x != 0).collect();
@@ -409,188 +433,6 @@ mod tests {
                 v
             })
             .collect()
-    }
-
-    /// Random operations interleaved with injections through
-    /// `raise_edge_into_lr` (the hypervisor's exit fast path, used only
-    /// when nothing changed since the vCPU's last flush and the guest
-    /// completed none of its LRs) against `raise_edge` and a flush.
-    /// Returns how many injections took the fast path, and how many of
-    /// those first retired completed LRs.
-    fn fast_path_equivalent(
-        nlrs: usize,
-        booted: bool,
-        ops: &[(Op, Option<(u32, usize)>)],
-    ) -> Result<(usize, usize), TestCaseError> {
-        let mut fast = Machine::new(nlrs, booted);
-        let mut slow = Machine::new(nlrs, booted);
-        // Whether the vGIC changed since each vCPU's last flush.
-        let mut dirty = [true; VCPUS];
-        let mut taken = 0usize;
-        let mut with_retire = 0usize;
-        for (step, (op, inject)) in ops.iter().enumerate() {
-            // LRs overwritten behind the model's back model a hypervisor
-            // bug, which the fast path's contract rules out (the hardware
-            // only changes an LR's state bits); the ordinary paths' test
-            // covers them. Two correct models may absorb such garbage
-            // differently (e.g. an LR resurrecting an interrupt one of them
-            // already took back).
-            if matches!(op, Op::Corrupt { .. }) {
-                continue;
-            }
-            fast.apply(op, false);
-            slow.apply(op, false);
-            match *op {
-                Op::Flush { vcpu } => dirty[vcpu] = false,
-                // What the guest does to its LRs needs no refill.
-                Op::Guest { .. } | Op::Handle { .. } => {}
-                _ => dirty = [true; VCPUS],
-            }
-            let Some((intid, vcpu)) = *inject else { continue };
-            let invalid = |l: u64| l != 0 && l & (LR_PENDING | LR_ACTIVE) == 0;
-            let lrs = &fast.lrs[vcpu];
-            let done: Vec<u64> = lrs.iter().copied().filter(|&l| invalid(l)).collect();
-            let free = lrs.iter().position(|&l| l == 0 || invalid(l));
-            let mut fx = Effects::new();
-            // The hypervisor's fast path: retire the completed LRs, then
-            // inject into a free one; anything refused goes the ordinary way.
-            let fast_value = match free {
-                Some(i) if !dirty[vcpu] => {
-                    let retired = done.is_empty() || fast.g.retire_lrs(vcpu, done.iter().copied());
-                    let value = if retired { fast.g.raise_edge_into_lr(intid, vcpu) } else { None };
-                    value.map(|v| (i, v))
-                }
-                _ => None,
-            };
-            match fast_value {
-                Some((i, value)) => {
-                    for l in fast.lrs[vcpu].iter_mut().filter(|l| invalid(**l)) {
-                        *l = 0;
-                    }
-                    fast.lrs[vcpu][i] = value;
-                    taken += 1;
-                    with_retire += usize::from(!done.is_empty());
-                    slow.g.raise_edge(intid, vcpu, &mut fx);
-                    let f = slow.g.flush_lrs(vcpu, &mut slow.lrs[vcpu]);
-                    prop_assert!(!f.overflow, "step {}: the fast path left something behind", step);
-                    prop_assert_eq!(f.kicks, 0, "step {}: the fast path owed a kick", step);
-                    prop_assert_eq!(
-                        lr_sets(&fast.lrs),
-                        lr_sets(&slow.lrs),
-                        "LRs after the fast injection of {} on vCPU {} at step {}",
-                        intid,
-                        vcpu,
-                        step
-                    );
-                    // Same set, maybe another order: continue from one
-                    // layout (the model finds its interrupts by vINTID).
-                    // The vCPU stays clean: a direct injection keeps its
-                    // LRs and the model in step, with no refill owed.
-                    fast.lrs = slow.lrs.clone();
-                }
-                None => {
-                    fast.g.raise_edge(intid, vcpu, &mut fx);
-                    slow.g.raise_edge(intid, vcpu, &mut Effects::new());
-                    dirty = [true; VCPUS];
-                }
-            }
-            // Compare what the models say once both have seen the LRs (the
-            // model records an LR's state as last seen), on copies, so the
-            // run itself goes on without an extra sync.
-            let (mut fast_seen, mut slow_seen) = (fast.g.clone(), slow.g.clone());
-            for v in 0..VCPUS {
-                let (mut fast_lrs, mut slow_lrs) = (fast.lrs[v].clone(), slow.lrs[v].clone());
-                fast_seen.sync_lrs(v, &mut fast_lrs);
-                slow_seen.sync_lrs(v, &mut slow_lrs);
-            }
-            for v in 0..VCPUS {
-                prop_assert_eq!(fast_seen.has_deliverable(v), slow_seen.has_deliverable(v), "step {}", step);
-            }
-            for v in 0..VCPUS {
-                for i in 0..32 + SPIS {
-                    prop_assert_eq!(
-                        fast_seen.irq_info(i, v),
-                        slow_seen.irq_info(i, v),
-                        "INTID {} at step {}",
-                        i,
-                        step
-                    );
-                }
-            }
-            fast.g.check_sets();
-        }
-        Ok((taken, with_retire))
-    }
-
-    /// The exit fast path leaves the model exactly as raise + flush, over
-    /// random histories; and it is taken often enough for that to mean
-    /// something.
-    #[test]
-    fn fast_injection_matches_raise_and_flush() {
-        use core::sync::atomic::{AtomicUsize, Ordering};
-        use proptest::test_runner::TestRunner;
-        // Injections mostly right after a flush of their vCPU, where the
-        // hypervisor's fast path applies; some after anything else.
-        let strategy = (1usize..6, any::<bool>()).prop_flat_map(|(n, b)| {
-            let target = (prop_oneof![16u32..32, 32u32..96], 0usize..VCPUS);
-            let step = prop_oneof![
-                6 => (op(n), prop::option::weighted(0.1, target.clone())),
-                4 => target.clone().prop_map(|(intid, vcpu)| (Op::Flush { vcpu }, Some((intid, vcpu)))),
-                // The guest handles an interrupt, then the next arrives.
-                // (mostly the first LR, where the fast path puts one).
-                3 => (target, prop_oneof![3 => Just(0), 1 => 0..n])
-                    .prop_map(|((intid, vcpu), lr)| (Op::Handle { vcpu, lr }, Some((intid, vcpu)))),
-            ];
-            (Just(n), Just(b), prop::collection::vec(step, 1..200))
-        });
-        let taken = AtomicUsize::new(0);
-        let retired = AtomicUsize::new(0);
-        let mut runner = TestRunner::new(ProptestConfig { cases: 256, ..ProptestConfig::default() });
-        let result = runner.run(&strategy, |(nlrs, booted, ops)| {
-            let (t, r) = fast_path_equivalent(nlrs, booted, &ops)?;
-            taken.fetch_add(t, Ordering::Relaxed);
-            retired.fetch_add(r, Ordering::Relaxed);
-            Ok(())
-        });
-        if let Err(e) = result {
-            panic!("{e}");
-        }
-        let (taken, retired) = (taken.load(Ordering::Relaxed), retired.load(Ordering::Relaxed));
-        assert!(
-            taken >= 200 && retired >= 10,
-            "the fast path was taken {taken} times in 256 histories, {retired} after retiring LRs"
-        );
-    }
-
-    /// A deterministic run that does take the fast path, many times: PPIs
-    /// on every vCPU, SPIs (routed to vCPU 0) on vCPU 0, some HW-linked,
-    /// with the guest completing some between flushes.
-    #[test]
-    fn fast_injection_is_taken_and_matches() {
-        let mut ops = Vec::new();
-        for round in 0..60u32 {
-            let v = (round % 3) as usize;
-            let (intid, vcpu) =
-                if round % 2 == 0 { (16 + (round / 2) % 16, v) } else { (32 + round % 64, 0) };
-            if round % 5 == 0 {
-                ops.push((Op::Link { intid, vcpu, pintid: intid }, None));
-            }
-            ops.push((Op::Flush { vcpu }, Some((intid, vcpu))));
-            for lr in 0..4 {
-                ops.push((Op::Guest { vcpu, lr, eoi: false }, None));
-                ops.push((Op::Guest { vcpu, lr, eoi: round % 4 != 0 }, None));
-            }
-            // The next interrupt arrives after the guest completed the last
-            // one, before any refill: the fast path retires it first.
-            ops.push((Op::Flush { vcpu }, Some((16 + (round + 7) % 16, vcpu))));
-            ops.push((Op::Guest { vcpu, lr: 0, eoi: false }, None));
-            ops.push((Op::Guest { vcpu, lr: 0, eoi: true }, Some((16 + (round + 9) % 16, vcpu))));
-        }
-        let (taken, with_retire) = fast_path_equivalent(4, true, &ops).unwrap();
-        assert!(
-            taken >= 100 && with_retire >= 40,
-            "fast path taken {taken} times, {with_retire} after retiring LRs"
-        );
     }
 
     /// A long deterministic run through many LR overflows and re-routings.

@@ -1,13 +1,20 @@
-//! Pass-through at run time: forwarding host interrupts of passed-through
-//! devices to their guest, and the table `passthrough list` shows.
+//! Pass-through at run time: the host side of forwarding passed-through
+//! devices' interrupts to their guest, and the counts `passthrough list`
+//! shows. What is forwarded where is each guest's
+//! [`ferrovisor_vgic::ForwardTable`] (`Vm::forwards`), built once from the
+//! validated config; this module only records which guest owns each host
+//! interrupt.
 //!
 //! Forwarding path (see docs/passthrough.md):
 //!
 //!   device asserts SPI --> physical GIC, routed to the pCPU of the target vCPU
-//!   --> exit (or idle wake-up) --> irq::dispatch: acknowledge, handler below:
-//!       vGIC raise_edge(guest INTID) -- the vGIC links it to the host INTID
+//!   --> guest exit: the exit fast path (vm::fast) looks the interrupt up in
+//!       the running guest's table and injects it; or, when another guest or
+//!       nobody runs there, irq::dispatch --> the handler below: owner, then
+//!       the owner's table --> vGIC raise_edge(guest INTID), linked to the
+//!       host INTID
 //!   --> priority drop only: the SPI stays active
-//!   --> next entry: list register with HW=1, pINTID = host INTID
+//!   --> list register with HW=1, pINTID = host INTID
 //!   --> guest acknowledges and EOIs; its deactivation deactivates the
 //!       physical SPI directly: no exit on EOI.
 //!
@@ -17,72 +24,60 @@
 use crate::core::irq::{self, Outcome};
 use crate::core::vm::{self, Vm};
 use crate::platform::gicv3;
-use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use ferrovisor_types::HostIrq;
-use ferrovisor_vgic::Vgic;
-use spin::RwLock;
 
 /// Priority of forwarded interrupts on the physical GIC (below the
 /// hypervisor's own at 0x80).
 const FORWARD_PRIORITY: u8 = 0xa0;
 
-/// One forwarded interrupt.
-#[derive(Clone, Copy, Debug)]
-pub struct Route {
-    /// The host interrupt.
-    pub host: HostIrq,
-    /// The owning VM's id.
-    pub vm: usize,
-    /// The INTID the guest sees.
-    pub guest: u32,
-}
+/// INTIDs the tables below cover (every SGI, PPI and SPI).
+const INTIDS: usize = 1020;
 
-static ROUTES: RwLock<Vec<Route>> = RwLock::new(Vec::new());
+/// The guest that owns each host interrupt: its VM id + 1; 0: none.
+static OWNER: [AtomicU16; INTIDS] = [const { AtomicU16::new(0) }; INTIDS];
 /// Interrupts taken but not forwarded, by host INTID (their guest was not
 /// running); forwarded = taken (`irq::count`) - dropped, so the forwarding
 /// path itself counts nothing extra.
-static DROPPED: [AtomicU64; 1020] = [const { AtomicU64::new(0) }; 1020];
+static DROPPED: [AtomicU64; INTIDS] = [const { AtomicU64::new(0) }; INTIDS];
 
-/// Sets up forwarding of every interrupt `vm`'s config passes through:
-/// records the route, configures the physical SPI (disabled until the
-/// guest enables it) and registers the handler.
+/// Sets up forwarding of every interrupt in `vm`'s table: records `vm` as
+/// the owner, configures the physical SPI (disabled until the guest
+/// enables it) and registers the handler.
 pub fn register(vm: &Vm) -> Result<(), alloc::string::String> {
     let target = vm.vcpus.first().map_or(0, |v| v.pcpu);
-    for pt in &vm.config.passthrough {
-        for r in &pt.irqs {
-            let edge = r.trigger == ferrovisor_config::Trigger::Edge;
-            gicv3::configure_spi(r.host, edge, FORWARD_PRIORITY, crate::core::cpus::mpidr_of(target))
-                .map_err(|e| alloc::format!("{}: host interrupt {}: {e:?}", pt.path, r.host))?;
-            if !irq::register(r.host, on_forwarded) {
-                return Err(alloc::format!("{}: host interrupt {} cannot be forwarded", pt.path, r.host));
-            }
-            ROUTES.write().push(Route { host: r.host, vm: vm.id, guest: r.guest.raw() });
+    let owner =
+        u16::try_from(vm.id + 1).map_err(|_| alloc::format!("guest {}: VM id out of range", vm.name))?;
+    for f in vm.forwards.iter() {
+        let path = vm.config.passthrough.get(f.device).map_or(vm.config.path.as_str(), |pt| pt.path.as_str());
+        let slot = OWNER.get(f.host.raw() as usize);
+        let taken = slot.map(|s| s.compare_exchange(0, owner, Ordering::AcqRel, Ordering::Acquire));
+        if !matches!(taken, Some(Ok(_))) {
+            return Err(alloc::format!(
+                "{path}: host interrupt {} is already forwarded to another guest",
+                f.host
+            ));
+        }
+        gicv3::configure_spi(f.host, f.edge, FORWARD_PRIORITY, crate::core::cpus::mpidr_of(target))
+            .map_err(|e| alloc::format!("{path}: host interrupt {}: {e:?}", f.host))?;
+        if !irq::register(f.host, on_forwarded) {
+            return Err(alloc::format!("{path}: host interrupt {} cannot be forwarded", f.host));
         }
     }
     Ok(())
 }
 
-/// Undoes [`register`] for `vm` (a guest whose build failed): its routes
-/// are dropped, their physical interrupts disabled and their handlers
-/// removed, so that another guest's config could take them.
+/// Undoes [`register`] for `vm` (a guest whose build failed): the
+/// interrupts it owns are disabled and deactivated, their handlers removed
+/// and their ownership released, so that another guest's config could take
+/// them.
 pub fn unregister(vm: &Vm) {
-    let mut routes = ROUTES.write();
-    for r in routes.iter().filter(|r| r.vm == vm.id) {
-        let _ = gicv3::set_enabled(r.host, false);
-        gicv3::deactivate(r.host);
-        irq::unregister(r.host);
-    }
-    routes.retain(|r| r.vm != vm.id);
-}
-
-/// Links the guest INTIDs to their host INTIDs in a (fresh) vGIC.
-pub fn link(vm: &Vm, vgic: &mut Vgic) {
-    for pt in &vm.config.passthrough {
-        for r in &pt.irqs {
-            if let Err(e) = vgic.link_hw(r.guest.raw(), 0, r.host.raw()) {
-                log::error!("guest {}: cannot link {} to {}: {e:?}", vm.name, r.guest, r.host);
-            }
+    for f in vm.forwards.iter().filter(|f| owned_by(f.host, vm)) {
+        let _ = gicv3::set_enabled(f.host, false);
+        gicv3::deactivate(f.host);
+        irq::unregister(f.host);
+        if let Some(slot) = OWNER.get(f.host.raw() as usize) {
+            slot.store(0, Ordering::Release);
         }
     }
 }
@@ -90,21 +85,26 @@ pub fn link(vm: &Vm, vgic: &mut Vgic) {
 /// Quiesces `vm`'s forwarded interrupts when it stops: disabled, and
 /// deactivated in case the guest left one active.
 pub fn quiesce(vm: &Vm) {
-    for r in ROUTES.read().iter().filter(|r| r.vm == vm.id) {
-        let _ = gicv3::set_enabled(r.host, false);
-        gicv3::deactivate(r.host);
+    for f in vm.forwards.iter().filter(|f| owned_by(f.host, vm)) {
+        let _ = gicv3::set_enabled(f.host, false);
+        gicv3::deactivate(f.host);
     }
 }
 
+fn owned_by(host: HostIrq, vm: &Vm) -> bool {
+    OWNER.get(host.raw() as usize).is_some_and(|o| usize::from(o.load(Ordering::Acquire)) == vm.id + 1)
+}
+
+/// A forwarded interrupt taken outside its guest's exit fast path.
 fn on_forwarded(irq: HostIrq) -> Outcome {
-    let route = ROUTES.read().iter().find(|r| r.host == irq).copied();
-    let vm = route.and_then(|r| vm::by_id(r.vm));
-    let (Some(route), Some(vm)) = (route, vm) else { return dropped(irq) };
-    if vm.state() != vm::VmState::Running && vm.state() != vm::VmState::Paused {
+    let owner = OWNER.get(irq.raw() as usize).map_or(0, |o| o.load(Ordering::Acquire));
+    let Some(vm) = usize::from(owner).checked_sub(1).and_then(vm::by_id) else { return dropped(irq) };
+    let Some(guest) = vm.forwards.guest_of(irq) else { return dropped(irq) };
+    if !vm.state().receives_interrupts() {
         let _ = gicv3::set_enabled(irq, false);
         return dropped(irq);
     }
-    vm.vgic_update(|vgic, fx| vgic.raise_edge(route.guest, 0, fx));
+    vm.vgic_update(|vgic, fx| vgic.raise_edge(guest.raw(), 0, fx));
     Outcome::Forwarded
 }
 

@@ -323,7 +323,7 @@ fn passthrough_list(_: &[&str]) {
     use ferrovisor_config::DmaProtection;
     let mut any = false;
     for g in vm::all() {
-        for pt in &g.config.passthrough {
+        for (index, pt) in g.config.passthrough.iter().enumerate() {
             any = true;
             let dma = match pt.dma {
                 DmaProtection::None => "no DMA (not a bus master)",
@@ -347,13 +347,13 @@ fn passthrough_list(_: &[&str]) {
                     r.size
                 );
             }
-            for r in &pt.irqs {
+            for f in g.forwards.iter().filter(|f| f.device == index) {
                 println!(
-                    "      irq   host {} -> guest {} ({:?}), forwarded {} time(s)",
-                    r.host.raw(),
-                    r.guest.raw(),
-                    r.trigger,
-                    crate::core::passthrough::count(r.host)
+                    "      irq   host {} -> guest {} ({}), forwarded {} time(s)",
+                    f.host.raw(),
+                    f.guest.raw(),
+                    if f.edge { "Edge" } else { "Level" },
+                    crate::core::passthrough::count(f.host)
                 );
             }
         }

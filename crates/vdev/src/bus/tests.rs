@@ -20,6 +20,11 @@ fn insert_and_find() {
     assert_eq!(bus.find_mut(gpa(0x30ff)).map(|(d, o)| (*d, o)), Some(('b', 0xff)));
     assert!(bus.find_mut(gpa(0x3100)).is_none());
     assert_eq!(bus.len(), 2);
+    // The shared lookup agrees with the mutable one everywhere.
+    for a in (0..0x4000).step_by(0x80).chain([0xfff, 0x1fff, 0x30ff, 0x3100]) {
+        let shared = bus.find(gpa(a)).map(|(d, o)| (*d, o));
+        assert_eq!(shared, bus.find_mut(gpa(a)).map(|(d, o)| (*d, o)), "{a:#x}");
+    }
 }
 
 #[test]

@@ -7,6 +7,8 @@
 //! - `timer`: the counter and the EL2 physical timer (CNTHP).
 //! - `psci`: CPU_ON and SYSTEM_OFF through the host firmware's conduit.
 //! - `vectors`: the trap frame and exception entry.
+//! - `gicv`, `lrbank`: the virtual GIC CPU interface and its list
+//!   registers (the vGIC's `LrBank`).
 //! - `guest`: the world switch into a vCPU and back, EL1/FP/stage-2 state.
 //! - `mmu`: the hypervisor's own static identity map.
 
@@ -15,6 +17,7 @@ pub mod cpu;
 pub mod gicv;
 pub mod guest;
 pub mod idregs;
+pub mod lrbank;
 pub mod mmu;
 pub mod psci;
 pub mod timer;

@@ -1,7 +1,12 @@
 //! Building a VM from its validated config: VMID, RAM, stage-2 mappings,
 //! devices, vCPU placement; and loading its images at every (re)start.
 
-use super::{Device, RamSlab, Shared, VcpuShared, Vm, VmMemory, VmState, Vuart};
+use super::devices::{
+    self,
+    vgic::VgicFrames,
+    vuart::{Vuart, VuartRegs},
+};
+use super::{RamSlab, VcpuShared, Vm, VmMemory, VmState};
 use crate::arch::aarch64::guest;
 use crate::core::{cpus, host, memory};
 use crate::platform::hostram::HostRam;
@@ -10,16 +15,13 @@ use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, AtomicUsize, Ordering};
 use ferrovisor_bundle::Bundle;
 use ferrovisor_config::{ConfigError, GuestConfig};
 use ferrovisor_guestboot::{GicLayout, GuestDtb, PassthroughNode, PtNodeParts};
 use ferrovisor_stage2::{MemAttrs, Stage2};
 use ferrovisor_types::{GuestPhysAddr, HostRegion};
-use ferrovisor_vdev::bus::MmioBus;
-use ferrovisor_vdev::pl011::Pl011;
-use ferrovisor_vdev::tagged::LineTagger;
-use ferrovisor_vgic::Vgic;
+use ferrovisor_vgic::{Forward, ForwardTable, Vgic};
 use spin::Mutex;
 
 /// Round-robin placement of vCPUs without an affinity.
@@ -96,26 +98,20 @@ pub fn create(id: usize, config: GuestConfig) -> Result<Arc<Vm>, BuildError> {
     guest::publish_tables();
     guest::flush_guest_tlb(ferrovisor_stage2::VTCR_EL2, vttbr);
 
-    let mut mmio: MmioBus<Device> = MmioBus::new();
+    let mut mmio = devices::Bus::new();
     let vuart = match &config.vuart {
         Some(v) => {
-            let dev = Arc::new(Mutex::new(Pl011::new()));
-            mmio.insert(v.gpa, ferrovisor_vdev::pl011::PL011_WINDOW, Box::new(Shared(dev.clone()))).map_err(
-                |e| {
+            let vuart = Arc::new(Vuart::new(v.gpa, v.irq, &config.name));
+            mmio.insert(v.gpa, ferrovisor_vdev::pl011::PL011_WINDOW, Box::new(VuartRegs(vuart.clone())))
+                .map_err(|e| {
                     build_error(
                         &config,
                         &v.path,
                         format!("emulated UART: {e}"),
                         "check the UART's guest-physical-addr",
                     )
-                },
-            )?;
-            Some(Vuart {
-                gpa: v.gpa,
-                dev,
-                tagger: Mutex::new(LineTagger::new(&config.name)),
-                input: Mutex::new(alloc::collections::VecDeque::new()),
-            })
+                })?;
+            Some(vuart)
         }
         None => None,
     };
@@ -124,7 +120,18 @@ pub fn create(id: usize, config: GuestConfig) -> Result<Arc<Vm>, BuildError> {
     let vgic = Vgic::new(super::vgic_config(vcpus.len())).map_err(|e| {
         build_error(&config, &config.path, format!("virtual GIC: {e:?}"), "a guest has 1 to 8 vCPUs")
     })?;
+    for (base, size) in [vgic.dist_range(), vgic.redist_range()] {
+        mmio.insert(base, size, Box::new(VgicFrames { base })).map_err(|e| {
+            build_error(
+                &config,
+                &config.path,
+                format!("virtual GIC: {e}"),
+                "the guest's GIC sits at the host GIC's addresses: move the device that overlaps it",
+            )
+        })?;
+    }
     // (pass-through interrupts are linked into the vGIC when the guest starts)
+    let forwards = forward_table(&config)?;
     let unbootable = match &config.kernel {
         None => Some("its config names no kernel image".to_string()),
         Some(_) => None,
@@ -138,32 +145,36 @@ pub fn create(id: usize, config: GuestConfig) -> Result<Arc<Vm>, BuildError> {
         epoch: AtomicU32::new(0),
         vcpus,
         vuart,
-        mmio: Mutex::new(mmio),
-        vgic_windows: [vgic.dist_range(), vgic.redist_range()],
-        vgic: Mutex::new(vgic),
-        vgic_gen: AtomicU64::new(0),
-        vuart_level: AtomicBool::new(false),
+        mmio,
+        vgic: ferrovisor_vgic::SharedVgic::new(vgic),
         memory: Mutex::new(VmMemory { stage2, ram }),
         ram_ranges,
         unbootable,
         reset_requested: AtomicBool::new(false),
-        forwards: forward_map(&config),
+        forwards,
         config,
     };
     Ok(Arc::new(vm))
 }
 
-/// Guest INTID by host INTID for the config's forwarded interrupts.
-fn forward_map(config: &GuestConfig) -> Vec<u16> {
-    let routes = || config.passthrough.iter().flat_map(|p| p.irqs.iter());
-    let len = routes().map(|r| r.host.raw() as usize + 1).max().unwrap_or(0);
-    let mut map = alloc::vec![0u16; len];
-    for r in routes() {
-        if let (Some(slot), Ok(guest)) = (map.get_mut(r.host.raw() as usize), u16::try_from(r.guest.raw())) {
-            *slot = guest;
-        }
-    }
-    map
+/// The forwarding table of the config's pass-through interrupts.
+fn forward_table(config: &GuestConfig) -> Result<ForwardTable, BuildError> {
+    let forwards = config.passthrough.iter().enumerate().flat_map(|(device, pt)| {
+        pt.irqs.iter().map(move |r| Forward {
+            host: r.host,
+            guest: r.guest,
+            edge: r.trigger == ferrovisor_config::Trigger::Edge,
+            device,
+        })
+    });
+    ForwardTable::new(forwards).map_err(|e| {
+        build_error(
+            config,
+            &config.path,
+            format!("forwarded interrupts: {e}"),
+            "the validator checks interrupt-map entries; a hypervisor bug: report it",
+        )
+    })
 }
 
 fn bundle_file<'a>(bundle: &Bundle<'a>, name: &str) -> Result<&'a [u8], String> {

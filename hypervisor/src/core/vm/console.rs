@@ -87,12 +87,11 @@ pub fn input(vm: &Vm, byte: u8) -> bool {
     }
     if let Some(vuart) = &vm.vuart {
         let mut input = vuart.input.lock();
-        if input.len() < super::INPUT_BACKLOG {
+        if input.len() < super::devices::vuart::INPUT_BACKLOG {
             input.push_back(byte);
         }
         drop(input);
-        vuart.feed();
-        vm.sync_vuart_irq();
+        vuart.feed(vm);
     }
     true
 }

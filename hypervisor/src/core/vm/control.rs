@@ -60,8 +60,12 @@ pub fn start(vm: &Arc<Vm>) -> Result<(), ControlError> {
     crate::core::passthrough::quiesce(vm);
     match ferrovisor_vgic::Vgic::new(vm.vgic_config()) {
         Ok(mut fresh) => {
-            crate::core::passthrough::link(vm, &mut fresh);
-            vm.vgic_update(|vgic, _| *vgic = fresh);
+            // The validator keeps guest INTIDs inside the vGIC: a refusal
+            // here is a bug, and the guest does not start without a route.
+            vm.forwards.link(&mut fresh).map_err(|e| {
+                alloc::format!("guest {}: cannot link its forwarded interrupts: {e:?}", vm.name)
+            })?;
+            vm.vgic.replace(fresh);
         }
         Err(e) => return Err(alloc::format!("guest {}: virtual GIC: {e:?}", vm.name)),
     }

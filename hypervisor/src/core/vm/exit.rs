@@ -5,13 +5,12 @@
 //! hypervisor does not emulate becomes an exception injected into the guest
 //! (and a log line), every unknown call returns NOT_SUPPORTED.
 
+use super::devices::Caller;
 use super::faults::{self, Denial};
 use super::vcpu::Vcpu;
-use super::{console, control, ExitReason, VmState};
-use crate::arch::aarch64::guest::VcpuRegs;
+use super::{control, ExitReason, VmState};
 use ferrovisor_psci::{Action, VcpuPower};
 use ferrovisor_trap::{Access, DataAbort, El1Context, Exit, Injection, SysRegAccess};
-use ferrovisor_vdev::bus::MmioDevice;
 
 /// What the scheduler should do with the vCPU after an exit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -115,26 +114,17 @@ fn apply(vcpu: &mut Vcpu, inj: &Injection) {
 fn data_abort(vcpu: &mut Vcpu, da: &DataAbort) -> Next {
     let ipa = ferrovisor_trap::fault_ipa(vcpu.regs.hpfar, vcpu.regs.far);
     let vm = vcpu.vm.clone();
-    if da.isv && vm.in_vgic(ipa) {
-        count(vcpu, ExitReason::Mmio);
-        if da.write {
-            let value = ferrovisor_trap::write_value(vcpu.regs.get(da.reg), da);
-            let index = vcpu.index;
-            vm.vgic_update(|vgic, fx| vgic.mmio_write(index, ipa, da.size, value, fx));
-        } else {
-            let raw = vm.vgic.lock().mmio_read(vcpu.index, ipa, da.size);
-            vcpu.regs.set(da.reg, ferrovisor_trap::read_result(raw, da));
-        }
-        vcpu.regs.pc += 4;
-        return Next::Resume;
-    }
     if da.isv {
-        let mut bus = vm.mmio.lock();
-        if let Some((dev, offset)) = bus.find_mut(ipa) {
+        if let Some((dev, offset)) = vm.mmio.find(ipa) {
             count(vcpu, ExitReason::Mmio);
-            emulate(dev.as_mut(), offset, da, &mut vcpu.regs);
-            drop(bus);
-            after_access(&vm, da.write);
+            let at = Caller { vm: &vm, vcpu: vcpu.index };
+            if da.write {
+                let value = ferrovisor_trap::write_value(vcpu.regs.get(da.reg), da);
+                dev.write(&at, offset, da.size, value);
+            } else {
+                let raw = dev.read(&at, offset, da.size);
+                vcpu.regs.set(da.reg, ferrovisor_trap::read_result(raw, da));
+            }
             vcpu.regs.pc += 4;
             return Next::Resume;
         }
@@ -146,34 +136,6 @@ fn data_abort(vcpu: &mut Vcpu, da: &DataAbort) -> Next {
     let inj = ferrovisor_trap::inject_data_abort(&el1_context(vcpu), vcpu.regs.far, da.write);
     apply(vcpu, &inj);
     Next::Resume
-}
-
-/// Device state the hypervisor mirrors after an emulated access: vUART
-/// output goes to the console, waiting input refills its receive FIFO.
-fn after_access(vm: &super::Vm, write: bool) {
-    if let Some(vuart) = &vm.vuart {
-        vuart.feed();
-        vm.sync_vuart_irq();
-        if !write {
-            return;
-        }
-        let mut out = alloc::vec::Vec::new();
-        vuart.dev.lock().drain_tx(&mut out);
-        if !out.is_empty() {
-            console::guest_output(vm, &out);
-        }
-    }
-}
-
-/// Performs one emulated load or store on `dev` for the faulting instruction.
-fn emulate(dev: &mut dyn MmioDevice, offset: u64, da: &DataAbort, regs: &mut VcpuRegs) {
-    if da.write {
-        let value = ferrovisor_trap::write_value(regs.get(da.reg), da);
-        dev.write(offset, da.size, value);
-    } else {
-        let raw = dev.read(offset, da.size);
-        regs.set(da.reg, ferrovisor_trap::read_result(raw, da));
-    }
 }
 
 /// ferrovisor's own hypercalls (SMCCC vendor-specific hypervisor service

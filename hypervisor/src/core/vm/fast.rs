@@ -24,7 +24,7 @@
 //! exit-count hypercall see every exit.
 
 use super::vcpu::{Vcpu, VTIMER_INTID};
-use super::{exit, ExitReason, VmState};
+use super::{exit, ExitReason};
 use crate::core::{cpus, irq};
 use crate::platform::gicv3;
 
@@ -97,16 +97,16 @@ fn interrupt(v: &mut Vcpu) -> u64 {
         count(v, ExitReason::Irq);
         return RESUME;
     };
-    if let Some(guest) = v.vm.forwarded_intid(host).filter(|_| v.vm.state() == VmState::Running) {
+    if let Some(guest) = v.vm.forwards.guest_of(host).filter(|_| v.vm.state().receives_interrupts()) {
         // A device interrupt of this guest: it stays active until the
         // guest's EOI deactivates it through the list register (HW=1).
         irq::note(host);
         gicv3::priority_drop(host);
         count(v, ExitReason::Forwarded);
-        if v.inject_now(guest) {
+        if v.inject_now(guest.raw()) {
             return RESUME;
         }
-        return raise_forwarded(v, guest);
+        return raise_forwarded(v, guest.raw());
     }
     other_interrupt(v, host)
 }

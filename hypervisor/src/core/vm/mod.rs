@@ -9,6 +9,7 @@
 pub mod build;
 pub mod console;
 pub mod control;
+pub mod devices;
 pub mod exit;
 pub mod fast;
 pub mod faults;
@@ -21,11 +22,8 @@ use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use ferrovisor_config::GuestConfig;
 use ferrovisor_psci::VcpuPower;
 use ferrovisor_stage2::Stage2;
-use ferrovisor_types::{GuestPhysAddr, HostIrq, HostRegion};
-use ferrovisor_vdev::bus::{MmioBus, MmioDevice};
-use ferrovisor_vdev::pl011::Pl011;
-use ferrovisor_vdev::tagged::LineTagger;
-use ferrovisor_vgic::{Effect, Effects, Vgic, VgicConfig};
+use ferrovisor_types::{GuestPhysAddr, HostRegion};
+use ferrovisor_vgic::{Effect, Effects, ForwardTable, SharedVgic, Vgic, VgicConfig};
 use spin::{Mutex, RwLock};
 
 use crate::platform::hostram::HostRam;
@@ -49,6 +47,15 @@ impl VmState {
             2 => VmState::Paused,
             _ => VmState::Stopped,
         }
+    }
+
+    /// Whether the guest takes interrupts now: forwarded device
+    /// interrupts are raised in its vGIC while it runs or is paused (a
+    /// paused guest finds them pending when it resumes); a stopped guest's
+    /// are dropped and their host interrupt disabled.
+    #[inline(always)]
+    pub fn receives_interrupts(self) -> bool {
+        matches!(self, VmState::Running | VmState::Paused)
     }
 
     /// The name the shell prints.
@@ -148,56 +155,6 @@ impl VcpuShared {
     }
 }
 
-/// The emulated PL011 of a guest and the line buffer of its output.
-pub struct Vuart {
-    /// Guest-physical base (4 KiB window).
-    pub gpa: GuestPhysAddr,
-    /// The device model, shared with the guest's MMIO bus.
-    pub dev: Arc<Mutex<Pl011>>,
-    /// Output assembled into tagged console lines.
-    pub tagger: Mutex<LineTagger>,
-    /// Typed bytes waiting for room in the UART's receive FIFO.
-    pub input: Mutex<alloc::collections::VecDeque<u8>>,
-}
-
-/// Most typed bytes held for a guest whose UART FIFO is full.
-pub const INPUT_BACKLOG: usize = 4096;
-
-impl Vuart {
-    /// Moves waiting input into the receive FIFO while it has room.
-    pub fn feed(&self) {
-        let mut input = self.input.lock();
-        if input.is_empty() {
-            return;
-        }
-        let mut dev = self.dev.lock();
-        while dev.rx_space() > 0 {
-            match input.pop_front() {
-                Some(b) => {
-                    dev.push_rx(b);
-                }
-                None => break,
-            }
-        }
-    }
-}
-
-/// An emulated device on a guest's MMIO bus.
-pub type Device = alloc::boxed::Box<dyn MmioDevice + Send>;
-
-/// A device model shared between the bus and the code that feeds it.
-pub struct Shared<D>(pub Arc<Mutex<D>>);
-
-impl<D: MmioDevice> MmioDevice for Shared<D> {
-    fn read(&mut self, offset: u64, size: u8) -> u64 {
-        self.0.lock().read(offset, size)
-    }
-
-    fn write(&mut self, offset: u64, size: u8, value: u64) {
-        self.0.lock().write(offset, size, value)
-    }
-}
-
 /// One slab of guest RAM: where the guest sees it and the host RAM behind it.
 pub struct RamSlab {
     /// Guest-physical base.
@@ -245,20 +202,14 @@ pub struct Vm {
     /// Per-vCPU shared state.
     pub vcpus: Vec<VcpuShared>,
     /// The emulated UART, if configured (also on `mmio`).
-    pub vuart: Option<Vuart>,
-    /// Emulated devices by guest-physical window.
-    pub mmio: Mutex<MmioBus<Device>>,
-    /// The virtual GICv3 (distributor, redistributors, interrupt state).
-    /// Change it through [`Vm::vgic_update`], which tells the vCPUs.
-    pub vgic: Mutex<Vgic>,
-    /// Bumped on every vGIC change not made by a vCPU's own list-register
-    /// refresh: a vCPU whose list registers are up to date with this and
-    /// whose guest completed nothing skips the refresh on entry.
-    pub vgic_gen: AtomicU64,
-    /// The guest-physical windows of the vGIC (distributor, redistributors).
-    pub vgic_windows: [(GuestPhysAddr, u64); 2],
-    /// The vUART interrupt line as last driven into the vGIC.
-    pub vuart_level: AtomicBool,
+    pub vuart: Option<Arc<devices::vuart::Vuart>>,
+    /// Emulated devices (vGIC frames, vUART, ...) by guest-physical window;
+    /// fixed once the guest is built.
+    pub mmio: devices::Bus,
+    /// The virtual GICv3 (distributor, redistributors, interrupt state),
+    /// shared by the vCPUs' pCPUs. Change it through [`Vm::vgic_update`],
+    /// which tells the vCPUs and carries out the effects.
+    pub vgic: SharedVgic,
     /// Stage-2 tables and RAM.
     pub memory: Mutex<VmMemory>,
     /// Host regions of its RAM (for PSCI entry checks), fixed after build.
@@ -267,21 +218,16 @@ pub struct Vm {
     pub unbootable: Option<String>,
     /// A reset requested by the guest (PSCI SYSTEM_RESET), served by cpu0.
     pub reset_requested: AtomicBool,
-    /// Guest INTID by host INTID for this guest's forwarded interrupts (0:
-    /// not this guest's), from the config: the exit fast path's lookup.
-    pub forwards: Vec<u16>,
+    /// Its forwarded interrupts (host to guest INTID), from the config:
+    /// the one table the exit fast path, the slow path, the vGIC links and
+    /// the shell use.
+    pub forwards: ForwardTable,
 }
 
 impl Vm {
     /// The current lifecycle state.
     pub fn state(&self) -> VmState {
         VmState::from_u8(self.state.load(Ordering::Acquire))
-    }
-
-    /// The guest INTID that host interrupt `host` is forwarded to, if this
-    /// guest owns it.
-    pub fn forwarded_intid(&self, host: HostIrq) -> Option<u32> {
-        self.forwards.get(host.raw() as usize).copied().filter(|&g| g != 0).map(u32::from)
     }
 
     /// Changes the lifecycle state.
@@ -325,29 +271,27 @@ impl Vm {
     /// changed, and applies the effects (kicks, physical GIC updates).
     pub fn vgic_update<R>(&self, f: impl FnOnce(&mut Vgic, &mut Effects) -> R) -> R {
         let mut fx = Effects::default();
-        let r = {
-            let mut vgic = self.vgic.lock();
-            let r = f(&mut vgic, &mut fx);
-            self.vgic_gen.fetch_add(1, Ordering::AcqRel);
-            r
-        };
+        let r = self.vgic.update(&mut fx, f);
         self.apply(&mut fx);
         r
     }
 
-    /// Drives the vUART's interrupt line into the vGIC from the UART model.
-    pub fn sync_vuart_irq(&self) {
-        let (Some(vuart), Some(cfg)) = (&self.vuart, &self.config.vuart) else { return };
-        let level = vuart.dev.lock().irq_level();
-        if self.vuart_level.swap(level, Ordering::AcqRel) == level {
-            return;
+    /// Kicks the pCPUs of the vCPUs in `vcpus` (bit `i`: vCPU `i`), so that
+    /// they refill their list registers or wake from WFI.
+    #[inline(always)]
+    pub fn kick_vcpus(&self, vcpus: u32) {
+        if vcpus != 0 {
+            self.kick_each(vcpus);
         }
-        self.vgic_update(|vgic, fx| vgic.set_level(cfg.irq.raw(), 0, level, fx));
     }
 
-    /// Whether `ipa` falls in the vGIC's distributor or redistributors.
-    pub fn in_vgic(&self, ipa: GuestPhysAddr) -> bool {
-        self.vgic_windows.iter().any(|(base, size)| ipa.raw().wrapping_sub(base.raw()) < *size)
+    #[inline(never)]
+    fn kick_each(&self, vcpus: u32) {
+        for (i, v) in self.vcpus.iter().enumerate() {
+            if i < 32 && vcpus & (1 << i) != 0 {
+                crate::core::sched::kick(v.pcpu);
+            }
+        }
     }
 
     /// The vGIC's shape for this guest.

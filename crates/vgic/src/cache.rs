@@ -1,0 +1,242 @@
+//! A vCPU's list registers as the hypervisor keeps them: the values saved
+//! while the vCPU is not loaded, which of them hold an interrupt, and the
+//! vGIC generation they were filled at, so that an entry with nothing new
+//! skips the refill and a device interrupt can go straight into a free list
+//! register on the exit fast path.
+//!
+//! The hardware is reached through [`LrBank`]: the hypervisor implements it
+//! with the `ICH_*_EL2` registers, the tests with a plain array that plays
+//! the guest's part (acknowledge, deactivate), so every decision made here
+//! runs on the host against the vGIC model.
+//!
+//! Protocol, for the pCPU that owns the vCPU:
+//! * [`LrCache::load`] when the vCPU is scheduled in (writes the saved
+//!   values back);
+//! * [`LrCache::refresh`] before every entry (hands the model what the
+//!   guest did and refills, unless nothing changed);
+//! * [`LrCache::inject_now`] on the exit fast path (one interrupt straight
+//!   into a free LR, or `false`: raise it in the model the ordinary way);
+//! * [`LrCache::save`] when the vCPU is scheduled out (reads the LRs back
+//!   and hands the model their state).
+//!
+//! Those return the vCPUs to kick (a bit per vCPU): interrupts this vCPU
+//! gave back that are now theirs. The hypervisor sends the IPIs.
+
+use crate::lr::MAX_LRS;
+use crate::shared::SharedVgic;
+
+/// The list registers of the CPU a vCPU is loaded on.
+pub trait LrBank {
+    /// List registers the CPU implements, `1..=16`.
+    fn count(&self) -> usize;
+    /// Reads list register `n`.
+    fn read(&self, n: usize) -> u64;
+    /// Writes list register `n`.
+    fn write(&mut self, n: usize, value: u64);
+    /// List registers whose interrupt the guest completed (bit `n`): those
+    /// without pending or active state (`ICH_ELRSR_EL2 | ICH_EISR_EL2`).
+    fn completed(&self) -> u16;
+    /// Turns the virtual CPU interface on, with the underflow maintenance
+    /// interrupt if `underflow` (more interrupts wait than LRs are free).
+    fn enable(&mut self, underflow: bool);
+}
+
+/// One vCPU's list-register cache (see the module documentation).
+#[derive(Clone, Debug)]
+pub struct LrCache {
+    /// The list registers while the vCPU is not loaded.
+    saved: [u64; MAX_LRS],
+    /// List registers holding an interrupt after the last refill.
+    live: u16,
+    /// One bit per list register the CPU implements (set by `load`).
+    mask: u16,
+    /// The vGIC generation of the last refill; `u64::MAX`: refill.
+    seen: u64,
+}
+
+impl Default for LrCache {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LrCache {
+    /// Empty list registers, a refill due.
+    pub const fn new() -> Self {
+        Self { saved: [0; MAX_LRS], live: 0, mask: 0, seen: u64::MAX }
+    }
+
+    /// The vCPU (re)starts: empty list registers, a refill due.
+    pub fn reset(&mut self) {
+        *self = Self::new();
+    }
+
+    /// The saved list registers (for inspection; 0 is empty).
+    pub fn saved(&self) -> &[u64; MAX_LRS] {
+        &self.saved
+    }
+
+    /// Schedules the vCPU in: writes its saved list registers to `bank`.
+    /// The virtual CPU interface is turned on by the caller (with the rest
+    /// of its state).
+    pub fn load(&mut self, bank: &mut impl LrBank) {
+        let n = bank.count().clamp(1, MAX_LRS);
+        self.mask = ((1u32 << n) - 1) as u16;
+        for (i, lr) in self.saved.iter().enumerate().take(n) {
+            bank.write(i, *lr);
+        }
+    }
+
+    /// Before an entry: if the vGIC changed since the last refill or the
+    /// guest completed one of the loaded interrupts, hands the model what
+    /// the guest did with its list registers and refills them with what is
+    /// deliverable now. Returns the vCPUs to kick (never `vcpu` itself).
+    #[inline(always)]
+    pub fn refresh(&mut self, vgic: &SharedVgic, vcpu: usize, bank: &mut impl LrBank) -> u32 {
+        let gen = vgic.generation();
+        if gen == self.seen && self.live & bank.completed() == 0 {
+            return 0;
+        }
+        self.refill(vgic, vcpu, gen, bank)
+    }
+
+    /// [`LrCache::refresh`] when something changed: out of line, so that
+    /// the entry with nothing new stays short.
+    #[inline(never)]
+    fn refill(&mut self, vgic: &SharedVgic, vcpu: usize, gen: u64, bank: &mut impl LrBank) -> u32 {
+        // Read before the lock: a change after this point leaves `seen`
+        // behind the generation, so the next entry refills again.
+        self.seen = gen;
+        let n = bank.count().clamp(1, MAX_LRS);
+        let mut lrs = [0u64; MAX_LRS];
+        for (i, lr) in lrs.iter_mut().enumerate().take(n) {
+            *lr = bank.read(i);
+        }
+        // flush_lrs starts by reconciling the LRs with the model, which is
+        // all sync_lrs would do here.
+        let flush = vgic.lock().flush_lrs(vcpu, &mut lrs[..n]);
+        self.live = 0;
+        for (i, lr) in lrs.iter().enumerate().take(n) {
+            bank.write(i, *lr);
+            if *lr != 0 {
+                self.live |= 1 << i;
+            }
+        }
+        bank.enable(flush.overflow);
+        owed(vgic, flush.kicks, vcpu)
+    }
+
+    /// Exit fast path: makes INTID `intid` (which just fired) pending by
+    /// writing it straight into a free list register, when the vGIC says
+    /// that is all a refill would do ([`crate::Vgic::raise_edge_into_lr`]):
+    /// nothing changed in the model since the last refill. Interrupts the
+    /// guest completed since then are handed back first
+    /// ([`crate::Vgic::retire_lrs`]) and their LRs reused. `false`: the
+    /// caller raises `intid` the ordinary way and the next entry refills
+    /// (which finds any completion already handed back: consistent).
+    #[inline(always)]
+    pub fn inject_now(&mut self, vgic: &SharedVgic, vcpu: usize, intid: u32, bank: &mut impl LrBank) -> bool {
+        let completed = self.live & bank.completed();
+        if completed != 0 {
+            return self.inject_after_completions(vgic, vcpu, intid, completed, bank);
+        }
+        let free = !self.live & self.mask;
+        if free == 0 {
+            return false;
+        }
+        let value = {
+            let mut model = vgic.lock();
+            if vgic.generation() != self.seen {
+                return false;
+            }
+            model.raise_edge_into_lr(intid, vcpu)
+        };
+        let Some(value) = value else { return false };
+        let i = free.trailing_zeros() as usize;
+        bank.write(i, value);
+        self.live |= 1 << i;
+        true
+    }
+
+    /// [`LrCache::inject_now`] when the guest completed some of the loaded
+    /// interrupts (`completed`, LR bits) since the last refill. Out of line,
+    /// so the path without completions stays short.
+    #[inline(never)]
+    fn inject_after_completions(
+        &mut self,
+        vgic: &SharedVgic,
+        vcpu: usize,
+        intid: u32,
+        completed: u16,
+        bank: &mut impl LrBank,
+    ) -> bool {
+        let live = self.live & !completed;
+        let free = !live & self.mask;
+        if free == 0 {
+            return false;
+        }
+        let value = {
+            let mut model = vgic.lock();
+            if vgic.generation() != self.seen {
+                return false;
+            }
+            let mut bits = completed;
+            let done = core::iter::from_fn(|| {
+                let i = bits.trailing_zeros() as usize;
+                bits &= bits.wrapping_sub(1);
+                (i < MAX_LRS).then(|| bank.read(i))
+            });
+            let value =
+                if model.retire_lrs(vcpu, done) { model.raise_edge_into_lr(intid, vcpu) } else { None };
+            if value.is_none() {
+                // The model may have taken the completions back: the next
+                // entry must refill (it finds those LRs invalid, which is
+                // consistent).
+                vgic.invalidate();
+            }
+            value
+        };
+        let Some(value) = value else { return false };
+        let i = free.trailing_zeros() as usize;
+        // The retired LRs are cleared: one left invalid with its EOI bit
+        // would keep the maintenance interrupt asserted.
+        let mut stale = completed & !(1 << i);
+        while stale != 0 {
+            bank.write(stale.trailing_zeros() as usize, 0);
+            stale &= stale - 1;
+        }
+        bank.write(i, value);
+        self.live = live | (1 << i);
+        true
+    }
+
+    /// Schedules the vCPU out: reads its list registers back and hands the
+    /// model their state. The caller turns the virtual CPU interface off.
+    /// Returns the vCPUs to kick (never `vcpu` itself).
+    pub fn save(&mut self, vgic: &SharedVgic, vcpu: usize, bank: &impl LrBank) -> u32 {
+        let n = bank.count().clamp(1, MAX_LRS);
+        for (i, lr) in self.saved.iter_mut().enumerate().take(n) {
+            *lr = bank.read(i);
+        }
+        let kicks = {
+            let mut model = vgic.lock();
+            model.sync_lrs(vcpu, &mut self.saved[..n]);
+            model.take_kicks()
+        };
+        self.seen = u64::MAX;
+        owed(vgic, kicks, vcpu)
+    }
+}
+
+/// The vCPUs in `kicks` but `vcpu`: they must refill (the generation moves
+/// on) and, if they sleep in an untrapped WFI, wake up.
+fn owed(vgic: &SharedVgic, kicks: u32, vcpu: usize) -> u32 {
+    let kicks = kicks & !(1u32.checked_shl(vcpu as u32).unwrap_or(0));
+    if kicks != 0 {
+        vgic.invalidate();
+    }
+    kicks
+}
+
+#[cfg(test)]
+mod tests;
