@@ -24,6 +24,8 @@ pub fn run() -> Result<()> {
     setup::ensure_rust_target()?;
     setup::ensure_rust_components()?;
     cargo(&["fmt", "--all", "--check"])?;
+    setup::step("hypervisor layering (docs/architecture.md, \"Layers\")");
+    crate::layers::check(&paths::root().join("hypervisor/src"))?;
     cargo(&[
         "clippy",
         "--workspace",

@@ -14,6 +14,7 @@ mod check;
 mod image;
 mod images;
 mod itests;
+mod layers;
 mod paths;
 mod placement;
 mod qemu;

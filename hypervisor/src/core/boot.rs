@@ -305,5 +305,6 @@ fn crashtest(kind: &str) {
 
 /// Secondary CPU entry from `arch::aarch64::boot`.
 pub extern "C" fn secondary_main(index: usize) -> ! {
-    cpus::secondary_start(index)
+    cpus::secondary_start(index);
+    crate::core::sched::run(None)
 }

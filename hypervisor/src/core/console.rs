@@ -16,6 +16,10 @@ use core::fmt;
 use ferrovisor_cmdline::output::{Machine, Output, Port};
 use spin::Mutex;
 
+/// The shell's prompt: the console redraws it, with the line being typed,
+/// after other output, and the shell prints it.
+pub const PROMPT: &str = "ferrovisor> ";
+
 /// Where QEMU virt's first PL011 lives; used until the host DT is parsed.
 pub const EARLY_UART: usize = pl011::EARLY_CONSOLE;
 

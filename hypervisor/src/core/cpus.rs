@@ -28,6 +28,9 @@ static SLOTS: [Slot; MAX_CPUS] = [const {
     }
 }; MAX_CPUS];
 static COUNT: AtomicUsize = AtomicUsize::new(1);
+/// vCPUs pinned to each pCPU (placed there for good when their guest was
+/// built).
+static PINNED: [AtomicUsize; MAX_CPUS] = [const { AtomicUsize::new(0) }; MAX_CPUS];
 static VTIMER_FIRED: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX_CPUS];
 
 /// The guests' virtual timer (PPI 27) and the GIC maintenance interrupt
@@ -227,8 +230,9 @@ pub fn ipi_check() -> usize {
     answered
 }
 
-/// Entry for a secondary CPU once it has a stack and the MMU on.
-pub fn secondary_start(index: usize) -> ! {
+/// Brings up a secondary CPU once it has a stack and the MMU on (its GIC
+/// CPU interface and local interrupts); parks it if it cannot serve.
+pub fn secondary_start(index: usize) {
     if index >= count() {
         power::park();
     }
@@ -237,5 +241,26 @@ pub fn secondary_start(index: usize) -> ! {
         power::park();
     }
     init_local_interrupts(index);
-    crate::core::sched::run(None)
+}
+
+/// Makes `pcpu` look at its run queue and its vCPUs' interrupts again: an
+/// IPI that exits a running guest or wakes an idle pCPU. Nothing for the
+/// calling CPU itself (it looks before its next entry anyway).
+pub fn kick(pcpu: usize) {
+    if pcpu == cpu::index() {
+        return;
+    }
+    let _ = gicv3::send_sgi(irq::SGI_KICK, mpidr_of(pcpu));
+}
+
+/// Counts one more vCPU pinned to `pcpu`.
+pub fn note_pinned(pcpu: usize) {
+    if let Some(p) = PINNED.get(pcpu) {
+        p.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+/// How many vCPUs are pinned to `pcpu`.
+pub fn pinned(pcpu: usize) -> usize {
+    PINNED.get(pcpu).map_or(0, |p| p.load(Ordering::Acquire))
 }

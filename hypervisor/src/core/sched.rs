@@ -16,42 +16,25 @@ use crate::arch::aarch64::{cpu, guest};
 use crate::core::vm::exit::{self, Next};
 use crate::core::vm::vcpu::Vcpu;
 use crate::core::vm::ExitReason;
-use crate::core::{irq, ticks};
-use crate::platform::gicv3;
+use crate::core::{cpus, ticks};
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::Ordering;
 use spin::Mutex;
 
 /// A run queue.
 type Queue = Mutex<VecDeque<Box<Vcpu>>>;
 
 static RUNQ: [Queue; MAX_CPUS] = [const { Mutex::new(VecDeque::new()) }; MAX_CPUS];
-/// vCPUs pinned to each pCPU (they stay in its run queue for good).
-static PINNED: [AtomicUsize; MAX_CPUS] = [const { AtomicUsize::new(0) }; MAX_CPUS];
 
 /// Puts a vCPU on its pCPU's run queue, for good.
 pub fn enqueue(vcpu: Box<Vcpu>) {
     let pcpu = vcpu.shared().map_or(0, |s| s.pcpu);
-    if let (Some(q), Some(pinned)) = (RUNQ.get(pcpu), PINNED.get(pcpu)) {
+    if let Some(q) = RUNQ.get(pcpu) {
         q.lock().push_back(vcpu);
-        pinned.fetch_add(1, Ordering::AcqRel);
-        kick(pcpu);
+        cpus::note_pinned(pcpu);
+        cpus::kick(pcpu);
     }
-}
-
-/// How many vCPUs are pinned to `pcpu`.
-pub fn pinned(pcpu: usize) -> usize {
-    PINNED.get(pcpu).map_or(0, |p| p.load(Ordering::Acquire))
-}
-
-/// Makes `pcpu` look at its run queue again: an IPI that exits a running
-/// guest or wakes an idle pCPU.
-pub fn kick(pcpu: usize) {
-    if pcpu == cpu::index() {
-        return;
-    }
-    let _ = gicv3::send_sgi(irq::SGI_KICK, crate::core::cpus::mpidr_of(pcpu));
 }
 
 /// Hook run by the boot CPU between slices (shell input, reset requests).
@@ -66,7 +49,7 @@ pub fn run(housekeeping: Option<Housekeeping>) -> ! {
             work();
         }
         // Slices exist only between two or more vCPUs.
-        ticks::set_periodic(pinned(me) > 1);
+        ticks::set_periodic(cpus::pinned(me) > 1);
         let mut picked = None;
         {
             let mut q = queue.lock();
@@ -116,7 +99,7 @@ fn idle_once() {
 fn run_slice(v: &mut Vcpu) -> bool {
     let mut waiting = false;
     let start_tick = ticks::count(cpu::index());
-    let dedicated = pinned(cpu::index()) == 1;
+    let dedicated = cpus::pinned(cpu::index()) == 1;
     v.load(dedicated);
     let vm = v.vm.clone();
     let Some(shared) = vm.vcpus.get(v.index) else { return false };

@@ -16,8 +16,8 @@ use ferrovisor_cmdline::line::{Event, LineEditor};
 use ferrovisor_cmdline::words;
 use spin::Mutex;
 
-/// The prompt.
-pub const PROMPT: &str = "ferrovisor> ";
+/// The prompt (kept by the console, which redraws it after other output).
+pub use crate::core::console::PROMPT;
 
 static EDITOR: Mutex<Option<LineEditor>> = Mutex::new(None);
 

@@ -8,8 +8,7 @@
 //! to its vUART. Ctrl-] (0x1d) detaches back to the shell.
 
 use super::Vm;
-use crate::core::console as hyp_console;
-use crate::shell::PROMPT;
+use crate::core::console::{self as hyp_console, PROMPT};
 use alloc::string::String;
 use core::sync::atomic::{AtomicUsize, Ordering};
 

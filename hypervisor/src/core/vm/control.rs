@@ -7,7 +7,7 @@
 
 use super::{build, Vm, VmState};
 use crate::arch::aarch64::{cpu, timer};
-use crate::core::sched;
+use crate::core::cpus;
 use alloc::string::String;
 use alloc::sync::Arc;
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -28,7 +28,7 @@ fn power_off_all(vm: &Vm) {
 
 fn kick_all(vm: &Vm) {
     for v in &vm.vcpus {
-        sched::kick(v.pcpu);
+        cpus::kick(v.pcpu);
     }
 }
 
@@ -157,7 +157,7 @@ pub fn set_halt_when_idle(on: bool) {
 fn note_stopped() {
     if HALT_WHEN_IDLE.load(Ordering::Acquire) {
         REQUESTS.store(true, Ordering::Release);
-        sched::kick(0);
+        cpus::kick(0);
     }
 }
 
@@ -191,7 +191,7 @@ pub fn request_reset(vm: &Vm) {
     vm.set_state(VmState::Stopped);
     REQUESTS.store(true, Ordering::Release);
     kick_all(vm);
-    sched::kick(0);
+    cpus::kick(0);
 }
 
 /// Serves guest-requested resets, and halts the board when every guest has

@@ -170,7 +170,7 @@ fn smccc(vcpu: &mut Vcpu, queries: bool) -> Next {
             if let Some(shared) = vm.vcpus.get(target) {
                 *shared.power.lock() = VcpuPower::OnPending;
                 *shared.start.lock() = Some((entry, context));
-                crate::core::sched::kick(shared.pcpu);
+                crate::core::cpus::kick(shared.pcpu);
             }
             vcpu.regs.x[0] = 0;
             Next::Resume
@@ -213,7 +213,7 @@ pub(super) fn answer_query(vcpu: &mut Vcpu) -> bool {
         hvc_ids::SCHED => {
             let Some(s) = vcpu.shared() else { return false };
             let loads = s.loads.load(core::sync::atomic::Ordering::Relaxed);
-            [loads, crate::core::sched::pinned(s.pcpu) as u64, 0, 0]
+            [loads, crate::core::cpus::pinned(s.pcpu) as u64, 0, 0]
         }
         _ => {
             let args = [vcpu.regs.x[0], vcpu.regs.x[1], vcpu.regs.x[2], vcpu.regs.x[3]];

@@ -244,7 +244,7 @@ impl Vm {
             match e {
                 Effect::Kick { vcpu } => {
                     if let Some(v) = self.vcpus.get(vcpu) {
-                        crate::core::sched::kick(v.pcpu);
+                        crate::core::cpus::kick(v.pcpu);
                     }
                 }
                 // The guest enabled, disabled, re-routed or dropped a
@@ -289,7 +289,7 @@ impl Vm {
     fn kick_each(&self, vcpus: u32) {
         for (i, v) in self.vcpus.iter().enumerate() {
             if i < 32 && vcpus & (1 << i) != 0 {
-                crate::core::sched::kick(v.pcpu);
+                crate::core::cpus::kick(v.pcpu);
             }
         }
     }
