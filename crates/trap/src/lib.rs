@@ -134,6 +134,21 @@ pub const fn instruction_length(esr: u64) -> u64 {
     }
 }
 
+/// `hvc #0` from AArch64 under [`HVC0_MASK`]: EC 0x16 and immediate 0.
+const HVC0: u64 = (ec::HVC64 as u64) << 26;
+/// Everything but IL and ISS[24:16]: the EC, the immediate (ISS[15:0]) and
+/// bits [63:32] (ISS2 and RES0, zero for an HVC). One logical immediate, so
+/// the test costs what an EC test alone would (and, compare).
+const HVC0_MASK: u64 = !0x03ff_0000;
+
+/// Whether the syndrome is an SMCCC call by HVC (`hvc #0`): the exit fast
+/// path's first decision, which answers queries among these and leaves
+/// everything else (another immediate included) to the full exit.
+#[inline(always)]
+pub const fn is_hvc0(esr: u64) -> bool {
+    esr & HVC0_MASK == HVC0
+}
+
 /// Decodes the ESR_EL2 of a synchronous exception taken from EL1 or EL0.
 ///
 /// Bits above `ESR[31]` (ISS2 and RES0) are ignored. Exception classes this

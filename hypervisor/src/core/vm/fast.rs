@@ -34,14 +34,6 @@ const SYNC: u64 = 8;
 const IRQ: u64 = 9;
 /// Returned to the assembly: the exit is handled, resume the guest.
 const RESUME: u64 = 0;
-/// `hvc #0` from AArch64 in ESR_EL2 under [`HVC0_MASK`]: EC 0x16 and the
-/// immediate (ISS[15:0]) 0.
-const HVC0: u64 = 0x16 << 26;
-/// Everything but IL and ISS[24:16]: EC, the immediate, and bits [63:32]
-/// (ISS2 and RES0, all zero for an HVC). One logical immediate, so the
-/// test costs what the EC test alone did (mov, and, cmp).
-const HVC0_MASK: u64 = !0x03ff_0000;
-
 /// Called by `guest_sync_fast` for a synchronous exception, with the vCPU
 /// `guest::run` was given; returns [`RESUME`] or [`SYNC`] (full exit).
 ///
@@ -82,7 +74,7 @@ fn sync(v: &mut Vcpu) -> u64 {
     // not count it again), and before answering: the exit-count hypercall
     // includes itself. An HVC with another immediate is not an SMCCC call:
     // the full exit refuses it (undefined instruction).
-    if crate::arch::aarch64::cpu::esr_el2() & HVC0_MASK == HVC0 {
+    if ferrovisor_trap::is_hvc0(crate::arch::aarch64::cpu::esr_el2()) {
         count(v, ExitReason::Hvc);
         if exit::answer_query(v) {
             return RESUME;
