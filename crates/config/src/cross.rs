@@ -63,7 +63,9 @@ pub(crate) fn check_against(g: &GuestConfig, who: Who<'_>, earlier: &[GuestConfi
                 {
                     let msg = format!(
                         "host INTID {} is already forwarded to guest {} by {}",
-                        route.host.0, e.name, other.path
+                        route.host.raw(),
+                        e.name,
+                        other.path
                     );
                     r.error(who, &pt.path, msg, "a host interrupt can go to one guest only");
                 }

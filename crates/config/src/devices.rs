@@ -158,7 +158,7 @@ fn gic_spec(spec: &[u32]) -> Option<HostIrqSpec> {
         _ => return None,
     };
     let trigger = if flags & 0x3 != 0 { Trigger::Edge } else { Trigger::Level };
-    Some(HostIrqSpec { irq: HostIrq(intid), trigger })
+    Some(HostIrqSpec { irq: HostIrq::new(intid)?, trigger })
 }
 
 /// The interrupt specifiers of node `idx` (`interrupts-extended` or

@@ -7,7 +7,7 @@
 
 use alloc::string::String;
 use alloc::vec::Vec;
-use ferrovisor_types::{GuestIrq, GuestPhysAddr, HostIrq, HostPhysAddr};
+use ferrovisor_types::{GuestIrq, GuestPhysAddr, HostIrq, HostPhysAddr, PcpuId};
 
 pub use crate::devices::Trigger;
 
@@ -43,7 +43,7 @@ pub struct GuestConfig {
     pub vcpus: u32,
     /// Physical CPU indices (0-based, in host DT order) the vCPUs may run on;
     /// `None` = any.
-    pub affinity: Option<Vec<usize>>,
+    pub affinity: Option<Vec<PcpuId>>,
     /// Guest RAM regions.
     pub memory: Vec<MemoryRegion>,
     /// Kernel image (bundle file name).

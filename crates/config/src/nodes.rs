@@ -202,8 +202,15 @@ pub(crate) fn parse_vuart(c: &mut Ctx<'_, '_, '_>, g: &mut RawGuest) {
         return;
     }
     if let (Some(gpa), Some(irq)) = (gpa, irq) {
-        g.vuart =
-            Some(VuartConfig { gpa: GuestPhysAddr(gpa), irq: GuestIrq(irq), path: c.node.path.clone() });
+        match GuestIrq::new(irq) {
+            Some(irq) => {
+                g.vuart = Some(VuartConfig { gpa: GuestPhysAddr(gpa), irq, path: c.node.path.clone() })
+            }
+            None => c.error(
+                format!("guest INTID {irq} is not a shared peripheral interrupt"),
+                crate::validate::SPI_HINT,
+            ),
+        }
     }
 }
 

@@ -144,9 +144,10 @@ pub(crate) fn dt_node(dev: &DeviceInfo, gpa0: u64, irq_map: &[(u32, u32)]) -> Op
     let irqs = dev
         .irqs
         .iter()
-        .map(|s| {
-            let guest = irq_map.iter().find(|(h, _)| *h == s.irq.0).map_or(s.irq.0, |(_, g)| *g);
-            (GuestIrq(guest), s.trigger)
+        .filter_map(|s| {
+            let guest = irq_map.iter().find(|(h, _)| *h == s.irq.raw()).map_or(s.irq.raw(), |(_, g)| *g);
+            // A guest INTID that is none is refused by the validator.
+            Some((GuestIrq::new(guest)?, s.trigger))
         })
         .collect();
     Some(PtDtNode {

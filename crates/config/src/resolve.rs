@@ -253,12 +253,20 @@ fn map_regions(
 fn map_irqs(side: &HostSide<'_>, pt: &RawPassthrough, who: Who<'_>, report: &mut Report) -> Vec<IrqRoute> {
     let specs: Vec<HostIrqSpec> = side.devices.iter().flat_map(|d| d.irqs.iter().copied()).collect();
     let names: Vec<&str> = side.devices.iter().map(|d| d.path.as_str()).collect();
-    let list: Vec<String> = specs.iter().map(|s| s.irq.0.to_string()).collect();
+    let list: Vec<String> = specs.iter().map(|s| s.irq.raw().to_string()).collect();
     let list = if list.is_empty() { "none".to_string() } else { list.join(", ") };
     let mut routes = Vec::new();
     for (host, guest) in &pt.irq_map {
-        match specs.iter().find(|s| s.irq.0 == *host) {
-            Some(s) => routes.push(IrqRoute { host: s.irq, guest: GuestIrq(*guest), trigger: s.trigger }),
+        match specs.iter().find(|s| s.irq.raw() == *host) {
+            Some(s) => match GuestIrq::new(*guest) {
+                Some(g) => routes.push(IrqRoute { host: s.irq, guest: g, trigger: s.trigger }),
+                None => report.error(
+                    who,
+                    &pt.path,
+                    format!("interrupt-map: guest INTID {guest} is not a shared peripheral interrupt"),
+                    crate::validate::SPI_HINT,
+                ),
+            },
             None => {
                 let msg = format!(
                     "interrupt-map: host INTID {host} is not an interrupt of {} (its interrupts: {list})",
@@ -273,7 +281,8 @@ fn map_irqs(side: &HostSide<'_>, pt: &RawPassthrough, who: Who<'_>, report: &mut
             if s.irq.class() != IntidClass::Spi {
                 let msg = format!(
                     "{} uses per-CPU interrupt INTID {}, which cannot be passed through",
-                    side.what, s.irq.0
+                    side.what,
+                    s.irq.raw()
                 );
                 report.error(
                     who,
@@ -281,8 +290,11 @@ fn map_irqs(side: &HostSide<'_>, pt: &RawPassthrough, who: Who<'_>, report: &mut
                     msg,
                     "only devices with shared peripheral interrupts (SPIs) can be passed through",
                 );
-            } else if !pt.irq_map.iter().any(|(h, _)| *h == s.irq.0) {
-                routes.push(IrqRoute { host: s.irq, guest: GuestIrq(s.irq.0), trigger: s.trigger });
+            } else if let Some(guest) =
+                GuestIrq::new(s.irq.raw()).filter(|_| !pt.irq_map.iter().any(|(h, _)| *h == s.irq.raw()))
+            {
+                // Not remapped: the guest sees the host's INTID.
+                routes.push(IrqRoute { host: s.irq, guest, trigger: s.trigger });
             }
         }
     }

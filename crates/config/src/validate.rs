@@ -8,6 +8,7 @@
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
+use ferrovisor_types::PcpuId;
 use ferrovisor_types::{HostRegion, IntidClass};
 
 use crate::cross::{by, host_clash, pages, PAGE_HINT};
@@ -19,7 +20,7 @@ use crate::parse::RawGuest;
 use crate::resolve::resolve;
 
 const ALIGN_HINT: &str = "stage-2 maps whole 4 KiB pages: use a multiple of 0x1000";
-const SPI_HINT: &str = "guest device interrupts must be SPIs of the virtual GIC, INTID 32 to 255 (16 to 31 are per-CPU: the timers use 26, 27 and 30)";
+pub(crate) const SPI_HINT: &str = "guest device interrupts must be SPIs of the virtual GIC, INTID 32 to 255 (16 to 31 are per-CPU: the timers use 26, 27 and 30)";
 
 /// A guest-physical window of one guest, for the overlap check.
 struct Window {
@@ -29,30 +30,39 @@ struct Window {
     path: Option<String>,
 }
 
-fn check_vcpus(host: &HostPlatform, g: &RawGuest, who: Who<'_>, r: &mut Report) -> Option<Vec<usize>> {
+fn check_vcpus(host: &HostPlatform, g: &RawGuest, who: Who<'_>, r: &mut Report) -> Option<Vec<PcpuId>> {
     if let Some(v) = g.vcpus.filter(|v| !(1..=MAX_VCPUS).contains(v)) {
         r.error(who, &g.path, format!("vcpus = <{v}> is out of range"), "a guest has 1 to 8 virtual CPUs");
     }
     let list = g.affinity.as_ref()?;
     let n = host.cpus.len();
-    let mut out: Vec<usize> = Vec::new();
+    let mut out: Vec<PcpuId> = Vec::new();
     for &cpu in list {
         let idx = cpu as usize;
+        let id = PcpuId::new(idx);
         if idx >= n {
             let msg = format!(
                 "cpu-affinity: physical CPU {cpu} does not exist (the host has {n} CPUs, 0 to {})",
                 n.saturating_sub(1)
             );
             r.error(who, &g.path, msg, "cpu-affinity lists 0-based indices into the host DT's /cpus nodes");
-        } else if out.contains(&idx) {
-            r.error(
-                who,
-                &g.path,
-                format!("cpu-affinity lists physical CPU {cpu} twice"),
-                "list each physical CPU once",
-            );
+        } else if let Some(id) = id {
+            if out.contains(&id) {
+                r.error(
+                    who,
+                    &g.path,
+                    format!("cpu-affinity lists physical CPU {cpu} twice"),
+                    "list each physical CPU once",
+                );
+            } else {
+                out.push(id);
+            }
         } else {
-            out.push(idx);
+            let msg = format!(
+                "cpu-affinity: physical CPU {cpu} is not used by ferrovisor, which runs guests on the first {} CPUs",
+                PcpuId::LIMIT
+            );
+            r.error(who, &g.path, msg, "list CPUs 0 to 7");
         }
     }
     Some(out)
@@ -181,17 +191,17 @@ fn check_irqs(g: &RawGuest, pts: &[&PassthroughConfig], who: Who<'_>, r: &mut Re
     let mut guest_used: Vec<(u32, String)> = Vec::new();
     let mut host_used: Vec<(u32, &str)> = Vec::new();
     if let Some(u) = &g.vuart {
-        use_guest_irq(u.irq.0, &u.path, &mut guest_used, who, r);
+        use_guest_irq(u.irq.raw(), &u.path, &mut guest_used, who, r);
     }
     for pt in pts {
         for route in &pt.irqs {
-            use_guest_irq(route.guest.0, &pt.path, &mut guest_used, who, r);
-            if let Some((_, first)) = host_used.iter().find(|(i, _)| *i == route.host.0) {
+            use_guest_irq(route.guest.raw(), &pt.path, &mut guest_used, who, r);
+            if let Some((_, first)) = host_used.iter().find(|(i, _)| *i == route.host.raw()) {
                 let msg =
-                    format!("host INTID {} is already forwarded to this guest by {first}", route.host.0);
+                    format!("host INTID {} is already forwarded to this guest by {first}", route.host.raw());
                 r.error(who, &pt.path, msg, "forward each host interrupt once");
             } else {
-                host_used.push((route.host.0, &pt.path));
+                host_used.push((route.host.raw(), &pt.path));
             }
         }
     }

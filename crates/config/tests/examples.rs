@@ -9,7 +9,7 @@ use ferrovisor_config::{
     DmaProtection, GuestConfig, IrqRoute, MemoryRegion, PassthroughConfig, PtDtNode, PtRegion, Trigger,
     VuartConfig,
 };
-use ferrovisor_types::{GuestIrq, GuestPhysAddr, HostIrq, HostPhysAddr};
+use ferrovisor_types::{GuestIrq, GuestPhysAddr, HostIrq, HostPhysAddr, PcpuId};
 use support::load;
 
 const QEMU: &[u8] = include_bytes!("fixtures/qemu-virt-gicv3.dtb");
@@ -25,7 +25,7 @@ fn mem(gpa: u64, size: u64, identity: bool, host: u64, path: &str) -> MemoryRegi
 fn vuart(guest: &str) -> Option<VuartConfig> {
     Some(VuartConfig {
         gpa: GuestPhysAddr(0x0900_0000),
-        irq: GuestIrq(33),
+        irq: GuestIrq::of::<33>(),
         path: format!("/guests/{guest}/uart@9000000"),
     })
 }
@@ -55,7 +55,7 @@ fn default_config_is_clean_and_typed() {
         name: "linux0".into(),
         path: "/guests/linux0".into(),
         vcpus: 2,
-        affinity: Some(vec![0, 1]),
+        affinity: Some(vec![PcpuId::of::<0>(), PcpuId::of::<1>()]),
         // Planned from the top of the 2 GiB of RAM down, in config order.
         memory: vec![mem(0x4000_0000, 0x1000_0000, false, 0xb000_0000, "/guests/linux0/memory@40000000")],
         kernel: Some("linux/Image".into()),
@@ -72,14 +72,18 @@ fn default_config_is_clean_and_typed() {
                 gpa: GuestPhysAddr(0x0901_0000),
                 size: 0x1000,
             }],
-            irqs: vec![IrqRoute { host: HostIrq(34), guest: GuestIrq(34), trigger: Trigger::Level }],
+            irqs: vec![IrqRoute {
+                host: HostIrq::of::<34>(),
+                guest: GuestIrq::of::<34>(),
+                trigger: Trigger::Level,
+            }],
             dma: DmaProtection::None,
             compatible: vec!["arm,pl031".into(), "arm,primecell".into()],
             dt: Some(PtDtNode {
                 name: "pl031".into(),
                 compatible: vec!["arm,pl031".into(), "arm,primecell".into()],
                 regs: vec![(GuestPhysAddr(0x0901_0000), 0x1000)],
-                irqs: vec![(GuestIrq(34), Trigger::Level)],
+                irqs: vec![(GuestIrq::of::<34>(), Trigger::Level)],
                 primecell: true,
                 props: vec![],
             }),
@@ -89,7 +93,7 @@ fn default_config_is_clean_and_typed() {
         name: "probe0".into(),
         path: "/guests/probe0".into(),
         vcpus: 1,
-        affinity: Some(vec![2]),
+        affinity: Some(vec![PcpuId::of::<2>()]),
         memory: vec![mem(0x4000_0000, 0x0100_0000, false, 0xaf00_0000, "/guests/probe0/memory@40000000")],
         kernel: Some("guests/probe.bin".into()),
         initrd: None,
@@ -142,7 +146,7 @@ fn dma_protection_values() {
     let gpas: Vec<u64> = pts[1].regions.iter().map(|r| r.gpa.0).collect();
     assert_eq!(gpas, [0x0906_0000, 0x0906_1000]);
     let routes: Vec<(u32, u32, Trigger)> =
-        pts[1].irqs.iter().map(|r| (r.host.0, r.guest.0, r.trigger)).collect();
+        pts[1].irqs.iter().map(|r| (r.host.raw(), r.guest.raw(), r.trigger)).collect();
     assert_eq!(routes, [(42, 50, Trigger::Edge), (41, 41, Trigger::Level)]);
 
     let out = load(QEMU, include_bytes!("fixtures/rule-dma-ack.dtb"), BUNDLE);

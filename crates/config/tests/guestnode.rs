@@ -34,7 +34,7 @@ fn pl061_and_pl031_nodes_are_complete() {
         name: "pl061".into(),
         compatible: vec!["arm,pl061".into(), "arm,primecell".into()],
         regs: vec![(GuestPhysAddr(0x0c00_0000), 0x1000)],
-        irqs: vec![(GuestIrq(70), Trigger::Level)],
+        irqs: vec![(GuestIrq::of::<70>(), Trigger::Level)],
         primecell: true,
         props: vec![
             prop("gpio-controller", &[]),
@@ -62,7 +62,7 @@ fn what_a_node_leaves_out_is_one_warning_per_device() {
     assert_eq!(names, ["gpio-controller", "#gpio-cells", "interrupt-controller", "#interrupt-cells"]);
     // The busy device keeps its data and its two GIC interrupts with their names.
     let busy = dt(&out.config.guests[0].passthrough[0]);
-    assert_eq!(busy.irqs, [(GuestIrq(42), Trigger::Level), (GuestIrq(43), Trigger::Edge)]);
+    assert_eq!(busy.irqs, [(GuestIrq::of::<42>(), Trigger::Level), (GuestIrq::of::<43>(), Trigger::Edge)]);
     assert!(busy.props.contains(&prop("interrupt-names", b"tx\0rx\0")));
     assert!(busy.props.contains(&prop("dma-coherent", &[])));
 }

@@ -21,9 +21,9 @@ fn check_common(p: &HostPlatform) {
     let console = p.console.as_ref().unwrap();
     assert_eq!(console.path, "/pl011@9000000");
     assert_eq!(console.region, HostRegion::new(0x0900_0000, 0x1000));
-    assert_eq!(console.irq, Some(HostIrq(33)));
+    assert_eq!(console.irq, Some(HostIrq::of::<33>()));
     let t = p.timer;
-    assert_eq!([t.secure_phys, t.phys, t.virt, t.hyp_phys].map(|i| i.0), [29, 30, 27, 26]);
+    assert_eq!([t.secure_phys, t.phys, t.virt, t.hyp_phys].map(|i| i.raw()), [29, 30, 27, 26]);
     assert_eq!(p.psci, Some(PsciMethod::Smc));
     assert_eq!(p.initrd, None);
 }
@@ -35,12 +35,12 @@ fn qemu_virt_gicv3() {
     assert!(p.smmus.is_empty());
     let rtc = p.device("/pl031@9010000").unwrap();
     assert_eq!(rtc.regions, [HostRegion::new(0x0901_0000, 0x1000)]);
-    assert_eq!(rtc.irqs, [HostIrqSpec { irq: HostIrq(34), trigger: Trigger::Level }]);
+    assert_eq!(rtc.irqs, [HostIrqSpec { irq: HostIrq::of::<34>(), trigger: Trigger::Level }]);
     assert!(!rtc.dma);
     let virtio = p.device("/virtio_mmio@a000000").unwrap();
     assert!(virtio.dma);
     assert_eq!(virtio.irqs[0].trigger, Trigger::Edge);
-    assert_eq!(virtio.irqs[0].irq, HostIrq(48));
+    assert_eq!(virtio.irqs[0].irq, HostIrq::of::<48>());
     assert!(p.device("/fw-cfg@9020000").unwrap().dma);
     assert!(p.device("/memory@40000000").is_none());
     assert!(p.device("/cpus/cpu@0").is_none());
@@ -62,7 +62,7 @@ fn qemu_virt_gicv3_smmuv3() {
 
 #[test]
 fn device_lookup_functions() {
-    assert_eq!(host_device(PLAIN, "/pl061@9030000").unwrap().irqs[0].irq, HostIrq(39));
+    assert_eq!(host_device(PLAIN, "/pl061@9030000").unwrap().irqs[0].irq, HostIrq::of::<39>());
     assert!(matches!(host_device(PLAIN, "/nope"), Err(HostDtError::NotFound { .. })));
     assert!(matches!(host_device(PLAIN, "/timer"), Err(HostDtError::NotADevice { .. })));
     let all = host_devices(PLAIN).unwrap();
@@ -90,7 +90,7 @@ fn small_host_aliases_ranges_and_chosen() {
     let console = p.console.as_ref().unwrap();
     assert_eq!(console.path, "/soc/serial@20000");
     assert_eq!(console.region, HostRegion::new(0x0902_0000, 0x100));
-    assert_eq!(console.irq, Some(HostIrq(37)));
+    assert_eq!(console.irq, Some(HostIrq::of::<37>()));
     // A sub-page device in the console's page.
     let tiny = p.device("/soc/tiny@20400").unwrap();
     assert_eq!(tiny.regions, [HostRegion::new(0x0902_0400, 0x100)]);
@@ -108,7 +108,7 @@ fn small_host_aliases_ranges_and_chosen() {
     let dual = p.device("/soc/dual@60000").unwrap();
     assert_eq!(dual.regions, [HostRegion::new(0x0906_0000, 0x1000), HostRegion::new(0x0906_1000, 0x1000)]);
     assert_eq!(
-        dual.irqs.iter().map(|s| (s.irq.0, s.trigger)).collect::<Vec<_>>(),
+        dual.irqs.iter().map(|s| (s.irq.raw(), s.trigger)).collect::<Vec<_>>(),
         [(41, Trigger::Level), (42, Trigger::Edge)]
     );
 }

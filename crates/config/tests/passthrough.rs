@@ -32,7 +32,7 @@ fn virtio_dt(gpa: u64) -> PtDtNode {
         compatible: vec!["virtio,mmio".into()],
         regs: vec![(GuestPhysAddr(gpa), 0x200)],
         // virtio_mmio@a003e00: interrupts = <0 0x2f 1>, SPI 47 = INTID 79, edge.
-        irqs: vec![(GuestIrq(79), Trigger::Edge)],
+        irqs: vec![(GuestIrq::of::<79>(), Trigger::Edge)],
         primecell: false,
         props: vec![DtProp { name: "dma-coherent".into(), value: vec![] }],
     }
@@ -44,7 +44,7 @@ fn sub_page_device_gets_its_page() {
     assert_eq!(pt.host_device.as_deref(), Some("/virtio_mmio@a003e00"));
     assert_eq!(pt.regions, [page(0x0a00_3000, 0x0a00_3000)]);
     assert_eq!(pt.dt, Some(virtio_dt(0x0a00_3e00)));
-    let routes: Vec<_> = pt.irqs.iter().map(|r| (r.host.0, r.guest.0, r.trigger)).collect();
+    let routes: Vec<_> = pt.irqs.iter().map(|r| (r.host.raw(), r.guest.raw(), r.trigger)).collect();
     assert_eq!(routes, [(79, 79, Trigger::Edge)]);
     assert_eq!(pt.dma, DmaProtection::UnprotectedAcknowledged);
     assert_eq!(pt.compatible, ["virtio,mmio"]);
@@ -61,13 +61,13 @@ fn sub_page_device_keeps_its_offset_at_another_address() {
 fn remapped_pl031() {
     let pt = only_pt(QEMU, include_bytes!("fixtures/rule-pt-remap.dtb"));
     assert_eq!(pt.regions, [page(0x0901_0000, 0x0c00_0000)]);
-    let routes: Vec<_> = pt.irqs.iter().map(|r| (r.host.0, r.guest.0, r.trigger)).collect();
+    let routes: Vec<_> = pt.irqs.iter().map(|r| (r.host.raw(), r.guest.raw(), r.trigger)).collect();
     assert_eq!(routes, [(34, 64, Trigger::Level)]);
     let dt = PtDtNode {
         name: "pl031".into(),
         compatible: vec!["arm,pl031".into(), "arm,primecell".into()],
         regs: vec![(GuestPhysAddr(0x0c00_0000), 0x1000)],
-        irqs: vec![(GuestIrq(64), Trigger::Level)],
+        irqs: vec![(GuestIrq::of::<64>(), Trigger::Level)],
         primecell: true,
         props: vec![],
     };
@@ -85,7 +85,7 @@ fn multi_region_device_dt_keeps_offsets_and_host_irq_order() {
     let dt = dual.dt.as_ref().unwrap();
     assert_eq!(dt.name, "dual");
     assert_eq!(dt.regs, [(GuestPhysAddr(0x0906_0000), 0x1000), (GuestPhysAddr(0x0906_1000), 0x1000)]);
-    assert_eq!(dt.irqs, [(GuestIrq(41), Trigger::Level), (GuestIrq(50), Trigger::Edge)]);
+    assert_eq!(dt.irqs, [(GuestIrq::of::<41>(), Trigger::Level), (GuestIrq::of::<50>(), Trigger::Edge)]);
     assert!(!dt.primecell && dt.props.is_empty());
 }
 

@@ -10,6 +10,7 @@ use support::load;
 const QEMU: &[u8] = include_bytes!("fixtures/qemu-virt-gicv3.dtb");
 const QEMU_SMMU: &[u8] = include_bytes!("fixtures/qemu-virt-gicv3-smmuv3.dtb");
 const SMALL: &[u8] = include_bytes!("fixtures/host-small.dtb");
+const MANY_CPUS: &[u8] = include_bytes!("fixtures/host-many-cpus.dtb");
 const BUNDLE: &[&str] = &["linux/Image", "linux/initrd.gz", "guests/probe.bin"];
 
 macro_rules! rule {
@@ -126,6 +127,14 @@ fn every_rule_reports_path_and_message() {
             &[("/guests/g", &["physical CPU 4 does not exist", "4 CPUs"]), ("/guests/g", &["physical CPU 0 twice"])],
             &[],
         ),
+        Case {
+            host: MANY_CPUS,
+            ..case(
+                rule!("affinity-limit"),
+                &[("/guests/g", &["physical CPU 9 is not used by ferrovisor", "first 8 CPUs"])],
+                &[],
+            )
+        },
         case(
             rule!("memory-alignment"),
             &[
@@ -500,14 +509,14 @@ fn planned_ram_is_disjoint_and_clear_of_the_hypervisor() {
         let mut taken: Vec<(u64, u64)> = hyp.reserved.iter().map(|(r, _)| (r.base.0, r.end())).collect();
         for g in &out.config.guests {
             for m in &g.memory {
-                let (start, end) = (m.host.0, m.host.0 + m.size);
+                let (start, end) = (m.host.raw(), m.host.raw() + m.size);
                 assert!(start >= 0x4000_0000 && end <= 0xc000_0000, "{} outside RAM", m.path);
                 assert!(taken.iter().all(|&(s, e)| end <= s || start >= e), "{} overlaps", m.path);
                 if m.identity {
-                    assert_eq!(m.host.0, m.gpa.0);
+                    assert_eq!(m.host.raw(), m.gpa.0);
                 } else if m.size >= ferrovisor_config::RAM_BLOCK {
                     assert_eq!(
-                        m.host.0 % ferrovisor_config::RAM_BLOCK,
+                        m.host.raw() % ferrovisor_config::RAM_BLOCK,
                         m.gpa.0 % ferrovisor_config::RAM_BLOCK
                     );
                 }

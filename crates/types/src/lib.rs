@@ -65,9 +65,30 @@ macro_rules! irq_type {
     ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
         $(#[$doc])*
         #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
-        pub struct $name(pub u32);
+        pub struct $name(u32);
 
         impl $name {
+            /// The largest INTID this type holds: the last SPI.
+            pub const LAST: u32 = 1019;
+
+            /// INTID `raw` if it names an interrupt (an SGI, PPI or SPI,
+            /// `0..=1019`); None for the special INTIDs (1020..=1023, e.g.
+            /// 1023, "spurious") and anything beyond.
+            pub const fn new(raw: u32) -> Option<Self> {
+                if raw <= Self::LAST {
+                    Some(Self(raw))
+                } else {
+                    None
+                }
+            }
+
+            /// INTID `RAW`, checked when the program is compiled (for
+            /// constants: `HostIrq::of::<27>()`).
+            pub const fn of<const RAW: u32>() -> Self {
+                const { assert!(RAW <= 1019, "not an SGI, PPI or SPI") };
+                Self(RAW)
+            }
+
             /// The raw GIC interrupt ID.
             pub const fn raw(self) -> u32 {
                 self.0
@@ -161,13 +182,70 @@ impl HostRegion {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Mpidr(pub u64);
 
-/// Index of a physical CPU as the hypervisor numbers them (0 = boot CPU).
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug, Hash)]
-pub struct PcpuId(pub usize);
+macro_rules! index_type {
+    ($(#[$doc:meta])* $name:ident, $limit:expr, $what:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug, Hash)]
+        pub struct $name(u8);
 
-/// Index of a virtual CPU inside its guest.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug, Hash)]
-pub struct VcpuId(pub usize);
+        impl $name {
+            /// How many indices the type can hold (`0..LIMIT`).
+            pub const LIMIT: usize = $limit;
+
+            /// Index `index`, if below [`Self::LIMIT`].
+            pub const fn new(index: usize) -> Option<Self> {
+                if index < Self::LIMIT {
+                    // LIMIT fits in u8.
+                    Some(Self(index as u8))
+                } else {
+                    None
+                }
+            }
+
+            /// Index `N`, checked when the program is compiled.
+            pub const fn of<const N: usize>() -> Self {
+                const { assert!(N < $limit, concat!("index beyond ", $what)) };
+                Self(N as u8)
+            }
+
+            /// The index, for tables.
+            pub const fn index(self) -> usize {
+                self.0 as usize
+            }
+
+            /// The index as a one-bit mask (bit `index`).
+            pub const fn bit(self) -> u32 {
+                1 << self.0
+            }
+
+            /// Every index below `count` (and below the limit), in order.
+            pub fn all(count: usize) -> impl Iterator<Item = Self> {
+                (0..count.min(Self::LIMIT)).map(|i| Self(i as u8))
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}", self.0)
+            }
+        }
+    };
+}
+
+index_type!(
+    /// Index of a physical CPU as the hypervisor numbers them (0 = boot
+    /// CPU, then host DT order).
+    PcpuId,
+    8,
+    "the physical CPUs the hypervisor serves"
+);
+index_type!(
+    /// Index of a virtual CPU inside its guest; also Aff0 of its virtual
+    /// MPIDR, so at most 16 (no affinity range selectors needed).
+    VcpuId,
+    16,
+    "the 16 vCPUs a guest's vGIC can address"
+);
 
 #[cfg(test)]
 mod tests {
@@ -184,11 +262,31 @@ mod tests {
 
     #[test]
     fn intid_classes() {
-        assert_eq!(HostIrq(15).class(), IntidClass::Sgi);
-        assert_eq!(GuestIrq(27).class(), IntidClass::Ppi);
-        assert_eq!(HostIrq(34).class(), IntidClass::Spi);
-        assert_eq!(HostIrq(1023).class(), IntidClass::Special);
-        assert_eq!(HostIrq(8192).class(), IntidClass::Other);
+        assert_eq!(HostIrq::of::<15>().class(), IntidClass::Sgi);
+        assert_eq!(GuestIrq::of::<27>().class(), IntidClass::Ppi);
+        assert_eq!(HostIrq::of::<34>().class(), IntidClass::Spi);
+        assert_eq!(IntidClass::of(1023), IntidClass::Special);
+        assert_eq!(IntidClass::of(8192), IntidClass::Other);
+    }
+
+    #[test]
+    fn interrupt_ids_are_checked() {
+        assert_eq!(HostIrq::new(1019).map(HostIrq::raw), Some(1019));
+        assert_eq!(HostIrq::new(1020), None, "special INTIDs are no interrupt");
+        assert_eq!(HostIrq::new(1023), None, "spurious");
+        assert_eq!(GuestIrq::new(u32::MAX), None);
+        assert_eq!(GuestIrq::new(0).map(GuestIrq::raw), Some(0));
+    }
+
+    #[test]
+    fn cpu_indices_are_checked() {
+        assert_eq!(VcpuId::new(15).map(VcpuId::index), Some(15));
+        assert_eq!(VcpuId::new(16), None);
+        assert_eq!(PcpuId::new(PcpuId::LIMIT), None);
+        assert_eq!(VcpuId::of::<3>().bit(), 8);
+        assert_eq!(VcpuId::all(40).count(), VcpuId::LIMIT);
+        let mut two = PcpuId::all(2).map(PcpuId::index);
+        assert_eq!((two.next(), two.next(), two.next()), (Some(0), Some(1), None));
     }
 
     #[test]

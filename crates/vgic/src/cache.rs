@@ -24,6 +24,7 @@
 
 use crate::lr::MAX_LRS;
 use crate::shared::SharedVgic;
+use ferrovisor_types::{GuestIrq, VcpuId};
 
 /// The list registers of the CPU a vCPU is loaded on.
 pub trait LrBank {
@@ -92,7 +93,7 @@ impl LrCache {
     /// the guest did with its list registers and refills them with what is
     /// deliverable now. Returns the vCPUs to kick (never `vcpu` itself).
     #[inline(always)]
-    pub fn refresh(&mut self, vgic: &SharedVgic, vcpu: usize, bank: &mut impl LrBank) -> u32 {
+    pub fn refresh(&mut self, vgic: &SharedVgic, vcpu: VcpuId, bank: &mut impl LrBank) -> u32 {
         let gen = vgic.generation();
         if gen == self.seen && self.live & bank.completed() == 0 {
             return 0;
@@ -103,7 +104,7 @@ impl LrCache {
     /// [`LrCache::refresh`] when something changed: out of line, so that
     /// the entry with nothing new stays short.
     #[inline(never)]
-    fn refill(&mut self, vgic: &SharedVgic, vcpu: usize, gen: u64, bank: &mut impl LrBank) -> u32 {
+    fn refill(&mut self, vgic: &SharedVgic, vcpu: VcpuId, gen: u64, bank: &mut impl LrBank) -> u32 {
         // Read before the lock: a change after this point leaves `seen`
         // behind the generation, so the next entry refills again.
         self.seen = gen;
@@ -135,7 +136,13 @@ impl LrCache {
     /// caller raises `intid` the ordinary way and the next entry refills
     /// (which finds any completion already handed back: consistent).
     #[inline(always)]
-    pub fn inject_now(&mut self, vgic: &SharedVgic, vcpu: usize, intid: u32, bank: &mut impl LrBank) -> bool {
+    pub fn inject_now(
+        &mut self,
+        vgic: &SharedVgic,
+        vcpu: VcpuId,
+        intid: GuestIrq,
+        bank: &mut impl LrBank,
+    ) -> bool {
         let completed = self.live & bank.completed();
         if completed != 0 {
             return self.inject_after_completions(vgic, vcpu, intid, completed, bank);
@@ -165,8 +172,8 @@ impl LrCache {
     fn inject_after_completions(
         &mut self,
         vgic: &SharedVgic,
-        vcpu: usize,
-        intid: u32,
+        vcpu: VcpuId,
+        intid: GuestIrq,
         completed: u16,
         bank: &mut impl LrBank,
     ) -> bool {
@@ -213,7 +220,7 @@ impl LrCache {
     /// Schedules the vCPU out: reads its list registers back and hands the
     /// model their state. The caller turns the virtual CPU interface off.
     /// Returns the vCPUs to kick (never `vcpu` itself).
-    pub fn save(&mut self, vgic: &SharedVgic, vcpu: usize, bank: &impl LrBank) -> u32 {
+    pub fn save(&mut self, vgic: &SharedVgic, vcpu: VcpuId, bank: &impl LrBank) -> u32 {
         let n = bank.count().clamp(1, MAX_LRS);
         for (i, lr) in self.saved.iter_mut().enumerate().take(n) {
             *lr = bank.read(i);
@@ -230,8 +237,8 @@ impl LrCache {
 
 /// The vCPUs in `kicks` but `vcpu`: they must refill (the generation moves
 /// on) and, if they sleep in an untrapped WFI, wake up.
-fn owed(vgic: &SharedVgic, kicks: u32, vcpu: usize) -> u32 {
-    let kicks = kicks & !(1u32.checked_shl(vcpu as u32).unwrap_or(0));
+fn owed(vgic: &SharedVgic, kicks: u32, vcpu: VcpuId) -> u32 {
+    let kicks = kicks & !vcpu.bit();
     if kicks != 0 {
         vgic.invalidate();
     }

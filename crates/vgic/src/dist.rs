@@ -6,6 +6,7 @@ use crate::effects::{Effect, Effects};
 use crate::mmio::Width;
 use crate::regs::{BitReg, ICFGR, IPRIORITYR};
 use crate::{Vgic, NO_TARGET};
+use ferrovisor_types::VcpuId;
 
 /// `GICD_IROUTER.IRM`: 1-of-N routing.
 pub(crate) const IROUTER_IRM: u64 = 1 << 31;
@@ -94,7 +95,7 @@ impl Vgic {
                     self.grp1 = g1;
                     self.mark_all();
                     for vcpu in (0..self.cfg.vcpus).filter(|&t| t != caller) {
-                        fx.push(Effect::Kick { vcpu });
+                        fx.kick(vcpu);
                     }
                 }
             }
@@ -153,17 +154,17 @@ impl Vgic {
         let intid = 32 + i as u32;
         self.mark(intid, 0);
         let Some(irq) = self.irq(intid, 0) else { return };
-        if let (Some(pintid), Some(vcpu)) = (irq.hw, target) {
+        if let (Some(pintid), Some(vcpu)) = (irq.hw, target.and_then(VcpuId::new)) {
             fx.push(Effect::HwRoute { pintid, vcpu });
         }
         // The vCPU holding it in an LR must give it back; the new target
         // may now have it deliverable.
         if let Some(owner) = irq.lr.map(|s| s.vcpu).filter(|&o| o != caller) {
-            fx.push(Effect::Kick { vcpu: owner });
+            fx.kick(owner);
         }
         if let Some(t) = target.filter(|&t| t != caller) {
             if irq.lr.is_none() && (irq.active() || self.deliverable(irq, intid, t)) {
-                fx.push(Effect::Kick { vcpu: t });
+                fx.kick(t);
             }
         }
     }

@@ -1,6 +1,7 @@
 //! Side effects of a vGIC operation that the hypervisor must carry out.
 
 use alloc::vec::Vec;
+use ferrovisor_types::{HostIrq, VcpuId};
 
 /// One thing the hypervisor must do after a vGIC call returned.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -11,13 +12,13 @@ pub enum Effect {
     /// [`crate::Vgic::flush_lrs`]; if it sleeps in WFI, wake it.
     Kick {
         /// The vCPU to kick.
-        vcpu: usize,
+        vcpu: VcpuId,
     },
     /// The guest enabled (`enable`) or disabled a HW-linked interrupt: mirror
     /// it on the physical GIC for `pintid`.
     HwEnable {
         /// Physical INTID.
-        pintid: u32,
+        pintid: HostIrq,
         /// New enable state.
         enable: bool,
     },
@@ -25,7 +26,7 @@ pub enum Effect {
     /// masked to the 5 implemented bits).
     HwPriority {
         /// Physical INTID.
-        pintid: u32,
+        pintid: HostIrq,
         /// New priority.
         priority: u8,
     },
@@ -33,16 +34,16 @@ pub enum Effect {
     /// to the pCPU that runs it.
     HwRoute {
         /// Physical INTID.
-        pintid: u32,
-        /// Target vCPU index.
-        vcpu: usize,
+        pintid: HostIrq,
+        /// Target vCPU.
+        vcpu: VcpuId,
     },
     /// The guest changed the trigger mode of a HW-linked interrupt. The
     /// hypervisor may refuse to mirror it (the physical trigger mode is a
     /// property of the board); the virtual configuration changes regardless.
     HwConfig {
         /// Physical INTID.
-        pintid: u32,
+        pintid: HostIrq,
         /// `true` for edge-triggered, `false` for level-sensitive.
         edge: bool,
     },
@@ -53,7 +54,7 @@ pub enum Effect {
     /// GICR_ICACTIVER0 on the physical GIC; harmless if already inactive).
     HwDeactivate {
         /// Physical INTID.
-        pintid: u32,
+        pintid: HostIrq,
     },
 }
 
@@ -83,7 +84,7 @@ impl Default for Effects {
 impl Effects {
     /// An empty list.
     pub const fn new() -> Self {
-        Self { head: [Effect::Kick { vcpu: 0 }; INLINE], len: 0, rest: Vec::new() }
+        Self { head: [Effect::Kick { vcpu: VcpuId::of::<0>() }; INLINE], len: 0, rest: Vec::new() }
     }
 
     /// Appends `e` (a [`Effect::Kick`] already in the list is not repeated).
@@ -97,6 +98,13 @@ impl Effects {
                 self.len += 1;
             }
             None => self.rest.push(e),
+        }
+    }
+
+    /// Kicks vCPU `vcpu` (an index the vGIC checked).
+    pub(crate) fn kick(&mut self, vcpu: usize) {
+        if let Some(vcpu) = VcpuId::new(vcpu) {
+            self.push(Effect::Kick { vcpu });
         }
     }
 

@@ -9,7 +9,7 @@ use crate::{Vgic, VgicError};
 use alloc::vec;
 use alloc::vec::Vec;
 use core::fmt;
-use ferrovisor_types::{GuestIrq, HostIrq, IntidClass};
+use ferrovisor_types::{GuestIrq, HostIrq, IntidClass, VcpuId};
 
 /// One forwarded interrupt.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -102,7 +102,7 @@ impl ForwardTable {
     #[inline(always)]
     pub fn guest_of(&self, host: HostIrq) -> Option<GuestIrq> {
         match self.by_host.get(host.raw() as usize) {
-            Some(&g) if g != 0 => Some(GuestIrq(u32::from(g))),
+            Some(&g) if g != 0 => GuestIrq::new(u32::from(g)),
             _ => None,
         }
     }
@@ -121,7 +121,7 @@ impl ForwardTable {
     /// list registers: the guest's deactivation deactivates the host's).
     pub fn link(&self, vgic: &mut Vgic) -> Result<(), VgicError> {
         for f in &self.forwards {
-            vgic.link_hw(f.guest.raw(), 0, f.host.raw())?;
+            vgic.link_hw(f.guest, VcpuId::of::<0>(), f.host)?;
         }
         Ok(())
     }
@@ -134,30 +134,37 @@ mod tests {
     use ferrovisor_types::GuestPhysAddr;
 
     fn fwd(host: u32, guest: u32) -> Forward {
-        Forward { host: HostIrq(host), guest: GuestIrq(guest), edge: false, device: 0 }
+        Forward {
+            host: HostIrq::new(host).unwrap(),
+            guest: GuestIrq::new(guest).unwrap(),
+            edge: false,
+            device: 0,
+        }
     }
 
     #[test]
     fn looks_up_exactly_the_forwarded_interrupts() {
         let t = ForwardTable::new([fwd(40, 33), fwd(79, 100)]).unwrap();
-        assert_eq!(t.guest_of(HostIrq(40)), Some(GuestIrq(33)));
-        assert_eq!(t.guest_of(HostIrq(79)), Some(GuestIrq(100)));
-        for other in [0, 27, 32, 41, 78, 80, 1019, 1023, u32::MAX] {
-            assert_eq!(t.guest_of(HostIrq(other)), None, "{other}");
+        assert_eq!(t.guest_of(HostIrq::of::<40>()), Some(GuestIrq::of::<33>()));
+        assert_eq!(t.guest_of(HostIrq::of::<79>()), Some(GuestIrq::of::<100>()));
+        for other in [0, 27, 32, 41, 78, 80, 1019] {
+            assert_eq!(t.guest_of(HostIrq::new(other).unwrap()), None, "{other}");
         }
         assert_eq!(t.iter().count(), 2);
-        assert!(ForwardTable::empty().guest_of(HostIrq(40)).is_none());
+        assert!(ForwardTable::empty().guest_of(HostIrq::of::<40>()).is_none());
     }
 
     #[test]
     fn refuses_what_the_fast_path_could_not_handle() {
-        assert_eq!(ForwardTable::new([fwd(27, 33)]), Err(ForwardError::HostNotSpi(HostIrq(27))));
-        assert_eq!(ForwardTable::new([fwd(1020, 33)]), Err(ForwardError::HostNotSpi(HostIrq(1020))));
-        assert_eq!(ForwardTable::new([fwd(40, 16)]), Err(ForwardError::GuestNotSpi(GuestIrq(16))));
-        assert_eq!(ForwardTable::new([fwd(40, 33), fwd(40, 34)]), Err(ForwardError::HostTwice(HostIrq(40))));
+        assert_eq!(ForwardTable::new([fwd(27, 33)]), Err(ForwardError::HostNotSpi(HostIrq::of::<27>())));
+        assert_eq!(ForwardTable::new([fwd(40, 16)]), Err(ForwardError::GuestNotSpi(GuestIrq::of::<16>())));
+        assert_eq!(
+            ForwardTable::new([fwd(40, 33), fwd(40, 34)]),
+            Err(ForwardError::HostTwice(HostIrq::of::<40>()))
+        );
         assert_eq!(
             ForwardTable::new([fwd(40, 33), fwd(41, 33)]),
-            Err(ForwardError::GuestTwice(GuestIrq(33)))
+            Err(ForwardError::GuestTwice(GuestIrq::of::<33>()))
         );
     }
 
@@ -171,9 +178,15 @@ mod tests {
         };
         let mut vgic = Vgic::new(cfg).unwrap();
         ForwardTable::new([fwd(40, 33), fwd(79, 95)]).unwrap().link(&mut vgic).unwrap();
-        assert_eq!(vgic.irq_info(33, 0).unwrap().hw, Some(40));
-        assert_eq!(vgic.irq_info(95, 0).unwrap().hw, Some(79));
-        assert_eq!(vgic.irq_info(34, 0).unwrap().hw, None);
+        assert_eq!(
+            vgic.irq_info(GuestIrq::new(33).unwrap(), VcpuId::of::<0>()).unwrap().hw,
+            HostIrq::new(40)
+        );
+        assert_eq!(
+            vgic.irq_info(GuestIrq::new(95).unwrap(), VcpuId::of::<0>()).unwrap().hw,
+            HostIrq::new(79)
+        );
+        assert_eq!(vgic.irq_info(GuestIrq::new(34).unwrap(), VcpuId::of::<0>()).unwrap().hw, None);
         // A guest interrupt beyond the vGIC's SPIs is refused, not ignored.
         let beyond = ForwardTable::new([fwd(40, 200)]).unwrap();
         assert!(beyond.link(&mut vgic).is_err());

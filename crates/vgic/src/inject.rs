@@ -1,8 +1,9 @@
 //! Interrupt sources: SGIs from `ICC_SGI1R_EL1`, device lines and edges,
 //! HW links, and the kicks they cause.
 
-use crate::effects::{Effect, Effects};
+use crate::effects::Effects;
 use crate::{Vgic, VgicError};
+use ferrovisor_types::{GuestIrq, HostIrq, VcpuId};
 
 /// `ICC_SGI1R_EL1.IRM`: every PE but the writer.
 const SGI1R_IRM: u64 = 1 << 40;
@@ -21,7 +22,7 @@ impl Vgic {
             None => self.target(intid, bank).filter(|&t| irq.active() || self.deliverable(irq, intid, t)),
         };
         if let Some(vcpu) = who.filter(|&v| Some(v) != caller) {
-            fx.push(Effect::Kick { vcpu });
+            fx.kick(vcpu);
         }
     }
 
@@ -31,7 +32,8 @@ impl Vgic {
     /// Targets: with IRM (bit 40) every vCPU but the writer; otherwise the
     /// vCPUs whose Aff0 is `RS * 16 + n` for each bit `n` of TargetList
     /// `[15:0]`, when Aff3 `[55:48]`, Aff2 `[39:32]` and Aff1 `[23:16]` are 0.
-    pub fn write_sgi1r(&mut self, vcpu: usize, value: u64, fx: &mut Effects) {
+    pub fn write_sgi1r(&mut self, vcpu: VcpuId, value: u64, fx: &mut Effects) {
+        let vcpu = vcpu.index();
         if vcpu >= self.cfg.vcpus {
             self.count_bad();
             return;
@@ -59,7 +61,8 @@ impl Vgic {
     /// bank for PPIs/SGIs) to `level`. A level-sensitive interrupt is
     /// pending while the line is high; an edge-triggered one latches the
     /// rising edge. Unknown INTIDs are counted and ignored.
-    pub fn set_level(&mut self, intid: u32, vcpu_for_private: usize, level: bool, fx: &mut Effects) {
+    pub fn set_level(&mut self, intid: GuestIrq, vcpu_for_private: VcpuId, level: bool, fx: &mut Effects) {
+        let (intid, vcpu_for_private) = (intid.raw(), vcpu_for_private.index());
         let Some(irq) = self.irq_mut(intid, vcpu_for_private) else {
             self.count_bad();
             return;
@@ -81,7 +84,8 @@ impl Vgic {
     /// hypervisor forwards the physical interrupt: it acknowledged it,
     /// dropped its priority and left it active; the LR will carry HW=1 so
     /// the guest's deactivation deactivates it.
-    pub fn raise_edge(&mut self, intid: u32, vcpu_for_private: usize, fx: &mut Effects) {
+    pub fn raise_edge(&mut self, intid: GuestIrq, vcpu_for_private: VcpuId, fx: &mut Effects) {
+        let (intid, vcpu_for_private) = (intid.raw(), vcpu_for_private.index());
         let Some(irq) = self.irq_mut(intid, vcpu_for_private) else {
             self.count_bad();
             return;
@@ -102,8 +106,14 @@ impl Vgic {
     /// 27 of each vCPU by the host's PPI 27, or a passed-through SPI. From
     /// then on the guest's enable, priority, routing and trigger changes
     /// produce `Hw*` effects. Linking again replaces the link.
-    pub fn link_hw(&mut self, intid: u32, vcpu_for_private: usize, pintid: u32) -> Result<(), VgicError> {
-        if !(16..=1019).contains(&pintid) {
+    pub fn link_hw(
+        &mut self,
+        intid: GuestIrq,
+        vcpu_for_private: VcpuId,
+        pintid: HostIrq,
+    ) -> Result<(), VgicError> {
+        let (intid, vcpu_for_private) = (intid.raw(), vcpu_for_private.index());
+        if pintid.raw() < 16 {
             return Err(VgicError::BadPintid(pintid));
         }
         match self.irq_mut(intid, vcpu_for_private) {
@@ -118,7 +128,8 @@ impl Vgic {
     }
 
     /// Removes the physical link of INTID `intid`, returning it.
-    pub fn unlink_hw(&mut self, intid: u32, vcpu_for_private: usize) -> Option<u32> {
+    pub fn unlink_hw(&mut self, intid: GuestIrq, vcpu_for_private: VcpuId) -> Option<HostIrq> {
+        let (intid, vcpu_for_private) = (intid.raw(), vcpu_for_private.index());
         let irq = self.irq_mut(intid, vcpu_for_private)?;
         irq.set_hw_active(false);
         irq.set_hw_refired(false);

@@ -1,5 +1,7 @@
 //! Per-interrupt state of the virtual distributor and redistributors.
 
+use ferrovisor_types::HostIrq;
+
 /// Boolean state packed into one byte, read and written through named
 /// accessors: the injection fast path tests several flags with one load
 /// and one compare ([`Irq::quiet_and_enabled`]).
@@ -74,7 +76,7 @@ pub(crate) struct Irq {
     /// Unused for SGIs and PPIs (their bank's vCPU is the target).
     pub target: u8,
     /// Physical INTID backing this interrupt.
-    pub hw: Option<u32>,
+    pub hw: Option<HostIrq>,
     /// The list register holding it, if any.
     pub lr: Option<LrSlot>,
 }

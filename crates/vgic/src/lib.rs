@@ -118,7 +118,7 @@ use alloc::vec::Vec;
 
 pub use cache::{LrBank, LrCache};
 pub use effects::{Effect, Effects};
-use ferrovisor_types::GuestPhysAddr;
+use ferrovisor_types::{GuestIrq, GuestPhysAddr, HostIrq, VcpuId};
 pub use forward::{Forward, ForwardError, ForwardTable};
 use irq::Irq;
 pub use lr::LrFlush;
@@ -162,7 +162,7 @@ pub enum VgicError {
     /// of range for a PPI).
     BadIntid(u32),
     /// The physical INTID is not a PPI or SPI (16..=1019).
-    BadPintid(u32),
+    BadPintid(HostIrq),
 }
 
 /// [`Irq::target`] of an SPI routed to no vCPU.
@@ -201,11 +201,11 @@ pub struct IrqInfo {
     /// Edge-triggered.
     pub edge: bool,
     /// Physical INTID link.
-    pub hw: Option<u32>,
+    pub hw: Option<HostIrq>,
     /// The vCPU whose list registers hold it.
-    pub in_lr: Option<usize>,
+    pub in_lr: Option<VcpuId>,
     /// The vCPU it is delivered to (for SPIs: per `GICD_IROUTER`).
-    pub target: Option<usize>,
+    pub target: Option<VcpuId>,
 }
 
 /// The virtual GICv3 of one guest.
@@ -298,7 +298,8 @@ impl Vgic {
 
     /// A snapshot of INTID `intid` (`vcpu_for_private` picks the bank of
     /// SGIs and PPIs); `None` if it does not exist.
-    pub fn irq_info(&self, intid: u32, vcpu_for_private: usize) -> Option<IrqInfo> {
+    pub fn irq_info(&self, intid: GuestIrq, vcpu_for_private: VcpuId) -> Option<IrqInfo> {
+        let (intid, vcpu_for_private) = (intid.raw(), vcpu_for_private.index());
         let irq = self.irq(intid, vcpu_for_private)?;
         Some(IrqInfo {
             enabled: irq.enabled(),
@@ -308,8 +309,8 @@ impl Vgic {
             group1: irq.group1(),
             edge: irq.edge(),
             hw: irq.hw,
-            in_lr: irq.lr.map(|s| s.vcpu),
-            target: self.target(intid, vcpu_for_private),
+            in_lr: irq.lr.and_then(|s| VcpuId::new(s.vcpu)),
+            target: self.target(intid, vcpu_for_private).and_then(VcpuId::new),
         })
     }
 
@@ -321,7 +322,8 @@ impl Vgic {
     /// Looks only at the INTIDs loaded on `vcpu` and at the candidates kept
     /// for it (interrupts that may have become pending since its last LR
     /// fill), not at every interrupt.
-    pub fn has_deliverable(&self, vcpu: usize) -> bool {
+    pub fn has_deliverable(&self, vcpu: VcpuId) -> bool {
+        let vcpu = vcpu.index();
         if vcpu >= self.cfg.vcpus {
             return false;
         }
@@ -438,3 +440,24 @@ impl Vgic {
 
 #[cfg(test)]
 mod tests;
+
+/// Typed IDs from numbers, for the crate's own tests.
+#[cfg(test)]
+pub(crate) mod testids {
+    use ferrovisor_types::{GuestIrq, HostIrq, VcpuId};
+
+    /// Guest INTID `n` (tests name interrupts by number).
+    pub(crate) fn gi(n: u32) -> GuestIrq {
+        GuestIrq::new(n).expect("a GIC interrupt ID")
+    }
+
+    /// vCPU `n`.
+    pub(crate) fn vc(n: usize) -> VcpuId {
+        VcpuId::new(n).expect("a vCPU index")
+    }
+
+    /// Host INTID `n`.
+    pub(crate) fn hi(n: u32) -> HostIrq {
+        HostIrq::new(n).expect("a GIC interrupt ID")
+    }
+}

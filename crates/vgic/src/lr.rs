@@ -6,6 +6,7 @@
 
 use crate::irq::{Irq, LrSlot};
 use crate::Vgic;
+use ferrovisor_types::{GuestIrq, VcpuId};
 
 /// vINTID field.
 pub const LR_VINTID_MASK: u64 = 0xffff_ffff;
@@ -71,7 +72,7 @@ fn lr_hw(pintid: u32) -> u64 {
 fn encode(intid: u32, irq: &Irq, slot: &LrSlot) -> u64 {
     let mut v = lr_header(intid, irq);
     match irq.hw {
-        Some(p) if slot.hw() => v |= lr_hw(p),
+        Some(p) if slot.hw() => v |= lr_hw(p.raw()),
         // The EOI maintenance only serves to re-sample a line that is high
         // now; a line that rises later marks the interrupt, and the flush
         // that follows (the injection kicks the vCPU) re-encodes the LR.
@@ -101,7 +102,8 @@ impl Vgic {
     /// [`Vgic::flush_lrs`] left, as modified by the hardware.
     ///
     /// Cost: one step per LR and per INTID the model loaded on `vcpu`.
-    pub fn sync_lrs(&mut self, vcpu: usize, lrs: &mut [u64]) {
+    pub fn sync_lrs(&mut self, vcpu: VcpuId, lrs: &mut [u64]) {
+        let vcpu = vcpu.index();
         if vcpu >= self.cfg.vcpus {
             self.count_bad();
             return;
@@ -120,7 +122,8 @@ impl Vgic {
     /// interrupt that became a candidate for `vcpu` since its last flush or
     /// stayed wanted (undelivered for lack of LRs); never a scan of the
     /// INTID space, never an allocation.
-    pub fn flush_lrs(&mut self, vcpu: usize, lrs: &mut [u64]) -> LrFlush {
+    pub fn flush_lrs(&mut self, vcpu: VcpuId, lrs: &mut [u64]) -> LrFlush {
+        let vcpu = vcpu.index();
         if vcpu >= self.cfg.vcpus {
             self.count_bad();
             return LrFlush::default();
@@ -322,7 +325,8 @@ impl Vgic {
     /// and is ignored.
     ///
     /// Cost: one step per value, no scan.
-    pub fn retire_lrs(&mut self, vcpu: usize, done: impl IntoIterator<Item = u64>) -> bool {
+    pub fn retire_lrs(&mut self, vcpu: VcpuId, done: impl IntoIterator<Item = u64>) -> bool {
+        let vcpu = vcpu.index();
         if vcpu >= self.cfg.vcpus {
             return false;
         }
@@ -363,7 +367,8 @@ impl Vgic {
     ///
     /// Cost: a handful of checks, no scan.
     #[inline]
-    pub fn raise_edge_into_lr(&mut self, intid: u32, vcpu: usize) -> Option<u64> {
+    pub fn raise_edge_into_lr(&mut self, intid: GuestIrq, vcpu: VcpuId) -> Option<u64> {
+        let (intid, vcpu) = (intid.raw(), vcpu.index());
         if !self.banks.get(vcpu)?.candidates.is_empty() {
             return None;
         }
@@ -387,7 +392,7 @@ impl Vgic {
             Some(p) => {
                 irq.set_hw_active(true);
                 s.set_hw(true);
-                value |= lr_hw(p);
+                value |= lr_hw(p.raw());
             }
             None => s.set_latched(!irq.edge()),
         }

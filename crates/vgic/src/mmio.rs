@@ -3,7 +3,7 @@
 
 use crate::effects::Effects;
 use crate::{Vgic, DIST_SIZE, REDIST_STRIDE};
-use ferrovisor_types::GuestPhysAddr;
+use ferrovisor_types::{GuestPhysAddr, VcpuId};
 
 /// Access widths a register accepts.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -66,7 +66,8 @@ impl Vgic {
     /// An emulated load of `size` bytes (1, 2, 4 or 8) at `addr` by vCPU
     /// `vcpu`; returns the value (zero-extended). Malformed accesses read 0
     /// and are counted in [`Vgic::bad_accesses`].
-    pub fn mmio_read(&mut self, vcpu: usize, addr: GuestPhysAddr, size: u8) -> u64 {
+    pub fn mmio_read(&mut self, vcpu: VcpuId, addr: GuestPhysAddr, size: u8) -> u64 {
+        let vcpu = vcpu.index();
         let Some((frame, off, width)) = self.decode(vcpu, addr, size) else { return 0 };
         match width {
             Width::Reserved => 0,
@@ -87,7 +88,8 @@ impl Vgic {
     /// An emulated store of the low `size` bytes of `value` at `addr` by
     /// vCPU `vcpu`. Effects the hypervisor must apply are pushed to `fx`.
     /// Malformed accesses are ignored and counted.
-    pub fn mmio_write(&mut self, vcpu: usize, addr: GuestPhysAddr, size: u8, value: u64, fx: &mut Effects) {
+    pub fn mmio_write(&mut self, vcpu: VcpuId, addr: GuestPhysAddr, size: u8, value: u64, fx: &mut Effects) {
+        let vcpu = vcpu.index();
         let Some((frame, off, width)) = self.decode(vcpu, addr, size) else { return };
         match width {
             Width::Reserved => {}

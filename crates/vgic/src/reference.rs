@@ -150,6 +150,7 @@ impl Vgic {
 /// cache's tests (`cache::tests`).
 pub(crate) mod tests {
     use crate::lr::{LrFlush, LR_ACTIVE, LR_PENDING};
+    use crate::testids::{gi, hi, vc};
     use crate::{Effects, Vgic, VgicConfig};
     use alloc::vec;
     use alloc::vec::Vec;
@@ -299,13 +300,13 @@ pub(crate) mod tests {
             if booted {
                 // Groups and every interrupt enabled, like a running Linux.
                 let mut fx = Effects::new();
-                g.mmio_write(0, GuestPhysAddr(DIST), 4, 2, &mut fx);
+                g.mmio_write(vc(0), GuestPhysAddr(DIST), 4, 2, &mut fx);
                 for n in 1..3 {
-                    g.mmio_write(0, GuestPhysAddr(DIST + 0x100 + 4 * n), 4, u64::from(u32::MAX), &mut fx);
+                    g.mmio_write(vc(0), GuestPhysAddr(DIST + 0x100 + 4 * n), 4, u64::from(u32::MAX), &mut fx);
                 }
                 for r in 0..VCPUS {
                     let addr = GuestPhysAddr(REDIST + 0x2_0000 * r as u64 + 0x1_0100);
-                    g.mmio_write(r, addr, 4, u64::from(u32::MAX), &mut fx);
+                    g.mmio_write(vc(r), addr, 4, u64::from(u32::MAX), &mut fx);
                 }
             }
             Self { g, lrs: vec![vec![0; nlrs]; VCPUS] }
@@ -329,14 +330,14 @@ pub(crate) mod tests {
                 | Op::Unlink { .. } => {}
                 Op::Flush { vcpu } => {
                     let lrs = &mut self.lrs[vcpu];
-                    flush = Some(if full { g.flush_lrs_full(vcpu, lrs) } else { g.flush_lrs(vcpu, lrs) });
+                    flush = Some(if full { g.flush_lrs_full(vcpu, lrs) } else { g.flush_lrs(vc(vcpu), lrs) });
                 }
                 Op::Sync { vcpu } => {
                     let lrs = &mut self.lrs[vcpu];
                     if full {
                         g.sync_lrs_full(vcpu, lrs);
                     } else {
-                        g.sync_lrs(vcpu, lrs);
+                        g.sync_lrs(vc(vcpu), lrs);
                     }
                 }
                 Op::Guest { vcpu, lr, .. } | Op::Handle { vcpu, lr } => guest_op(&mut self.lrs[vcpu][lr], op),
@@ -370,15 +371,17 @@ pub(crate) mod tests {
     /// link); false for the other operations.
     pub(crate) fn device_op(g: &mut Vgic, op: &Op, fx: &mut Effects) -> bool {
         match *op {
-            Op::Write { vcpu, addr, size, value } => g.mmio_write(vcpu, GuestPhysAddr(addr), size, value, fx),
-            Op::Sgi { vcpu, value } => g.write_sgi1r(vcpu, value, fx),
-            Op::Level { intid, vcpu, level } => g.set_level(intid, vcpu, level, fx),
-            Op::Edge { intid, vcpu } => g.raise_edge(intid, vcpu, fx),
+            Op::Write { vcpu, addr, size, value } => {
+                g.mmio_write(vc(vcpu), GuestPhysAddr(addr), size, value, fx)
+            }
+            Op::Sgi { vcpu, value } => g.write_sgi1r(vc(vcpu), value, fx),
+            Op::Level { intid, vcpu, level } => g.set_level(gi(intid), vc(vcpu), level, fx),
+            Op::Edge { intid, vcpu } => g.raise_edge(gi(intid), vc(vcpu), fx),
             Op::Link { intid, vcpu, pintid } => {
-                let _ = g.link_hw(intid, vcpu, pintid);
+                let _ = g.link_hw(gi(intid), vc(vcpu), hi(pintid));
             }
             Op::Unlink { intid, vcpu } => {
-                g.unlink_hw(intid, vcpu);
+                g.unlink_hw(gi(intid), vc(vcpu));
             }
             _ => return false,
         }
@@ -396,14 +399,25 @@ pub(crate) mod tests {
             prop_assert_eq!(&opt.lrs, &full.lrs, "list registers at step {}: {:?}", step, op);
             for v in 0..VCPUS {
                 let want = full.g.has_deliverable_full(v);
-                prop_assert_eq!(opt.g.has_deliverable(v), want, "has_deliverable({}) at step {}", v, step);
+                prop_assert_eq!(
+                    opt.g.has_deliverable(vc(v)),
+                    want,
+                    "has_deliverable({}) at step {}",
+                    v,
+                    step
+                );
                 prop_assert_eq!(opt.g.has_deliverable_full(v), want, "states diverged at step {}", step);
             }
             opt.g.check_sets();
         }
         for v in 0..VCPUS {
             for intid in 0..32 + SPIS {
-                prop_assert_eq!(opt.g.irq_info(intid, v), full.g.irq_info(intid, v), "INTID {}", intid);
+                prop_assert_eq!(
+                    opt.g.irq_info(gi(intid), vc(v)),
+                    full.g.irq_info(gi(intid), vc(v)),
+                    "INTID {}",
+                    intid
+                );
             }
         }
         prop_assert_eq!(opt.g.bad_accesses(), full.g.bad_accesses());

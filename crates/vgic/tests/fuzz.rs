@@ -5,6 +5,21 @@
 mod common;
 
 use common::*;
+
+// Any number the fuzzer draws, folded into what the typed IDs can name:
+// interrupts up to 1019 (beyond the vGIC's SPIs too), vCPUs up to 15
+// (beyond the vGIC's vCPUs too). Larger values cannot reach the API.
+fn gi(n: u32) -> ferrovisor_types::GuestIrq {
+    common::gi(n % 1020)
+}
+
+fn vc(n: usize) -> ferrovisor_types::VcpuId {
+    common::vc(n % 16)
+}
+
+fn hi(n: u32) -> ferrovisor_types::HostIrq {
+    common::hi(n % 1020)
+}
 use ferrovisor_types::GuestPhysAddr;
 use ferrovisor_vgic::lr::{lr_is_invalid, lr_vintid, LR_HW};
 use ferrovisor_vgic::{Effects, Vgic};
@@ -80,8 +95,8 @@ fn check_lrs(g: &Vgic, vcpu: usize, l: &[u64]) {
     let valid: Vec<u32> = l.iter().filter(|&&x| !lr_is_invalid(x)).map(|&x| lr_vintid(x)).collect();
     for (i, a) in valid.iter().enumerate() {
         assert!(!valid[i + 1..].contains(a), "INTID {a} twice in the LRs of vCPU {vcpu}: {l:x?}");
-        let info = g.irq_info(*a, vcpu).unwrap();
-        assert_eq!(info.in_lr, Some(vcpu), "INTID {a} loaded but not owned");
+        let info = g.irq_info(gi(*a), vc(vcpu)).unwrap();
+        assert_eq!(info.in_lr, Some(vc(vcpu)), "INTID {a} loaded but not owned");
     }
     for &x in l {
         assert!(!(x & LR_HW != 0 && x >> 62 == 3), "HW LR pending+active: {x:#x}");
@@ -95,42 +110,42 @@ fn run(g: &mut Vgic, ops: &[Op]) {
     for op in ops {
         match *op {
             Op::Read { vcpu, addr, size } => {
-                g.mmio_read(vcpu, GuestPhysAddr(addr), size);
+                g.mmio_read(vc(vcpu), GuestPhysAddr(addr), size);
             }
             Op::Write { vcpu, addr, size, value } => {
-                g.mmio_write(vcpu, GuestPhysAddr(addr), size, value, &mut fx)
+                g.mmio_write(vc(vcpu), GuestPhysAddr(addr), size, value, &mut fx)
             }
-            Op::Sgi { vcpu, value } => g.write_sgi1r(vcpu, value, &mut fx),
-            Op::Level { intid, vcpu, level } => g.set_level(intid, vcpu, level, &mut fx),
-            Op::Edge { intid, vcpu } => g.raise_edge(intid, vcpu, &mut fx),
+            Op::Sgi { vcpu, value } => g.write_sgi1r(vc(vcpu), value, &mut fx),
+            Op::Level { intid, vcpu, level } => g.set_level(gi(intid), vc(vcpu), level, &mut fx),
+            Op::Edge { intid, vcpu } => g.raise_edge(gi(intid), vc(vcpu), &mut fx),
             Op::Link { intid, vcpu, pintid } => {
-                let _ = g.link_hw(intid, vcpu, pintid);
+                let _ = g.link_hw(gi(intid), vc(vcpu), hi(pintid));
             }
             Op::Flush { vcpu } => {
-                let f = g.flush_lrs(vcpu, &mut banks[vcpu]);
+                let f = g.flush_lrs(vc(vcpu), &mut banks[vcpu]);
                 assert!(f.used <= NLRS);
                 assert_eq!(f.kicks & (1 << vcpu), 0);
                 check_lrs(g, vcpu, &banks[vcpu]);
             }
-            Op::Sync { vcpu } => g.sync_lrs(vcpu, &mut banks[vcpu]),
+            Op::Sync { vcpu } => g.sync_lrs(vc(vcpu), &mut banks[vcpu]),
             Op::Guest { vcpu, lr, eoi: true } => common::eoi(&mut banks[vcpu][lr]),
             Op::Guest { vcpu, lr, eoi: false } => common::ack(&mut banks[vcpu][lr]),
             Op::Corrupt { vcpu, lr, value } => banks[vcpu][lr] = value,
         }
         for e in fx.drain() {
             if let ferrovisor_vgic::Effect::Kick { vcpu } = e {
-                assert!(vcpu < VCPUS);
+                assert!(vcpu.index() < VCPUS);
             }
         }
         for v in 0..VCPUS {
-            g.has_deliverable(v);
+            g.has_deliverable(vc(v));
         }
     }
     // Drain: after the guest handles everything, nothing stays stuck in LRs
     // that are not in the banks.
     for (v, bank) in banks.iter_mut().enumerate() {
-        g.sync_lrs(v, bank);
-        g.flush_lrs(v, bank);
+        g.sync_lrs(vc(v), bank);
+        g.flush_lrs(vc(v), bank);
         check_lrs(g, v, bank);
     }
 }
@@ -151,10 +166,10 @@ proptest! {
         let mut fx = Effects::new();
         for v in 0..VCPUS {
             w32(&mut g, v, sgi(v, 0x100), !0);
-            let _ = g.link_hw(27, v, 27);
+            let _ = g.link_hw(gi(27), vc(v), hi(27));
         }
         for i in 0..2 {
-            g.mmio_write(0, gicd(0x104 + 4 * i), 4, u64::from(u32::MAX), &mut fx);
+            g.mmio_write(vc(0), gicd(0x104 + 4 * i), 4, u64::from(u32::MAX), &mut fx);
         }
         run(&mut g, &ops);
     }
@@ -168,7 +183,7 @@ proptest! {
             let (base, size) = g.redist_range();
             prop_assert!(base.0.checked_add(size).is_some());
             let last = base.0 + size - 0x2_0000 + 8;
-            prop_assert_eq!(g.mmio_read(0, GuestPhysAddr(last), 8) & 0x10, 0x10);
+            prop_assert_eq!(g.mmio_read(vc(0), GuestPhysAddr(last), 8) & 0x10, 0x10);
         }
     }
 }
@@ -180,19 +195,19 @@ fn everything_pending_drains() {
     linux_init(&mut g);
     let mut fx = Effects::new();
     for i in 0..2 {
-        g.mmio_write(0, gicd(0x104 + 4 * i), 4, u64::from(u32::MAX), &mut fx);
+        g.mmio_write(vc(0), gicd(0x104 + 4 * i), 4, u64::from(u32::MAX), &mut fx);
     }
     for intid in 32..96 {
-        g.raise_edge(intid, 0, &mut fx);
+        g.raise_edge(gi(intid), vc(0), &mut fx);
     }
     let mut l = lrs(NLRS);
     let mut rounds = 0;
-    while g.flush_lrs(0, &mut l).used > 0 {
+    while g.flush_lrs(vc(0), &mut l).used > 0 {
         handle_all(&mut l);
-        g.sync_lrs(0, &mut l);
+        g.sync_lrs(vc(0), &mut l);
         rounds += 1;
         assert!(rounds <= 16);
     }
     assert_eq!(rounds, 16);
-    assert!(!g.has_deliverable(0));
+    assert!(!g.has_deliverable(vc(0)));
 }

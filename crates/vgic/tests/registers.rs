@@ -13,7 +13,7 @@ fn probe_reads_what_linux_expects() {
     let mut g = vgic(4, 64);
     // GICD_PIDR2.ArchRev = 3 and GICR_PIDR2 likewise.
     assert_eq!(r32(&mut g, gicd(0xffe8)) & 0xf0, 0x30);
-    assert_eq!(g.mmio_read(0, gicr(2, 0xffe8), 4) & 0xf0, 0x30);
+    assert_eq!(g.mmio_read(vc(0), gicr(2, 0xffe8), 4) & 0xf0, 0x30);
     let cidr: Vec<u32> = (0..4).map(|i| r32(&mut g, gicd(0xfff0 + 4 * i))).collect();
     assert_eq!(cidr, [0x0d, 0xf0, 0x05, 0xb1]);
     let typer = r32(&mut g, gicd(4));
@@ -22,7 +22,7 @@ fn probe_reads_what_linux_expects() {
     assert_eq!((typer >> 19) & 0x1f, 9, "IDbits: 10 bits");
     assert_eq!(typer & (1 << 17 | 1 << 16 | 1 << 10 | 1 << 24 | 1 << 8 | 1 << 26), 0);
     assert_eq!(r32(&mut g, gicd(0xc)), 0, "TYPER2");
-    assert_eq!(r32(&mut g, gicd(8)), g.mmio_read(0, gicr(1, 4), 4) as u32, "IIDRs agree");
+    assert_eq!(r32(&mut g, gicd(8)), g.mmio_read(vc(0), gicr(1, 4), 4) as u32, "IIDRs agree");
     // GICD_CTLR: ARE and DS read as one, groups off, RWP clear.
     assert_eq!(r32(&mut g, gicd(0)), 0x50);
 }
@@ -71,11 +71,11 @@ fn redistributors_enumerate_like_linux_walks_them() {
     let mut base = 0u64;
     loop {
         let a = GuestPhysAddr(REDIST + base);
-        assert_eq!(g.mmio_read(0, GuestPhysAddr(a.0 + 0xffe8), 4) & 0xf0, 0x30);
-        let typer = g.mmio_read(0, GuestPhysAddr(a.0 + 8), 8);
+        assert_eq!(g.mmio_read(vc(0), GuestPhysAddr(a.0 + 0xffe8), 4) & 0xf0, 0x30);
+        let typer = g.mmio_read(vc(0), GuestPhysAddr(a.0 + 8), 8);
         // The 32-bit halves agree with the 64-bit read.
-        let lo = g.mmio_read(0, GuestPhysAddr(a.0 + 8), 4);
-        let hi = g.mmio_read(0, GuestPhysAddr(a.0 + 12), 4);
+        let lo = g.mmio_read(vc(0), GuestPhysAddr(a.0 + 8), 4);
+        let hi = g.mmio_read(vc(0), GuestPhysAddr(a.0 + 12), 4);
         assert_eq!(lo | (hi << 32), typer);
         assert_eq!(typer & 0xef, 0, "no LPIs, VLPIs, DirectLPI, PPInum 0");
         found.push(((typer >> 32) as usize, ((typer >> 8) & 0xffff) as usize));
@@ -95,18 +95,18 @@ fn linux_init_leaves_the_expected_state() {
     assert_eq!(g.groups_enabled(), (true, true));
     assert_eq!(r32(&mut g, gicd(0)), 0x53);
     for intid in 32..96 {
-        let i = g.irq_info(intid, 0).unwrap();
+        let i = g.irq_info(gi(intid), vc(0)).unwrap();
         assert!(i.group1 && !i.enabled && !i.edge && !i.pending && !i.active);
         assert_eq!(i.priority, 0xa0);
-        assert_eq!(i.target, Some(0));
+        assert_eq!(i.target, Some(vc(0)));
     }
     for v in 0..2 {
-        assert_eq!(g.mmio_read(v, gicr(v, 0x14), 4), 0, "awake");
-        assert_eq!(g.mmio_read(v, sgi(v, 0x100), 4), 0xffff, "SGIs enabled, PPIs disabled");
-        assert_eq!(g.mmio_read(v, sgi(v, 0xc00), 4), 0xaaaa_aaaa, "SGIs are edge");
-        assert_eq!(g.mmio_read(v, sgi(v, 0xc04), 4), 0, "PPIs level");
-        assert_eq!(g.mmio_read(v, sgi(v, 0x80), 4), 0xffff_ffff);
-        assert_eq!(g.mmio_read(v, sgi(v, 0x41c), 4), 0xa0a0_a0a0);
+        assert_eq!(g.mmio_read(vc(v), gicr(v, 0x14), 4), 0, "awake");
+        assert_eq!(g.mmio_read(vc(v), sgi(v, 0x100), 4), 0xffff, "SGIs enabled, PPIs disabled");
+        assert_eq!(g.mmio_read(vc(v), sgi(v, 0xc00), 4), 0xaaaa_aaaa, "SGIs are edge");
+        assert_eq!(g.mmio_read(vc(v), sgi(v, 0xc04), 4), 0, "PPIs level");
+        assert_eq!(g.mmio_read(vc(v), sgi(v, 0x80), 4), 0xffff_ffff);
+        assert_eq!(g.mmio_read(vc(v), sgi(v, 0x41c), 4), 0xa0a0_a0a0);
     }
     assert_eq!(g.bad_accesses(), 0);
 }
@@ -114,11 +114,11 @@ fn linux_init_leaves_the_expected_state() {
 #[test]
 fn waker_sleep_is_mirrored_by_children_asleep() {
     let mut g = vgic(1, 0);
-    assert_eq!(g.mmio_read(0, gicr(0, 0x14), 4), 6, "reset asleep");
+    assert_eq!(g.mmio_read(vc(0), gicr(0, 0x14), 4), 6, "reset asleep");
     w32(&mut g, 0, gicr(0, 0x14), 0);
-    assert_eq!(g.mmio_read(0, gicr(0, 0x14), 4), 0);
+    assert_eq!(g.mmio_read(vc(0), gicr(0, 0x14), 4), 0);
     w32(&mut g, 0, gicr(0, 0x14), 2);
-    assert_eq!(g.mmio_read(0, gicr(0, 0x14), 4), 6);
+    assert_eq!(g.mmio_read(vc(0), gicr(0, 0x14), 4), 6);
 }
 
 #[test]
@@ -130,7 +130,7 @@ fn sgi_and_ppi_slots_of_the_distributor_are_raz_wi() {
     assert_eq!(r32(&mut g, gicd(0x100)), 0);
     assert_eq!(r32(&mut g, gicd(0x400)), 0);
     assert_eq!(r32(&mut g, gicd(0xc04)), 0);
-    assert_eq!(g.mmio_read(0, sgi(0, 0x100), 4), 0, "the redistributor was not touched");
+    assert_eq!(g.mmio_read(vc(0), sgi(0, 0x100), 4), 0, "the redistributor was not touched");
     // GICv2-only and security registers: RAZ/WI.
     for off in [0x800, 0xd04, 0xe08, 0xf00, 0xf10, 0x40, 0x10] {
         w32(&mut g, 0, gicd(off), !0);
@@ -143,14 +143,14 @@ fn sgi_and_ppi_slots_of_the_distributor_are_raz_wi() {
 fn priorities_keep_five_bits_and_are_byte_accessible() {
     let mut g = vgic(2, 32);
     let mut fx = Effects::new();
-    g.mmio_write(0, gicd(0x420 + 1), 1, 0xff, &mut fx);
-    assert_eq!(g.mmio_read(0, gicd(0x420 + 1), 1), 0xf8);
-    assert_eq!(g.irq_info(33, 0).unwrap().priority, 0xf8);
-    g.mmio_write(0, gicd(0x422), 2, 0x1234, &mut fx);
+    g.mmio_write(vc(0), gicd(0x420 + 1), 1, 0xff, &mut fx);
+    assert_eq!(g.mmio_read(vc(0), gicd(0x420 + 1), 1), 0xf8);
+    assert_eq!(g.irq_info(gi(33), vc(0)).unwrap().priority, 0xf8);
+    g.mmio_write(vc(0), gicd(0x422), 2, 0x1234, &mut fx);
     assert_eq!(r32(&mut g, gicd(0x420)), 0x1030_f800);
-    g.mmio_write(1, sgi(1, 0x41b), 1, 0x47, &mut fx);
-    assert_eq!(g.irq_info(27, 1).unwrap().priority, 0x40);
-    assert_eq!(g.irq_info(27, 0).unwrap().priority, 0, "banked per vCPU");
+    g.mmio_write(vc(1), sgi(1, 0x41b), 1, 0x47, &mut fx);
+    assert_eq!(g.irq_info(gi(27), vc(1)).unwrap().priority, 0x40);
+    assert_eq!(g.irq_info(gi(27), vc(0)).unwrap().priority, 0, "banked per vCPU");
     assert!(fx.is_empty());
 }
 
@@ -159,24 +159,24 @@ fn irouter_is_64_bit_with_32_bit_halves() {
     let mut g = vgic(4, 32);
     let a = gicd(0x6000 + 8 * 40);
     w64(&mut g, 0, a, 0xffff_ffff_ffff_ff03);
-    assert_eq!(g.mmio_read(0, a, 8), 0xff_80ff_ff03, "RES0 bits dropped");
-    assert_eq!(g.irq_info(40, 0).unwrap().target, Some(0), "IRM=1 picks vCPU 0");
+    assert_eq!(g.mmio_read(vc(0), a, 8), 0xff_80ff_ff03, "RES0 bits dropped");
+    assert_eq!(g.irq_info(gi(40), vc(0)).unwrap().target, Some(vc(0)), "IRM=1 picks vCPU 0");
     w64(&mut g, 0, a, 2);
-    assert_eq!(g.irq_info(40, 0).unwrap().target, Some(2));
+    assert_eq!(g.irq_info(gi(40), vc(0)).unwrap().target, Some(vc(2)));
     w32(&mut g, 0, GuestPhysAddr(a.0 + 4), 0x1);
-    assert_eq!(g.mmio_read(0, a, 8), 0x1_0000_0002);
-    assert_eq!(g.irq_info(40, 0).unwrap().target, None, "Aff3=1 matches no vCPU");
+    assert_eq!(g.mmio_read(vc(0), a, 8), 0x1_0000_0002);
+    assert_eq!(g.irq_info(gi(40), vc(0)).unwrap().target, None, "Aff3=1 matches no vCPU");
     w32(&mut g, 0, GuestPhysAddr(a.0 + 4), 0);
     w32(&mut g, 0, a, 3);
-    assert_eq!(g.mmio_read(0, GuestPhysAddr(a.0 + 4), 4), 0);
-    assert_eq!(g.irq_info(40, 0).unwrap().target, Some(3));
+    assert_eq!(g.mmio_read(vc(0), GuestPhysAddr(a.0 + 4), 4), 0);
+    assert_eq!(g.irq_info(gi(40), vc(0)).unwrap().target, Some(vc(3)));
     w64(&mut g, 0, a, 4);
-    assert_eq!(g.irq_info(40, 0).unwrap().target, None, "no vCPU 4");
+    assert_eq!(g.irq_info(gi(40), vc(0)).unwrap().target, None, "no vCPU 4");
     // IROUTER of SGIs/PPIs and beyond the SPIs: RAZ/WI.
     w64(&mut g, 0, gicd(0x6000 + 8 * 5), 1);
-    assert_eq!(g.mmio_read(0, gicd(0x6000 + 8 * 5), 8), 0);
+    assert_eq!(g.mmio_read(vc(0), gicd(0x6000 + 8 * 5), 8), 0);
     w64(&mut g, 0, gicd(0x6000 + 8 * 64), 1);
-    assert_eq!(g.mmio_read(0, gicd(0x6000 + 8 * 64), 8), 0);
+    assert_eq!(g.mmio_read(vc(0), gicd(0x6000 + 8 * 64), 8), 0);
 }
 
 #[test]
@@ -195,8 +195,8 @@ fn malformed_accesses_are_ignored_and_counted() {
         (0, 0x10, 4),             // nowhere
     ];
     for (i, &(v, a, s)) in cases.iter().enumerate() {
-        assert_eq!(g.mmio_read(v, GuestPhysAddr(a), s), 0);
-        g.mmio_write(v, GuestPhysAddr(a), s, u64::MAX, &mut fx);
+        assert_eq!(g.mmio_read(vc(v), GuestPhysAddr(a), s), 0);
+        g.mmio_write(vc(v), GuestPhysAddr(a), s, u64::MAX, &mut fx);
         assert_eq!(g.bad_accesses(), 2 * (i as u64 + 1), "case {i}");
     }
     assert!(fx.is_empty());
@@ -208,7 +208,7 @@ fn group_registers_are_writable() {
     let mut g = vgic(1, 32);
     w32(&mut g, 0, gicd(0x84), 0x0000_ffff);
     assert_eq!(r32(&mut g, gicd(0x84)), 0xffff);
-    assert!(!g.irq_info(63, 0).unwrap().group1);
+    assert!(!g.irq_info(gi(63), vc(0)).unwrap().group1);
     // IGRPMODR and NSACR: RAZ/WI in both frames.
     w32(&mut g, 0, gicd(0xd04), !0);
     w32(&mut g, 0, sgi(0, 0xd00), !0);
@@ -224,8 +224,8 @@ fn sgi_config_is_read_only_but_ppi_and_spi_config_is_not() {
     w32(&mut g, 0, sgi(0, 0xc04), 0xffff_ffff);
     assert_eq!(r32(&mut g, sgi(0, 0xc04)), 0xaaaa_aaaa, "RES0 bits dropped");
     w32(&mut g, 0, gicd(0xc08), 0x0000_0008);
-    assert!(g.irq_info(33, 0).unwrap().edge);
-    assert!(!g.irq_info(32, 0).unwrap().edge);
+    assert!(g.irq_info(gi(33), vc(0)).unwrap().edge);
+    assert!(!g.irq_info(gi(32), vc(0)).unwrap().edge);
 }
 
 #[test]
@@ -233,8 +233,8 @@ fn redistributor_lpi_registers_are_raz_wi() {
     let mut g = vgic(1, 0);
     for off in [0x0, 0x10, 0x70, 0x78, 0xc0] {
         let mut fx = Effects::new();
-        g.mmio_write(0, gicr(0, off), if (0x70..0xc0).contains(&off) { 8 } else { 4 }, !0, &mut fx);
-        assert_eq!(g.mmio_read(0, gicr(0, off), 4), 0, "offset {off:#x}");
+        g.mmio_write(vc(0), gicr(0, off), if (0x70..0xc0).contains(&off) { 8 } else { 4 }, !0, &mut fx);
+        assert_eq!(g.mmio_read(vc(0), gicr(0, off), 4), 0, "offset {off:#x}");
     }
     assert_eq!(g.bad_accesses(), 0);
 }
@@ -243,6 +243,6 @@ fn redistributor_lpi_registers_are_raz_wi() {
 fn ctlr_enable_kicks_the_other_vcpus() {
     let mut g = vgic(3, 0);
     let fx = w32(&mut g, 1, gicd(0), 0x2);
-    assert_eq!(fx, [Effect::Kick { vcpu: 0 }, Effect::Kick { vcpu: 2 }]);
+    assert_eq!(fx, [Effect::Kick { vcpu: vc(0) }, Effect::Kick { vcpu: vc(2) }]);
     assert!(w32(&mut g, 1, gicd(0), 0x2).is_empty(), "no change, no kick");
 }

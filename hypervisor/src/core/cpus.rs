@@ -10,7 +10,7 @@ use crate::core::irq::{self, Outcome};
 use crate::core::{power, ticks};
 use crate::platform::gicv3;
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use ferrovisor_types::HostIrq;
+use ferrovisor_types::{HostIrq, PcpuId};
 
 struct Slot {
     mpidr: AtomicU64,
@@ -35,9 +35,9 @@ static VTIMER_FIRED: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) };
 
 /// The guests' virtual timer (PPI 27) and the GIC maintenance interrupt
 /// (PPI 25), as the host sees them.
-const VTIMER_PPI: u32 = 27;
+const VTIMER_PPI: HostIrq = HostIrq::of::<27>();
 /// The GIC maintenance interrupt's INTID.
-pub const MAINTENANCE_PPI: u32 = 25;
+pub const MAINTENANCE_PPI: HostIrq = HostIrq::of::<25>();
 
 /// The loaded guest's virtual timer fired on this pCPU: mask it (the guest
 /// gets a virtual interrupt and re-arms it) and note it for the scheduler.
@@ -159,11 +159,11 @@ fn on_timer(_: HostIrq) -> Outcome {
 fn init_local_interrupts(index: usize) {
     let gicr = gicr_index(index);
     let mpidr = mpidr_of(index);
-    let timer_irq = HostIrq(TIMER_IRQ.load(Ordering::Relaxed) as u32);
-    if gicv3::enable(HostIrq(irq::SGI_KICK), gicr, mpidr, 0x80, true).is_err()
-        || gicv3::enable(timer_irq, gicr, mpidr, 0x80, false).is_err()
-        || gicv3::enable(HostIrq(VTIMER_PPI), gicr, mpidr, 0x80, false).is_err()
-        || gicv3::enable(HostIrq(MAINTENANCE_PPI), gicr, mpidr, 0x80, false).is_err()
+    let timer_irq = u32::try_from(TIMER_IRQ.load(Ordering::Relaxed)).ok().and_then(HostIrq::new);
+    if gicv3::enable(irq::SGI_KICK, gicr, mpidr, 0x80, true).is_err()
+        || timer_irq.is_none_or(|t| gicv3::enable(t, gicr, mpidr, 0x80, false).is_err())
+        || gicv3::enable(VTIMER_PPI, gicr, mpidr, 0x80, false).is_err()
+        || gicv3::enable(MAINTENANCE_PPI, gicr, mpidr, 0x80, false).is_err()
     {
         log::error!("cpu{index}: could not enable its IPI, timer and guest interrupts");
     }
@@ -178,10 +178,10 @@ fn init_local_interrupts(index: usize) {
 /// Registers the IPI and timer handlers and sets up the boot CPU.
 pub fn init_boot_cpu(hyp_timer: HostIrq) {
     TIMER_IRQ.store(hyp_timer.raw() as u64, Ordering::Relaxed);
-    irq::register(HostIrq(irq::SGI_KICK), on_kick);
+    irq::register(irq::SGI_KICK, on_kick);
     irq::register(hyp_timer, on_timer);
-    irq::register(HostIrq(VTIMER_PPI), on_vtimer);
-    irq::register(HostIrq(MAINTENANCE_PPI), on_maintenance);
+    irq::register(VTIMER_PPI, on_vtimer);
+    irq::register(MAINTENANCE_PPI, on_maintenance);
     init_local_interrupts(0);
 }
 
@@ -214,7 +214,7 @@ pub fn ipi_check() -> usize {
     let mut answered = 0;
     for index in (0..count()).filter(|&i| i != cpu::index() && is_online(i)) {
         let before = kicks(index);
-        if gicv3::send_sgi(irq::SGI_KICK, mpidr_of(index)).is_err() {
+        if gicv3::send_sgi(irq::SGI_KICK.raw(), mpidr_of(index)).is_err() {
             continue;
         }
         let deadline = timer::now() + timer::frequency();
@@ -246,21 +246,27 @@ pub fn secondary_start(index: usize) {
 /// Makes `pcpu` look at its run queue and its vCPUs' interrupts again: an
 /// IPI that exits a running guest or wakes an idle pCPU. Nothing for the
 /// calling CPU itself (it looks before its next entry anyway).
-pub fn kick(pcpu: usize) {
-    if pcpu == cpu::index() {
+pub fn kick(pcpu: PcpuId) {
+    if pcpu.index() == cpu::index() {
         return;
     }
-    let _ = gicv3::send_sgi(irq::SGI_KICK, mpidr_of(pcpu));
+    let _ = gicv3::send_sgi(irq::SGI_KICK.raw(), mpidr_of(pcpu.index()));
+}
+
+/// The CPU this runs on.
+pub fn current() -> PcpuId {
+    // Only CPUs below the limit leave the boot code (the others park).
+    PcpuId::new(cpu::index()).unwrap_or(PcpuId::of::<0>())
 }
 
 /// Counts one more vCPU pinned to `pcpu`.
-pub fn note_pinned(pcpu: usize) {
-    if let Some(p) = PINNED.get(pcpu) {
+pub fn note_pinned(pcpu: PcpuId) {
+    if let Some(p) = PINNED.get(pcpu.index()) {
         p.fetch_add(1, Ordering::AcqRel);
     }
 }
 
 /// How many vCPUs are pinned to `pcpu`.
-pub fn pinned(pcpu: usize) -> usize {
-    PINNED.get(pcpu).map_or(0, |p| p.load(Ordering::Acquire))
+pub fn pinned(pcpu: PcpuId) -> usize {
+    PINNED.get(pcpu.index()).map_or(0, |p| p.load(Ordering::Acquire))
 }

@@ -122,10 +122,10 @@ pub fn create_vms(configs: alloc::vec::Vec<ferrovisor_config::GuestConfig>, fail
         });
         match built {
             Ok(vm) => {
-                for index in 0..vm.vcpus.len() {
+                for id in ferrovisor_types::VcpuId::all(vm.vcpus.len()) {
                     crate::core::sched::enqueue(alloc::boxed::Box::new(crate::core::vm::vcpu::Vcpu::new(
                         vm.clone(),
-                        index,
+                        id,
                     )));
                 }
                 let cost = crate::core::heap::used().saturating_sub(heap_before) as u64;

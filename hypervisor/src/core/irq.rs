@@ -28,7 +28,7 @@ static COUNTS: [AtomicU64; MAX_HANDLED] = [const { AtomicU64::new(0) }; MAX_HAND
 static SPURIOUS: AtomicU64 = AtomicU64::new(0);
 
 /// SGI used to poke another CPU (wake-up, function call).
-pub const SGI_KICK: u32 = 1;
+pub const SGI_KICK: HostIrq = HostIrq::of::<1>();
 
 /// Registers `handler` for `irq`; an INTID beyond the table is refused.
 pub fn register(irq: HostIrq, handler: Handler) -> bool {

@@ -25,7 +25,7 @@ use crate::core::irq::{self, Outcome};
 use crate::core::vm::{self, Vm};
 use crate::platform::gicv3;
 use core::sync::atomic::{AtomicU16, AtomicU64, Ordering};
-use ferrovisor_types::HostIrq;
+use ferrovisor_types::{HostIrq, VcpuId};
 
 /// Priority of forwarded interrupts on the physical GIC (below the
 /// hypervisor's own at 0x80).
@@ -45,7 +45,7 @@ static DROPPED: [AtomicU64; INTIDS] = [const { AtomicU64::new(0) }; INTIDS];
 /// the owner, configures the physical SPI (disabled until the guest
 /// enables it) and registers the handler.
 pub fn register(vm: &Vm) -> Result<(), alloc::string::String> {
-    let target = vm.vcpus.first().map_or(0, |v| v.pcpu);
+    let target = vm.vcpus.first().map_or(0, |v| v.pcpu.index());
     let owner =
         u16::try_from(vm.id + 1).map_err(|_| alloc::format!("guest {}: VM id out of range", vm.name))?;
     for f in vm.forwards.iter() {
@@ -104,7 +104,7 @@ fn on_forwarded(irq: HostIrq) -> Outcome {
         let _ = gicv3::set_enabled(irq, false);
         return dropped(irq);
     }
-    vm.vgic_update(|vgic, fx| vgic.raise_edge(guest.raw(), 0, fx));
+    vm.vgic_update(|vgic, fx| vgic.raise_edge(guest, VcpuId::of::<0>(), fx));
     Outcome::Forwarded
 }
 

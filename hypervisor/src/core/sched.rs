@@ -20,6 +20,7 @@ use crate::core::{cpus, ticks};
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use core::sync::atomic::Ordering;
+use ferrovisor_types::PcpuId;
 use spin::Mutex;
 
 /// A run queue.
@@ -29,8 +30,8 @@ static RUNQ: [Queue; MAX_CPUS] = [const { Mutex::new(VecDeque::new()) }; MAX_CPU
 
 /// Puts a vCPU on its pCPU's run queue, for good.
 pub fn enqueue(vcpu: Box<Vcpu>) {
-    let pcpu = vcpu.shared().map_or(0, |s| s.pcpu);
-    if let Some(q) = RUNQ.get(pcpu) {
+    let pcpu = vcpu.shared().map_or(PcpuId::of::<0>(), |s| s.pcpu);
+    if let Some(q) = RUNQ.get(pcpu.index()) {
         q.lock().push_back(vcpu);
         cpus::note_pinned(pcpu);
         cpus::kick(pcpu);
@@ -49,7 +50,7 @@ pub fn run(housekeeping: Option<Housekeeping>) -> ! {
             work();
         }
         // Slices exist only between two or more vCPUs.
-        ticks::set_periodic(cpus::pinned(me) > 1);
+        ticks::set_periodic(cpus::pinned(cpus::current()) > 1);
         let mut picked = None;
         {
             let mut q = queue.lock();
@@ -99,7 +100,7 @@ fn idle_once() {
 fn run_slice(v: &mut Vcpu) -> bool {
     let mut waiting = false;
     let start_tick = ticks::count(cpu::index());
-    let dedicated = cpus::pinned(cpu::index()) == 1;
+    let dedicated = cpus::pinned(cpus::current()) == 1;
     v.load(dedicated);
     let vm = v.vm.clone();
     let Some(shared) = vm.vcpus.get(v.index) else { return false };

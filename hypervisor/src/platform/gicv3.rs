@@ -99,7 +99,8 @@ pub fn enable(irq: HostIrq, cpu: usize, mpidr: u64, priority: u8, edge: bool) ->
 
 /// Acknowledges the highest-priority pending interrupt on this CPU.
 pub fn acknowledge() -> Option<HostIrq> {
-    GicCpuInterface::get_and_acknowledge_interrupt(InterruptGroup::Group1).map(|id| HostIrq(id.into()))
+    GicCpuInterface::get_and_acknowledge_interrupt(InterruptGroup::Group1)
+        .and_then(|id| HostIrq::new(id.into()))
 }
 
 /// Drops the running priority of an interrupt acknowledged on this CPU

@@ -188,19 +188,15 @@ fn cpus_cmd(_: &[&str]) {
             cpus::kicks(i)
         );
     }
-    println!(
-        "  spurious interrupts: {}; IPIs taken in all: {}",
-        irq::spurious(),
-        irq::count(HostIrq(irq::SGI_KICK))
-    );
+    println!("  spurious interrupts: {}; IPIs taken in all: {}", irq::spurious(), irq::count(irq::SGI_KICK));
 }
 
 fn interrupts_cmd(_: &[&str]) {
     println!("  intid  taken");
-    for i in 0..irq::MAX_HANDLED as u32 {
-        let n = irq::count(HostIrq(i));
+    for i in (0..irq::MAX_HANDLED as u32).filter_map(HostIrq::new) {
+        let n = irq::count(i);
         if n != 0 {
-            println!("  {i:<6} {n}");
+            println!("  {:<6} {n}", i.raw());
         }
     }
     println!("  spurious: {}", irq::spurious());

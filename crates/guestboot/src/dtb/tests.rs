@@ -16,7 +16,7 @@ fn full() -> GuestDtb<'static> {
     GuestDtb {
         bootargs: Some("console=ttyAMA0 earlycon"),
         initrd: Some((GuestPhysAddr(0x5f40_0000), 0x12_3456)),
-        vuart: Some((GuestPhysAddr(0x900_0000), GuestIrq(33))),
+        vuart: Some((GuestPhysAddr(0x900_0000), GuestIrq::of::<33>())),
         ..GuestDtb::new("linux0", 2, &MEM, gic())
     }
 }
@@ -101,7 +101,7 @@ fn minimal_guest_has_no_optional_nodes() {
 #[test]
 fn passthrough_nodes() {
     let regs = [(GuestPhysAddr(0x901_0000), 0x1000)];
-    let irqs = [(GuestIrq(34), Trigger::Level), (GuestIrq(35), Trigger::Edge)];
+    let irqs = [(GuestIrq::of::<34>(), Trigger::Level), (GuestIrq::of::<35>(), Trigger::Edge)];
     let props = [
         ("clock-names", PropValue::Str("apb_pclk")),
         ("wakeup-source", PropValue::Empty),
@@ -136,10 +136,10 @@ fn passthrough_nodes() {
     let pt = [PassthroughNode { props: &bad_props, ..pt[0] }];
     let d = GuestDtb { passthrough: &pt, ..d };
     assert!(matches!(build(&d), Err(DtbError::ReservedProperty { .. })));
-    let ppi = [(GuestIrq(27), Trigger::Level)];
+    let ppi = [(GuestIrq::of::<27>(), Trigger::Level)];
     let pt = [PassthroughNode { interrupts: &ppi, props: &[], ..pt[0] }];
     let d = GuestDtb { passthrough: &pt, ..d };
-    assert_eq!(build(&d), Err(DtbError::NotSpi { node: "rtc@9010000".into(), irq: GuestIrq(27) }));
+    assert_eq!(build(&d), Err(DtbError::NotSpi { node: "rtc@9010000".into(), irq: GuestIrq::of::<27>() }));
 }
 
 /// A PrimeCell pass-through gets the `/apb-pclk` clock even in a guest
@@ -153,7 +153,7 @@ fn primecell_passthrough_gets_the_clock_without_a_vuart() {
         name: "pl061",
         compatible: &["arm,pl061", "arm,primecell"],
         reg: &regs,
-        interrupts: &[(GuestIrq(39), Trigger::Level)],
+        interrupts: &[(GuestIrq::of::<39>(), Trigger::Level)],
         apb_pclk: true,
         props: &props,
     }];
@@ -210,7 +210,7 @@ fn rejects_bad_descriptions() {
     assert!(e.to_string().contains("svc"));
     let e = build(&GuestDtb { timer_ppis: [29, 30, 27, 40], ..base }).unwrap_err();
     assert_eq!(e, DtbError::TimerNotPpi(40));
-    let e = build(&GuestDtb { vuart: Some((GuestPhysAddr(0x900_0000), GuestIrq(5))), ..base });
+    let e = build(&GuestDtb { vuart: Some((GuestPhysAddr(0x900_0000), GuestIrq::of::<5>())), ..base });
     assert!(matches!(e, Err(DtbError::NotSpi { .. })));
     let e = build(&GuestDtb { bootargs: Some("a\0b"), ..base }).unwrap_err();
     assert_eq!(e, DtbError::Fdt(vm_fdt::Error::InvalidString));
@@ -233,7 +233,7 @@ proptest! {
         let mem: Vec<_> = mem.into_iter().map(|(a, s)| (GuestPhysAddr(a), s)).collect();
         let d = GuestDtb {
             bootargs: args.as_deref(),
-            vuart: uart.map(|(a, i)| (GuestPhysAddr(a), GuestIrq(i))),
+            vuart: uart.and_then(|(a, i)| Some((GuestPhysAddr(a), GuestIrq::new(i)?))),
             timer_ppis: ppis,
             ..GuestDtb::new(&name, vcpus, &mem, gic())
         };

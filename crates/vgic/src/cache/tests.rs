@@ -12,6 +12,7 @@
 use super::{LrBank, LrCache};
 use crate::lr::{lr_is_invalid, LR_PENDING, MAX_LRS};
 use crate::reference::tests::{device_op, guest_op, lr_sets, op, Machine, Op, SPIS, VCPUS};
+use crate::testids::{gi, vc};
 
 /// The interrupts a vCPU's list registers hold, in a canonical order.
 fn held(lrs: &[u64]) -> Vec<Vec<u64>> {
@@ -94,7 +95,7 @@ fn run(nlrs: usize, booted: bool, steps: &[Step]) -> Result<Taken, TestCaseError
                 let (Some(cache), Some(bank)) = (hyp.cache.get_mut(vcpu), hyp.bank.get_mut(vcpu)) else {
                     continue;
                 };
-                let kicks = cache.refresh(&hyp.vgic, vcpu, bank);
+                let kicks = cache.refresh(&hyp.vgic, vc(vcpu), bank);
                 let (flush, _) = reference.apply(op, true);
                 let flush = flush.unwrap_or_default();
                 prop_assert_eq!(kicks, flush.kicks, "kicks at the entry of vCPU {} at step {}", vcpu, step);
@@ -116,7 +117,7 @@ fn run(nlrs: usize, booted: bool, steps: &[Step]) -> Result<Taken, TestCaseError
                 let (Some(cache), Some(bank)) = (hyp.cache.get_mut(vcpu), hyp.bank.get_mut(vcpu)) else {
                     continue;
                 };
-                let kicks = cache.save(&hyp.vgic, vcpu, bank);
+                let kicks = cache.save(&hyp.vgic, vc(vcpu), bank);
                 bank.lrs.iter_mut().for_each(|lr| *lr = 0x5a5a);
                 cache.load(bank);
                 reference.apply(op, true);
@@ -140,10 +141,10 @@ fn run(nlrs: usize, booted: bool, steps: &[Step]) -> Result<Taken, TestCaseError
                 continue;
             };
             let completed = bank.completed() != 0 && bank.lrs.iter().any(|&l| l != 0 && lr_is_invalid(l));
-            if cache.inject_now(&hyp.vgic, vcpu, intid, bank) {
+            if cache.inject_now(&hyp.vgic, vc(vcpu), gi(intid), bank) {
                 taken.direct += 1;
                 taken.after_retire += usize::from(completed);
-                reference.g.raise_edge(intid, vcpu, &mut Effects::new());
+                reference.g.raise_edge(gi(intid), vc(vcpu), &mut Effects::new());
                 let f = reference.g.flush_lrs_full(vcpu, &mut reference.lrs[vcpu]);
                 prop_assert!(!f.overflow, "step {}: the direct injection left something behind", step);
                 prop_assert_eq!(f.kicks, 0, "step {}: the direct injection owed a kick", step);
@@ -157,8 +158,8 @@ fn run(nlrs: usize, booted: bool, steps: &[Step]) -> Result<Taken, TestCaseError
                 );
                 reference.lrs[vcpu].clone_from(&bank.lrs);
             } else {
-                hyp.vgic.update(&mut fx, |g, fx| g.raise_edge(intid, vcpu, fx));
-                reference.g.raise_edge(intid, vcpu, &mut Effects::new());
+                hyp.vgic.update(&mut fx, |g, fx| g.raise_edge(gi(intid), vc(vcpu), fx));
+                reference.g.raise_edge(gi(intid), vc(vcpu), &mut Effects::new());
             }
         }
         // Every interrupt reads the same once both models have seen the
@@ -167,12 +168,12 @@ fn run(nlrs: usize, booted: bool, steps: &[Step]) -> Result<Taken, TestCaseError
         let mut theirs = reference.g.clone();
         for v in 0..VCPUS {
             let (mut a, mut b) = (hyp.bank[v].lrs.clone(), reference.lrs[v].clone());
-            mine.sync_lrs(v, &mut a);
+            mine.sync_lrs(vc(v), &mut a);
             theirs.sync_lrs_full(v, &mut b);
         }
         for v in 0..VCPUS {
             prop_assert_eq!(
-                mine.has_deliverable(v),
+                mine.has_deliverable(vc(v)),
                 theirs.has_deliverable_full(v),
                 "WFI of {} at step {}",
                 v,
@@ -180,8 +181,8 @@ fn run(nlrs: usize, booted: bool, steps: &[Step]) -> Result<Taken, TestCaseError
             );
             for intid in 0..32 + SPIS {
                 prop_assert_eq!(
-                    mine.irq_info(intid, v),
-                    theirs.irq_info(intid, v),
+                    mine.irq_info(gi(intid), vc(v)),
+                    theirs.irq_info(gi(intid), vc(v)),
                     "INTID {} at step {}",
                     intid,
                     step
@@ -303,19 +304,19 @@ fn refresh_is_skipped_only_when_nothing_changed() {
     let mut cache = LrCache::new();
     let mut bank = FakeBank { lrs: vec![0; 4], underflow: false };
     cache.load(&mut bank);
-    vgic.update(&mut Effects::new(), |g, fx| g.raise_edge(40, 0, fx));
-    cache.refresh(&vgic, 0, &mut bank);
+    vgic.update(&mut Effects::new(), |g, fx| g.raise_edge(gi(40), vc(0), fx));
+    cache.refresh(&vgic, vc(0), &mut bank);
     assert_eq!(bank.lrs.iter().filter(|&&l| l & LR_PENDING != 0).count(), 1);
     // The guest acknowledges; a stray value written behind the cache's
     // back stays (no refill: nothing changed, nothing completed).
     guest_op(&mut bank.lrs[0], &Op::Guest { vcpu: 0, lr: 0, eoi: false });
     bank.lrs[3] = 0x77;
-    cache.refresh(&vgic, 0, &mut bank);
+    cache.refresh(&vgic, vc(0), &mut bank);
     assert_eq!(bank.lrs[3], 0x77, "an entry with nothing new rewrote the LRs");
     // Another CPU changes the vGIC: the next entry refills (and drops the
     // stray value, which the model does not know).
-    vgic.update(&mut Effects::new(), |g, fx| g.raise_edge(41, 0, fx));
-    cache.refresh(&vgic, 0, &mut bank);
+    vgic.update(&mut Effects::new(), |g, fx| g.raise_edge(gi(41), vc(0), fx));
+    cache.refresh(&vgic, vc(0), &mut bank);
     assert_eq!(bank.lrs[3], 0, "a changed vGIC did not refill");
     assert_eq!(bank.lrs.iter().filter(|&&l| l != 0).count(), 2);
     assert!(MAX_LRS >= bank.lrs.len());

@@ -2,9 +2,24 @@
 //! register accessors and a tiny model of what the guest does to its LRs.
 #![allow(dead_code)]
 
-use ferrovisor_types::GuestPhysAddr;
+use ferrovisor_types::{GuestIrq, GuestPhysAddr, HostIrq, VcpuId};
 use ferrovisor_vgic::lr::{LR_ACTIVE, LR_PENDING};
 use ferrovisor_vgic::{Effect, Effects, Vgic, VgicConfig};
+
+/// Guest INTID `n` (tests name interrupts by number).
+pub fn gi(n: u32) -> GuestIrq {
+    GuestIrq::new(n).expect("a GIC interrupt ID")
+}
+
+/// vCPU `n`.
+pub fn vc(n: usize) -> VcpuId {
+    VcpuId::new(n).expect("a vCPU index")
+}
+
+/// Host INTID `n`.
+pub fn hi(n: u32) -> HostIrq {
+    HostIrq::new(n).expect("a GIC interrupt ID")
+}
 
 /// Distributor base (QEMU virt).
 pub const DIST: u64 = 0x0800_0000;
@@ -34,20 +49,20 @@ pub fn sgi(v: usize, off: u64) -> GuestPhysAddr {
 
 /// 32-bit read by vCPU 0.
 pub fn r32(g: &mut Vgic, a: GuestPhysAddr) -> u32 {
-    g.mmio_read(0, a, 4) as u32
+    g.mmio_read(vc(0), a, 4) as u32
 }
 
 /// 32-bit write by vCPU `v`; returns the effects.
 pub fn w32(g: &mut Vgic, v: usize, a: GuestPhysAddr, val: u32) -> Vec<Effect> {
     let mut fx = Effects::new();
-    g.mmio_write(v, a, 4, u64::from(val), &mut fx);
+    g.mmio_write(vc(v), a, 4, u64::from(val), &mut fx);
     fx.drain().collect()
 }
 
 /// 64-bit write by vCPU `v`; returns the effects.
 pub fn w64(g: &mut Vgic, v: usize, a: GuestPhysAddr, val: u64) -> Vec<Effect> {
     let mut fx = Effects::new();
-    g.mmio_write(v, a, 8, val, &mut fx);
+    g.mmio_write(vc(v), a, 8, val, &mut fx);
     fx.drain().collect()
 }
 
@@ -75,9 +90,9 @@ pub fn linux_init(g: &mut Vgic) {
         w64(g, 0, gicd(0x6000 + 8 * u64::from(i)), 0);
     }
     for v in 0..vcpus {
-        let waker = g.mmio_read(v, gicr(v, 0x14), 4) as u32;
+        let waker = g.mmio_read(vc(v), gicr(v, 0x14), 4) as u32;
         w32(g, v, gicr(v, 0x14), waker & !2);
-        assert_eq!(g.mmio_read(v, gicr(v, 0x14), 4) & 4, 0, "ChildrenAsleep must clear");
+        assert_eq!(g.mmio_read(vc(v), gicr(v, 0x14), 4) & 4, 0, "ChildrenAsleep must clear");
         w32(g, v, sgi(v, 0x80), !0);
         w32(g, v, sgi(v, 0x380), !0);
         w32(g, v, sgi(v, 0x180), 0xffff_0000);

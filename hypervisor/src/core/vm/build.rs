@@ -20,19 +20,21 @@ use ferrovisor_bundle::Bundle;
 use ferrovisor_config::{ConfigError, GuestConfig};
 use ferrovisor_guestboot::{GicLayout, GuestDtb, PassthroughNode, PtNodeParts};
 use ferrovisor_stage2::{MemAttrs, Stage2};
-use ferrovisor_types::{GuestPhysAddr, HostRegion};
+use ferrovisor_types::{GuestPhysAddr, HostRegion, PcpuId};
 use ferrovisor_vgic::{Forward, ForwardTable, Vgic};
 use spin::Mutex;
 
 /// Round-robin placement of vCPUs without an affinity.
 static NEXT_PCPU: AtomicUsize = AtomicUsize::new(0);
 
-fn place(config: &GuestConfig, index: usize) -> usize {
+fn place(config: &GuestConfig, index: usize) -> PcpuId {
     let online = cpus::count().max(1);
-    match &config.affinity {
-        Some(list) if !list.is_empty() => list[index % list.len()] % online,
-        _ => NEXT_PCPU.fetch_add(1, Ordering::Relaxed) % online,
-    }
+    let pick = match &config.affinity {
+        Some(list) if !list.is_empty() => list.get(index % list.len()).map_or(0, |p| p.index()),
+        _ => NEXT_PCPU.fetch_add(1, Ordering::Relaxed),
+    };
+    // An affinity naming a CPU that did not come up runs on one that did.
+    PcpuId::new(pick % online).unwrap_or(PcpuId::of::<0>())
 }
 
 /// A build failure, in the validator's one-line format: node path, what

@@ -6,12 +6,13 @@
 //! vCPU of the guest is inside the guest.
 
 use super::{build, Vm, VmState};
-use crate::arch::aarch64::{cpu, timer};
+use crate::arch::aarch64::timer;
 use crate::core::cpus;
 use alloc::string::String;
 use alloc::sync::Arc;
 use core::sync::atomic::{AtomicBool, Ordering};
 use ferrovisor_psci::VcpuPower;
+use ferrovisor_types::PcpuId;
 
 /// Why a control operation was refused.
 pub type ControlError = String;
@@ -36,7 +37,7 @@ fn kick_all(vm: &Vm) {
 fn quiesce(vm: &Vm) -> Result<(), ControlError> {
     let deadline = timer::now() + timer::frequency();
     loop {
-        let busy = vm.vcpus.iter().any(|v| v.running.load(Ordering::Acquire) && v.pcpu != cpu::index());
+        let busy = vm.vcpus.iter().any(|v| v.running.load(Ordering::Acquire) && v.pcpu != cpus::current());
         if !busy {
             return Ok(());
         }
@@ -157,7 +158,7 @@ pub fn set_halt_when_idle(on: bool) {
 fn note_stopped() {
     if HALT_WHEN_IDLE.load(Ordering::Acquire) {
         REQUESTS.store(true, Ordering::Release);
-        cpus::kick(0);
+        cpus::kick(PcpuId::of::<0>());
     }
 }
 
@@ -191,7 +192,7 @@ pub fn request_reset(vm: &Vm) {
     vm.set_state(VmState::Stopped);
     REQUESTS.store(true, Ordering::Release);
     kick_all(vm);
-    cpus::kick(0);
+    cpus::kick(PcpuId::of::<0>());
 }
 
 /// Serves guest-requested resets, and halts the board when every guest has

@@ -117,7 +117,7 @@ fn data_abort(vcpu: &mut Vcpu, da: &DataAbort) -> Next {
     if da.isv {
         if let Some((dev, offset)) = vm.mmio.find(ipa) {
             count(vcpu, ExitReason::Mmio);
-            let at = Caller { vm: &vm, vcpu: vcpu.index };
+            let at = Caller { vm: &vm, vcpu: vcpu.id };
             if da.write {
                 let value = ferrovisor_trap::write_value(vcpu.regs.get(da.reg), da);
                 dev.write(&at, offset, da.size, value);
@@ -238,8 +238,8 @@ fn sysreg(vcpu: &mut Vcpu, access: &SysRegAccess) -> Next {
     // SGIs between the guest's own vCPUs.
     if !access.read && access.key() == ICC_SGI1R_EL1 {
         let value = vcpu.regs.get(access.rt);
-        let index = vcpu.index;
-        vcpu.vm.vgic_update(|vgic, fx| vgic.write_sgi1r(index, value, fx));
+        let id = vcpu.id;
+        vcpu.vm.vgic_update(|vgic, fx| vgic.write_sgi1r(id, value, fx));
         vcpu.regs.pc += 4;
         return Next::Resume;
     }

@@ -95,10 +95,10 @@ fn interrupt(v: &mut Vcpu) -> u64 {
         irq::note(host);
         gicv3::priority_drop(host);
         count(v, ExitReason::Forwarded);
-        if v.inject_now(guest.raw()) {
+        if v.inject_now(guest) {
             return RESUME;
         }
-        return raise_forwarded(v, guest.raw());
+        return raise_forwarded(v, guest);
     }
     other_interrupt(v, host)
 }
@@ -108,8 +108,8 @@ fn interrupt(v: &mut Vcpu) -> u64 {
 /// [`other_interrupt`], so the direct injection stays short.
 #[cold]
 #[inline(never)]
-fn raise_forwarded(v: &mut Vcpu, guest: u32) -> u64 {
-    v.vm.vgic_update(|vgic, fx| vgic.raise_edge(guest, 0, fx));
+fn raise_forwarded(v: &mut Vcpu, guest: ferrovisor_types::GuestIrq) -> u64 {
+    v.vm.vgic_update(|vgic, fx| vgic.raise_edge(guest, ferrovisor_types::VcpuId::of::<0>(), fx));
     IRQ
 }
 
@@ -119,7 +119,7 @@ fn raise_forwarded(v: &mut Vcpu, guest: u32) -> u64 {
 fn other_interrupt(v: &mut Vcpu, host: ferrovisor_types::HostIrq) -> u64 {
     let reason = match irq::handle(host) {
         irq::Outcome::Forwarded => ExitReason::Forwarded,
-        irq::Outcome::Done if host.raw() == cpus::MAINTENANCE_PPI => ExitReason::Maintenance,
+        irq::Outcome::Done if host == cpus::MAINTENANCE_PPI => ExitReason::Maintenance,
         irq::Outcome::Done => ExitReason::Irq,
     };
     count(v, reason);

@@ -22,7 +22,7 @@ use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use ferrovisor_config::GuestConfig;
 use ferrovisor_psci::VcpuPower;
 use ferrovisor_stage2::Stage2;
-use ferrovisor_types::{GuestPhysAddr, HostRegion};
+use ferrovisor_types::{GuestPhysAddr, HostRegion, PcpuId};
 use ferrovisor_vgic::{Effect, Effects, ForwardTable, SharedVgic, Vgic, VgicConfig};
 use spin::{Mutex, RwLock};
 
@@ -105,7 +105,7 @@ pub const EXIT_NAMES: [&str; EXIT_REASONS] =
 /// What other CPUs may read or change about one vCPU.
 pub struct VcpuShared {
     /// The pCPU the vCPU is pinned to.
-    pub pcpu: usize,
+    pub pcpu: PcpuId,
     /// PSCI power state.
     pub power: Mutex<VcpuPower>,
     /// A pending CPU_ON (entry point, context id) for the owning pCPU.
@@ -122,7 +122,7 @@ pub struct VcpuShared {
 }
 
 impl VcpuShared {
-    fn new(pcpu: usize) -> Self {
+    fn new(pcpu: PcpuId) -> Self {
         Self {
             pcpu,
             power: Mutex::new(VcpuPower::Off),
@@ -239,25 +239,24 @@ impl Vm {
     /// vCPUs that have something new to take.
     pub fn apply(&self, fx: &mut Effects) {
         use crate::platform::gicv3;
-        use ferrovisor_types::HostIrq;
         for e in fx.drain() {
             match e {
                 Effect::Kick { vcpu } => {
-                    if let Some(v) = self.vcpus.get(vcpu) {
+                    if let Some(v) = self.vcpus.get(vcpu.index()) {
                         crate::core::cpus::kick(v.pcpu);
                     }
                 }
                 // The guest enabled, disabled, re-routed or dropped a
                 // passed-through interrupt: mirror it on the physical GIC.
                 Effect::HwEnable { pintid, enable } => {
-                    let _ = gicv3::set_enabled(HostIrq(pintid), enable);
+                    let _ = gicv3::set_enabled(pintid, enable);
                 }
                 Effect::HwRoute { pintid, vcpu } => {
-                    if let Some(v) = self.vcpus.get(vcpu) {
-                        let _ = gicv3::route(HostIrq(pintid), crate::core::cpus::mpidr_of(v.pcpu));
+                    if let Some(v) = self.vcpus.get(vcpu.index()) {
+                        let _ = gicv3::route(pintid, crate::core::cpus::mpidr_of(v.pcpu.index()));
                     }
                 }
-                Effect::HwDeactivate { pintid } => gicv3::deactivate(HostIrq(pintid)),
+                Effect::HwDeactivate { pintid } => gicv3::deactivate(pintid),
                 // Physical priority and trigger stay as the hypervisor set
                 // them (the host DT's trigger; one priority for all
                 // forwarded interrupts); the guest's values order virtual

@@ -8,16 +8,19 @@ use crate::arch::aarch64::timer;
 use alloc::sync::Arc;
 use core::sync::atomic::Ordering;
 use ferrovisor_psci::{GuestCpus, VcpuPower};
+use ferrovisor_types::{GuestIrq, VcpuId};
 use ferrovisor_vgic::LrCache;
 
 /// The guest's virtual timer interrupt (PPI 27).
-pub const VTIMER_INTID: u32 = 27;
+pub const VTIMER_INTID: GuestIrq = GuestIrq::of::<27>();
 
 /// One virtual CPU.
 pub struct Vcpu {
     /// The guest it belongs to.
     pub vm: Arc<Vm>,
-    /// Its index in the guest (also Aff0 of its MPIDR).
+    /// Its identity in the guest (also Aff0 of its MPIDR).
+    pub id: VcpuId,
+    /// `id` as a table index.
     pub index: usize,
     /// General registers and the last exit's syndrome.
     pub regs: VcpuRegs,
@@ -40,10 +43,11 @@ pub struct Vcpu {
 
 impl Vcpu {
     /// A powered-off vCPU of `vm`.
-    pub fn new(vm: Arc<Vm>, index: usize) -> Self {
+    pub fn new(vm: Arc<Vm>, id: VcpuId) -> Self {
         Self {
             vm,
-            index,
+            id,
+            index: id.index(),
             regs: VcpuRegs::default(),
             el1: guest::el1_reset(),
             fp: FpRegs::default(),
@@ -116,8 +120,8 @@ impl Vcpu {
 
     /// Makes the virtual timer interrupt pending for this vCPU.
     pub fn raise_vtimer(&self) {
-        let index = self.index;
-        self.vm.vgic_update(|vgic, fx| vgic.raise_edge(VTIMER_INTID, index, fx));
+        let id = self.id;
+        self.vm.vgic_update(|vgic, fx| vgic.raise_edge(VTIMER_INTID, id, fx));
     }
 
     /// Loads this vCPU's EL1, FP, GIC and stage-2 state onto the running
@@ -142,7 +146,7 @@ impl Vcpu {
     /// when nothing changed: [`LrCache::refresh`]).
     #[inline(always)]
     pub fn refresh_lrs(&mut self) {
-        let kicks = self.lrs.refresh(&self.vm.vgic, self.index, &mut HwLrs);
+        let kicks = self.lrs.refresh(&self.vm.vgic, self.id, &mut HwLrs);
         self.vm.kick_vcpus(kicks);
     }
 
@@ -151,15 +155,15 @@ impl Vcpu {
     /// ([`LrCache::inject_now`]); false: the caller raises it the ordinary
     /// way.
     #[inline(always)]
-    pub fn inject_now(&mut self, intid: u32) -> bool {
-        self.lrs.inject_now(&self.vm.vgic, self.index, intid, &mut HwLrs)
+    pub fn inject_now(&mut self, intid: GuestIrq) -> bool {
+        self.lrs.inject_now(&self.vm.vgic, self.id, intid, &mut HwLrs)
     }
 
     /// Saves the pCPU's EL1, FP and GIC state into this vCPU.
     pub fn save(&mut self) {
         guest::save_el1(&mut self.el1);
         guest::save_fp(&mut self.fp);
-        let kicks = self.lrs.save(&self.vm.vgic, self.index, &HwLrs);
+        let kicks = self.lrs.save(&self.vm.vgic, self.id, &HwLrs);
         gicv::save(&mut self.gic);
         self.vm.kick_vcpus(kicks);
         // A stopped or paused guest may not exit again for long: say now how
@@ -171,7 +175,7 @@ impl Vcpu {
 
     /// Whether the guest has an interrupt it could take now (WFI completes).
     pub fn has_deliverable(&self) -> bool {
-        self.vm.vgic.inspect(|g| g.has_deliverable(self.index))
+        self.vm.vgic.inspect(|g| g.has_deliverable(self.id))
     }
 }
 

@@ -16,14 +16,15 @@ pub mod vuart;
 
 use super::Vm;
 use alloc::boxed::Box;
+use ferrovisor_types::VcpuId;
 use ferrovisor_vdev::bus::MmioBus;
 
 /// Who accesses an emulated device.
 pub struct Caller<'a> {
     /// The guest.
     pub vm: &'a Vm,
-    /// The accessing vCPU's index in the guest.
-    pub vcpu: usize,
+    /// The accessing vCPU.
+    pub vcpu: VcpuId,
 }
 
 /// A device reached through trapped guest loads and stores.

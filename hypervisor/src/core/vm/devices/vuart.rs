@@ -9,7 +9,7 @@ use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, Ordering};
-use ferrovisor_types::{GuestIrq, GuestPhysAddr};
+use ferrovisor_types::{GuestIrq, GuestPhysAddr, VcpuId};
 use ferrovisor_vdev::bus::MmioDevice;
 use ferrovisor_vdev::pl011::Pl011;
 use ferrovisor_vdev::tagged::LineTagger;
@@ -73,7 +73,7 @@ impl Vuart {
         if self.level.swap(level, Ordering::AcqRel) == level {
             return;
         }
-        vm.vgic_update(|vgic, fx| vgic.set_level(self.irq.raw(), 0, level, fx));
+        vm.vgic_update(|vgic, fx| vgic.set_level(self.irq, VcpuId::of::<0>(), level, fx));
     }
 }
 
