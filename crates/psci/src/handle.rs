@@ -2,6 +2,7 @@
 
 use crate::{fid, ret, Call, MIGRATE_INFO_NO_TRUSTED_OS, MPIDR_AFFINITY_MASK};
 use crate::{PSCI_VERSION_1_1, SMCCC_VERSION_1_1};
+use ferrovisor_types::VcpuId;
 
 /// Power state of one vCPU, as the hypervisor tracks it.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -14,14 +15,14 @@ pub enum VcpuPower {
     On,
 }
 
-/// The hypervisor's view of the calling guest's vCPUs, indexed `0..vcpu_count()`.
+/// The hypervisor's view of the calling guest's vCPUs, `0..vcpu_count()`.
 pub trait GuestCpus {
     /// Number of vCPUs of the guest.
     fn vcpu_count(&self) -> usize;
     /// Current power state of vCPU `vcpu`.
-    fn power(&self, vcpu: usize) -> VcpuPower;
+    fn power(&self, vcpu: VcpuId) -> VcpuPower;
     /// The MPIDR the guest sees for vCPU `vcpu` (usually [`crate::vmpidr`]).
-    fn mpidr(&self, vcpu: usize) -> u64;
+    fn mpidr(&self, vcpu: VcpuId) -> u64;
     /// Whether `entry` is an address the guest may start executing at
     /// (inside the guest's RAM).
     fn entry_valid(&self, entry: u64) -> bool;
@@ -37,8 +38,8 @@ pub enum Action {
     /// [`VcpuPower::OnPending`] until it runs, and return SUCCESS (0) to the
     /// caller.
     StartVcpu {
-        /// Index of the vCPU to start.
-        vcpu: usize,
+        /// The vCPU to start.
+        vcpu: VcpuId,
         /// Its entry point.
         entry: u64,
         /// Its x0.
@@ -69,13 +70,13 @@ const fn reply_value(value: u64) -> Action {
 /// The index of the guest vCPU whose MPIDR affinity fields (Aff3..Aff0)
 /// equal those of `target`; bit 31, U, MT and the other non-affinity bits of
 /// both sides are ignored.
-pub fn vcpu_by_mpidr(target: u64, guest: &impl GuestCpus) -> Option<usize> {
+pub fn vcpu_by_mpidr(target: u64, guest: &impl GuestCpus) -> Option<VcpuId> {
     let want = target & MPIDR_AFFINITY_MASK;
-    (0..guest.vcpu_count()).find(|&v| guest.mpidr(v) & MPIDR_AFFINITY_MASK == want)
+    VcpuId::all(guest.vcpu_count()).find(|&v| guest.mpidr(v) & MPIDR_AFFINITY_MASK == want)
 }
 
 /// The power state of `vcpu`, knowing that the caller itself is running.
-fn power_of(vcpu: usize, caller: usize, guest: &impl GuestCpus) -> VcpuPower {
+fn power_of(vcpu: VcpuId, caller: VcpuId, guest: &impl GuestCpus) -> VcpuPower {
     if vcpu == caller {
         VcpuPower::On
     } else {
@@ -112,7 +113,7 @@ fn power_of(vcpu: usize, caller: usize, guest: &impl GuestCpus) -> VcpuPower {
 ///   [`Action::SystemReset`]; other architectural types are
 ///   INVALID_PARAMETERS; vendor types (bit 31 set) are NOT_SUPPORTED.
 /// * Anything else: NOT_SUPPORTED.
-pub fn handle(call: &Call, caller: usize, guest: &impl GuestCpus) -> Action {
+pub fn handle(call: &Call, caller: VcpuId, guest: &impl GuestCpus) -> Action {
     match *call {
         Call::Version => reply_value(PSCI_VERSION_1_1),
         Call::SmcccVersion => reply_value(SMCCC_VERSION_1_1),
@@ -157,7 +158,7 @@ pub fn handle(call: &Call, caller: usize, guest: &impl GuestCpus) -> Action {
 }
 
 /// CPU_ON policy; see [`handle`].
-fn cpu_on(target: u64, entry: u64, context: u64, caller: usize, guest: &impl GuestCpus) -> Action {
+fn cpu_on(target: u64, entry: u64, context: u64, caller: VcpuId, guest: &impl GuestCpus) -> Action {
     let Some(vcpu) = vcpu_by_mpidr(target, guest) else {
         return reply(ret::INVALID_PARAMETERS);
     };

@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+use ferrovisor_types::VcpuId;
 mod handle;
 
 pub use handle::{handle, vcpu_by_mpidr, Action, GuestCpus, VcpuPower};
@@ -234,11 +235,8 @@ pub const MPIDR_AFFINITY_MASK: u64 = 0xff_00ff_ffff;
 /// The MPIDR_EL1 value (VMPIDR_EL2) guest vCPU `vcpu` sees.
 ///
 /// Bit 31 is RES1, U (bit 30) and MT (bit 24) are 0. Aff0 is the vCPU index
-/// and Aff1 is 0 for every index below 256; GICv3 SGI target lists reach
-/// only Aff0 0..=15 per Aff1 cluster, so guests with more than 16 vCPUs need
-/// range selectors. Indices from 256 on spill into Aff1, Aff2 and Aff3 so
-/// that every index keeps a distinct MPIDR.
-pub const fn vmpidr(vcpu: usize) -> u64 {
-    let v = vcpu as u64;
-    (1 << 31) | (v & 0xff_ffff) | (((v >> 24) & 0xff) << 32)
+/// (a [`VcpuId`] is below 16, which GICv3 SGI target lists reach without
+/// range selectors); Aff1..Aff3 are 0.
+pub const fn vmpidr(vcpu: VcpuId) -> u64 {
+    (1 << 31) | vcpu.index() as u64
 }

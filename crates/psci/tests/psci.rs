@@ -1,7 +1,8 @@
 //! PSCI/SMCCC decoding and per-guest policy, call by call, plus fuzzing.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use ferrovisor_psci::{decode, fid, handle, ret, vmpidr, Action, Call, GuestCpus, VcpuPower};
+use ferrovisor_psci::{decode, fid, handle, ret, Action, Call, GuestCpus, VcpuPower};
+use ferrovisor_types::VcpuId;
 use proptest::prelude::*;
 
 /// A guest with RAM at [0x4000_0000, 0x5000_0000) and the given vCPU states.
@@ -11,15 +12,25 @@ impl GuestCpus for Guest {
     fn vcpu_count(&self) -> usize {
         self.0.len()
     }
-    fn power(&self, vcpu: usize) -> VcpuPower {
-        self.0.get(vcpu).copied().unwrap_or(VcpuPower::Off)
+    fn power(&self, vcpu: VcpuId) -> VcpuPower {
+        self.0.get(vcpu.index()).copied().unwrap_or(VcpuPower::Off)
     }
-    fn mpidr(&self, vcpu: usize) -> u64 {
-        vmpidr(vcpu)
+    fn mpidr(&self, vcpu: VcpuId) -> u64 {
+        ferrovisor_psci::vmpidr(vcpu)
     }
     fn entry_valid(&self, entry: u64) -> bool {
         (0x4000_0000..0x5000_0000).contains(&entry)
     }
+}
+
+/// vCPU `n`.
+fn vc(n: usize) -> VcpuId {
+    VcpuId::new(n).unwrap()
+}
+
+/// The MPIDR of vCPU `n`.
+fn vmpidr(n: usize) -> u64 {
+    ferrovisor_psci::vmpidr(vc(n))
 }
 
 fn guest() -> Guest {
@@ -27,7 +38,7 @@ fn guest() -> Guest {
 }
 
 fn call(regs: [u64; 4]) -> Action {
-    handle(&decode(&regs), 0, &guest())
+    handle(&decode(&regs), vc(0), &guest())
 }
 
 fn r(code: i64) -> Action {
@@ -71,12 +82,12 @@ fn cpu_on() {
     let on64 = |target: u64, entry: u64| call([0xc400_0003, target, entry, 0x1234]);
     assert_eq!(
         on64(vmpidr(1), 0x4008_0000),
-        Action::StartVcpu { vcpu: 1, entry: 0x4008_0000, context: 0x1234 }
+        Action::StartVcpu { vcpu: vc(1), entry: 0x4008_0000, context: 0x1234 }
     );
     // Bit 31, U, MT and bits 63:40 are ignored; only Aff3..Aff0 match.
     assert_eq!(
         on64(0xff00_0000_4100_0003, 0x4008_0000),
-        Action::StartVcpu { vcpu: 3, entry: 0x4008_0000, context: 0x1234 }
+        Action::StartVcpu { vcpu: vc(3), entry: 0x4008_0000, context: 0x1234 }
     );
     assert_eq!(on64(vmpidr(4), 0x4008_0000), r(ret::INVALID_PARAMETERS));
     assert_eq!(on64(0x100, 0x4008_0000), r(ret::INVALID_PARAMETERS)); // Aff1 = 1
@@ -89,7 +100,7 @@ fn cpu_on() {
     // SMC32: arguments truncated, so the entry point becomes valid.
     assert_eq!(
         call([0x8400_0003, 1, 0x1_4008_0000, 0xffff_ffff_0000_0005]),
-        Action::StartVcpu { vcpu: 1, entry: 0x4008_0000, context: 5 }
+        Action::StartVcpu { vcpu: vc(1), entry: 0x4008_0000, context: 5 }
     );
 }
 
@@ -98,7 +109,7 @@ fn cpu_on_of_the_caller_is_already_on() {
     // Even if the hypervisor's bookkeeping lags, the caller is running.
     let g = Guest(vec![VcpuPower::Off, VcpuPower::On]);
     let c = decode(&[0xc400_0003, vmpidr(0), 0x4000_0000, 0]);
-    assert_eq!(handle(&c, 0, &g), r(ret::ALREADY_ON));
+    assert_eq!(handle(&c, vc(0), &g), r(ret::ALREADY_ON));
 }
 
 #[test]
@@ -154,25 +165,27 @@ fn unknown_functions() {
 fn vmpidr_layout() {
     assert_eq!(vmpidr(0), 0x8000_0000);
     assert_eq!(vmpidr(5), 0x8000_0005);
-    assert_eq!(vmpidr(255), 0x8000_00ff);
-    assert_eq!(vmpidr(256), 0x8000_0100);
-    assert_eq!(vmpidr(1 << 24), 0x1_8000_0000);
+    assert_eq!(vmpidr(15), 0x8000_000f);
+    // Every vCPU a guest can have has its own MPIDR.
+    let all: Vec<u64> = VcpuId::all(VcpuId::LIMIT).map(ferrovisor_psci::vmpidr).collect();
+    assert!(all.iter().enumerate().all(|(i, m)| !all[..i].contains(m)));
 }
 
 proptest! {
     #[test]
-    fn decode_and_handle_never_panic(regs in any::<[u64; 4]>(), caller in any::<usize>(), states in proptest::collection::vec(0u8..3, 0..8)) {
+    fn decode_and_handle_never_panic(regs in any::<[u64; 4]>(), caller in 0usize..16, states in proptest::collection::vec(0u8..3, 0..8)) {
         let g = Guest(states.iter().map(|s| match s {
             0 => VcpuPower::Off,
             1 => VcpuPower::OnPending,
             _ => VcpuPower::On,
         }).collect());
         let c = decode(&regs);
+        let caller = vc(caller);
         let _ = handle(&c, caller, &g);
         // Any PSCI-range ID with random arguments too.
         let c = decode(&[0x8400_0000 | (regs[0] & 0x4000_001f), regs[1], regs[2], regs[3]]);
         if let Action::StartVcpu { vcpu, .. } = handle(&c, caller, &g) {
-            prop_assert!(vcpu < g.vcpu_count());
+            prop_assert!(vcpu.index() < g.vcpu_count());
             prop_assert_eq!(g.power(vcpu), VcpuPower::Off);
         }
     }
@@ -186,7 +199,7 @@ proptest! {
         for fid in [regs[0], 0x8400_0000, 0x8400_0004, 0xc400_0004, 0x8400_0006, 0x8400_000a, 0x8000_0000, 0x8000_0001] {
             let c = decode(&[fid, regs[1], regs[2], regs[3]]);
             if c.is_query() {
-                prop_assert!(matches!(handle(&c, caller, &guest()), Action::Return(_)), "{:?}", c);
+                prop_assert!(matches!(handle(&c, vc(caller), &guest()), Action::Return(_)), "{:?}", c);
             }
         }
     }

@@ -161,13 +161,13 @@ fn smccc(vcpu: &mut Vcpu, queries: bool) -> Next {
     let args = [vcpu.regs.x[0], vcpu.regs.x[1], vcpu.regs.x[2], vcpu.regs.x[3]];
     let call = ferrovisor_psci::decode(&args);
     let vm = vcpu.vm.clone();
-    match ferrovisor_psci::handle(&call, vcpu.index, &*vm) {
+    match ferrovisor_psci::handle(&call, vcpu.id, &*vm) {
         Action::Return(ret) => {
             vcpu.regs.x[..4].copy_from_slice(&ret);
             Next::Resume
         }
         Action::StartVcpu { vcpu: target, entry, context } => {
-            if let Some(shared) = vm.vcpus.get(target) {
+            if let Some(shared) = vm.vcpus.get(target.index()) {
                 *shared.power.lock() = VcpuPower::OnPending;
                 *shared.start.lock() = Some((entry, context));
                 crate::core::cpus::kick(shared.pcpu);
@@ -221,7 +221,7 @@ pub(super) fn answer_query(vcpu: &mut Vcpu) -> bool {
             if !call.is_query() {
                 return false;
             }
-            match ferrovisor_psci::handle(&call, vcpu.index, &*vcpu.vm) {
+            match ferrovisor_psci::handle(&call, vcpu.id, &*vcpu.vm) {
                 Action::Return(ret) => ret,
                 _ => return false,
             }

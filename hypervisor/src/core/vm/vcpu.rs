@@ -135,7 +135,7 @@ impl Vcpu {
         guest::load_stage2(
             ferrovisor_stage2::VTCR_EL2,
             self.vm.vttbr,
-            ferrovisor_psci::vmpidr(self.index),
+            ferrovisor_psci::vmpidr(self.id),
             0,
             if dedicated { guest::HCR_GUEST & !guest::HCR_TWI } else { guest::HCR_GUEST },
         );
@@ -184,11 +184,11 @@ impl GuestCpus for Vm {
         self.vcpus.len()
     }
 
-    fn power(&self, vcpu: usize) -> VcpuPower {
-        self.vcpus.get(vcpu).map_or(VcpuPower::Off, |v| *v.power.lock())
+    fn power(&self, vcpu: VcpuId) -> VcpuPower {
+        self.vcpus.get(vcpu.index()).map_or(VcpuPower::Off, |v| *v.power.lock())
     }
 
-    fn mpidr(&self, vcpu: usize) -> u64 {
+    fn mpidr(&self, vcpu: VcpuId) -> u64 {
         ferrovisor_psci::vmpidr(vcpu)
     }
 
