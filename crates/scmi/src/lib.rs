@@ -24,6 +24,7 @@ extern crate alloc;
 
 pub mod agent;
 pub mod header;
+pub mod platform;
 mod protocols;
 pub mod smt;
 
