@@ -9,7 +9,11 @@
 //! - [`agent`]: one agent's view (its resources, by agent-local id, mapped
 //!   to platform ids) and [`agent::handle`], which answers the Base, Power
 //!   domain, Clock and Reset protocols through a [`agent::Backend`] (the
-//!   platform's clock/power/reset controller).
+//!   platform's clock/power/reset controller);
+//! - [`platform`]: that controller as a model (what QEMU virt lacks): power
+//!   domains and reset lines owned by one agent each, clocks shared by
+//!   per-agent votes, and the events the hypervisor carries out on the
+//!   devices.
 //!
 //! Invariants: no input makes this crate panic or loop; every request gets
 //! a response with an SCMI status; an agent can only name resources of its

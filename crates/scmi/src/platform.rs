@@ -111,7 +111,7 @@ fn supports(rates: &Rates, rate: u64) -> bool {
     match rates {
         Rates::Discrete(list) => list.contains(&rate),
         Rates::Range { min, max, step } => {
-            (*min..=*max).contains(&rate) && (*step == 0 || (rate - min) % step == 0)
+            (*min..=*max).contains(&rate) && (*step == 0 || (rate - min).is_multiple_of(*step))
         }
     }
 }
