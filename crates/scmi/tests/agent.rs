@@ -100,6 +100,8 @@ fn base_discovery() {
     assert_eq!(call(&mut f, protocol::BASE, 1, &[]), [0, (1 << 8) | 3]);
     assert_eq!(call(&mut f, protocol::BASE, 6, &[0]), [0, 3, 0x0016_1411]);
     assert_eq!(call(&mut f, protocol::BASE, 6, &[2]), [0, 1, 0x16]);
+    // None left: the count and no padding word (Linux checks the length).
+    assert_eq!(call(&mut f, protocol::BASE, 6, &[3]), [0, 0]);
     assert_eq!(call(&mut f, protocol::BASE, 6, &[4])[0], Status::InvalidParameters.raw());
     let agent = call(&mut f, protocol::BASE, 7, &[0xffff_ffff]);
     assert_eq!(&agent[..2], [0, 1]);

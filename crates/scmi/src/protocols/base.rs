@@ -38,14 +38,19 @@ pub(crate) fn base(view: &AgentView, message: u8, p: &mut Params<'_>, out: &mut 
         DISCOVER_SUB_VENDOR => out.name("qemu-virt"),
         DISCOVER_IMPLEMENTATION_VERSION => out.u32(1),
         DISCOVER_LIST_PROTOCOLS => {
+            // The ids come packed four to a word, exactly ceil(n / 4)
+            // words: Linux 6.1 checks the response's length. Skipping all
+            // of them leaves none; skipping more is invalid.
             let skip = p.u32()? as usize;
             let rest = PROTOCOLS.get(skip..).ok_or(Status::InvalidParameters)?;
             out.u32(rest.len() as u32);
-            let mut packed = [0u8; 4];
-            for (d, s) in packed.iter_mut().zip(rest) {
-                *d = *s;
+            for chunk in rest.chunks(4) {
+                let mut packed = [0u8; 4];
+                for (d, s) in packed.iter_mut().zip(chunk) {
+                    *d = *s;
+                }
+                out.bytes(&packed);
             }
-            out.bytes(&packed);
         }
         DISCOVER_AGENT => {
             let id = p.u32()?;
