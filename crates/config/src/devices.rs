@@ -71,6 +71,46 @@ pub struct DeviceInfo {
     pub dma_coherent: bool,
     /// What the device's node in a guest DT keeps of this node.
     pub guest_node: GuestProps,
+    /// Its clocks (`clocks`), in order: what an SCMI agent gets for it.
+    pub clocks: Vec<HostClock>,
+}
+
+/// One clock of a host device.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostClock {
+    /// The platform's name for it: the provider node's name without its
+    /// unit address (`apb-pclk`), with `:N` for a provider of several
+    /// clocks.
+    pub name: String,
+    /// The device's name for it (`clock-names`), if given.
+    pub consumer: Option<String>,
+    /// Its fixed rate in Hz (a `fixed-clock` provider's `clock-frequency`).
+    pub rate: Option<u32>,
+}
+
+/// The clocks of node `idx` (`clocks` = phandle + `#clock-cells` cells each,
+/// `clock-names`). A specifier whose provider is missing ends the list.
+fn host_clocks(tree: &Tree<'_>, idx: usize) -> Vec<HostClock> {
+    let Some(node) = tree.node(idx) else { return Vec::new() };
+    let cells = node.prop("clocks").and_then(as_cells).unwrap_or_default();
+    let names = node.str_list("clock-names");
+    let mut out = Vec::new();
+    let mut at = 0;
+    while let Some(&handle) = cells.get(at) {
+        let Some(provider) = tree.by_phandle(handle).and_then(|p| tree.node(p)) else { break };
+        let n = provider.u32_prop("#clock-cells").unwrap_or(0) as usize;
+        let args = cells.get(at + 1..at + 1 + n).unwrap_or(&[]);
+        let base = provider.name.split('@').next().unwrap_or(provider.name);
+        let name = match args {
+            [] => base.to_string(),
+            [i, ..] => alloc::format!("{base}:{i}"),
+        };
+        let rate =
+            if provider.is_compatible("fixed-clock") { provider.u32_prop("clock-frequency") } else { None };
+        out.push(HostClock { name, consumer: names.get(out.len()).map(|s| s.to_string()), rate });
+        at += 1 + n;
+    }
+    out
 }
 
 /// Index of the first node compatible with "arm,gic-v3".
@@ -295,6 +335,7 @@ pub(crate) fn device_at(tree: &Tree<'_>, idx: usize) -> Result<Option<DeviceInfo
         iommu,
         dma_coherent,
         guest_node,
+        clocks: host_clocks(tree, idx),
     }))
 }
 

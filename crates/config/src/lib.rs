@@ -32,13 +32,14 @@ mod pages;
 mod parse;
 mod plan;
 mod resolve;
+pub mod scmi;
 mod validate;
 
 use alloc::format;
 use alloc::vec::Vec;
 
 pub use devices::{
-    host_device, host_devices, DeviceInfo, HostIrqSpec, IommuLink, Trigger, GIC_V3_COMPATIBLE,
+    host_device, host_devices, DeviceInfo, HostClock, HostIrqSpec, IommuLink, Trigger, GIC_V3_COMPATIBLE,
     SMMU_V3_COMPATIBLE,
 };
 pub use dt::DtbError;
@@ -52,7 +53,7 @@ pub use limits::{
 };
 pub use model::{
     Config, DmaProtection, DtProp, GuestConfig, IrqRoute, MemoryRegion, PassthroughConfig, PtDtNode,
-    PtRegion, VuartConfig, MAX_GUEST_NAME, MAX_VCPUS, PAGE_SIZE, VUART_SIZE,
+    PtRegion, ScmiResources, VuartConfig, MAX_GUEST_NAME, MAX_VCPUS, PAGE_SIZE, VUART_SIZE,
 };
 pub use parse::{CONFIG_COMPATIBLE, GUEST_COMPATIBLE, PASSTHROUGH_COMPATIBLE, VUART_COMPATIBLE};
 pub use plan::{heap_estimate, stage2_tables};
@@ -116,6 +117,7 @@ pub fn load(host_dtb: &[u8], config_dtb: &[u8], bundle_files: &[&str], hyp: &Hyp
         let who = error::Who { index, name: &raw_guest.name };
         let guest = validate::check_guest(&host, raw_guest, who, bundle_files, &mut report);
         cross::check_against(&guest, who, &checked, &mut report);
+        scmi::check_against(&guest, who, &checked, &mut report);
         checked.push(guest);
     }
     // Host RAM and heap, exactly as the hypervisor will take them: every

@@ -58,6 +58,9 @@ pub struct GuestConfig {
     pub vuart: Option<VuartConfig>,
     /// Passed-through devices and raw regions.
     pub passthrough: Vec<PassthroughConfig>,
+    /// Guest-physical base of its SCMI channel (one 4 KiB page), when one
+    /// of its pass-throughs has a clock, power domain or reset line.
+    pub scmi_channel: Option<GuestPhysAddr>,
 }
 
 /// One region of guest RAM.
@@ -183,4 +186,25 @@ pub struct PassthroughConfig {
     pub compatible: Vec<String>,
     /// The guest DT node of a host device; `None` for a raw region.
     pub dt: Option<PtDtNode>,
+    /// Its clocks, power domain and reset line, switched through SCMI.
+    pub scmi: ScmiResources,
+}
+
+/// What a pass-through device needs from the platform's clock, power and
+/// reset controller, which its guest reaches through SCMI (`crate::scmi`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ScmiResources {
+    /// Its power domain (`scmi-power-domain`).
+    pub power: Option<String>,
+    /// Its reset line (`scmi-reset`).
+    pub reset: Option<String>,
+    /// Its clocks, from the host DT node, in order.
+    pub clocks: Vec<crate::devices::HostClock>,
+}
+
+impl ScmiResources {
+    /// No clock, power domain or reset line.
+    pub fn is_empty(&self) -> bool {
+        self.power.is_none() && self.reset.is_none() && self.clocks.is_empty()
+    }
 }

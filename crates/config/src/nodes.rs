@@ -22,6 +22,8 @@ const PT_PROPS: &[&str] = &[
     "guest-physical-addr",
     "interrupt-map",
     "dma-unprotected-ack",
+    "scmi-power-domain",
+    "scmi-reset",
 ];
 /// Properties dtc may add anywhere.
 pub(crate) const ALWAYS_ALLOWED: &[&str] = &["phandle", "linux,phandle"];
@@ -221,6 +223,8 @@ pub(crate) fn parse_passthrough(c: &mut Ctx<'_, '_, '_>) -> Option<RawPassthroug
     let size = c.u64_prop("size");
     let gpa = c.u64_prop("guest-physical-addr");
     let dma_ack = c.flag("dma-unprotected-ack");
+    let scmi_power = c.string("scmi-power-domain");
+    let scmi_reset = c.string("scmi-reset");
     let mut irq_map = Vec::new();
     if let Some(cells) = c.cell_list("interrupt-map", "interrupt-map = <34 34>;") {
         if cells.len() % 2 != 0 {
@@ -268,5 +272,7 @@ pub(crate) fn parse_passthrough(c: &mut Ctx<'_, '_, '_>) -> Option<RawPassthroug
         gpa,
         irq_map,
         dma_ack,
+        scmi_power,
+        scmi_reset,
     })
 }

@@ -34,6 +34,7 @@ const GUEST_PROPS: &[&str] = &[
     "initrd",
     "dtb",
     "bootargs",
+    "scmi-channel-addr",
     "#address-cells",
     "#size-cells",
 ];
@@ -57,6 +58,8 @@ pub(crate) struct RawPassthrough {
     pub gpa: Option<u64>,
     pub irq_map: Vec<(u32, u32)>,
     pub dma_ack: bool,
+    pub scmi_power: Option<String>,
+    pub scmi_reset: Option<String>,
 }
 
 /// A guest node as written.
@@ -73,6 +76,7 @@ pub(crate) struct RawGuest {
     pub memory: Vec<MemoryRegion>,
     pub vuart: Option<VuartConfig>,
     pub passthrough: Vec<RawPassthrough>,
+    pub scmi_channel: Option<u64>,
 }
 
 fn valid_name(name: &str) -> bool {
@@ -205,6 +209,7 @@ fn parse_guest(
         initrd: c.string("initrd"),
         dtb: c.string("dtb"),
         bootargs: c.string("bootargs"),
+        scmi_channel: c.u64_prop("scmi-channel-addr"),
         ..RawGuest::default()
     };
     let (mut memories, mut passthroughs) = (0usize, 0usize);

@@ -200,6 +200,7 @@ mod tests {
             bootargs: None,
             vuart: None,
             passthrough: Vec::new(),
+            scmi_channel: None,
         }
     }
 

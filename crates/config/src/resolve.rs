@@ -383,6 +383,14 @@ pub(crate) fn resolve(
         Some(node) => node,
         None => None,
     };
+    let scmi = crate::scmi::resources(
+        side.device,
+        pt.scmi_power.as_deref(),
+        pt.scmi_reset.as_deref(),
+        &pt.path,
+        who,
+        report,
+    );
     Some(PassthroughConfig {
         name: pt.name.clone(),
         path: pt.path.clone(),
@@ -392,5 +400,6 @@ pub(crate) fn resolve(
         dma,
         compatible,
         dt,
+        scmi,
     })
 }

@@ -248,7 +248,14 @@ pub(crate) fn check_guest(
     }
     let non_identity = g.memory.iter().find(|m| !m.identity).map(|m| m.path.as_str());
     let pts: Vec<_> = g.passthrough.iter().filter_map(|pt| resolve(host, pt, who, non_identity, r)).collect();
-    check_layout(&windows(host, g, &pts), who, r);
+    let scmi_channel = crate::scmi::channel(g.scmi_channel, &pts, &g.path, who, r);
+    let mut wins = windows(host, g, &pts);
+    if let Some(base) = scmi_channel {
+        // Named for the guest node, whose scmi-channel-addr moves it.
+        let what = format!("the SCMI channel at {base:#x} (scmi-channel-addr)");
+        wins.push(Window { base, size: crate::scmi::CHANNEL_SIZE, what, path: Some(g.path.clone()) });
+    }
+    check_layout(&wins, who, r);
     let unique = check_host_duplicates(&pts, who, r);
     check_irqs(g, &unique, who, r);
     check_images(g, who, bundle, r);
@@ -264,6 +271,7 @@ pub(crate) fn check_guest(
         bootargs: g.bootargs.clone(),
         vuart: g.vuart.clone(),
         passthrough: pts,
+        scmi_channel: scmi_channel.map(ferrovisor_types::GuestPhysAddr),
     }
 }
 

@@ -6,8 +6,8 @@
 mod support;
 
 use ferrovisor_config::{
-    DmaProtection, GuestConfig, IrqRoute, MemoryRegion, PassthroughConfig, PtDtNode, PtRegion, Trigger,
-    VuartConfig,
+    DmaProtection, GuestConfig, HostClock, IrqRoute, MemoryRegion, PassthroughConfig, PtDtNode, PtRegion,
+    ScmiResources, Trigger, VuartConfig,
 };
 use ferrovisor_types::{GuestIrq, GuestPhysAddr, HostIrq, HostPhysAddr, PcpuId};
 use support::load;
@@ -87,7 +87,17 @@ fn default_config_is_clean_and_typed() {
                 primecell: true,
                 props: vec![],
             }),
+            // The host node's apb_pclk, switched through SCMI.
+            scmi: ScmiResources {
+                clocks: vec![HostClock {
+                    name: "apb-pclk".into(),
+                    consumer: Some("apb_pclk".into()),
+                    rate: Some(24_000_000),
+                }],
+                ..ScmiResources::default()
+            },
         }],
+        scmi_channel: Some(GuestPhysAddr(ferrovisor_config::scmi::DEFAULT_CHANNEL)),
     };
     let probe0 = GuestConfig {
         name: "probe0".into(),
@@ -101,6 +111,7 @@ fn default_config_is_clean_and_typed() {
         bootargs: Some("probe.name=probe0 probe.tests=hello,mem,hvc,echo probe.end=wfi".into()),
         vuart: vuart("probe0"),
         passthrough: vec![],
+        scmi_channel: None,
     };
     assert_eq!(out.config.guests, vec![linux0, probe0]);
 }

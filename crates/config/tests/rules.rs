@@ -128,6 +128,22 @@ fn every_rule_reports_path_and_message() {
             &[],
         ),
         Case {
+            warnings: &[("/guests/d", &["scmi-channel-addr is set, but no pass-through device has a clock, power domain or reset"])],
+            ..case(
+                rule!("scmi"),
+                &[
+                    ("/guests/b/gpio", &["power domain \"periph\" already belongs to guest a (/guests/a/rtc)"]),
+                    ("/guests/c/gpio", &["scmi-reset \"GPIO!\" is not a valid name"]),
+                    ("/guests/c/raw", &["scmi-power-domain and scmi-reset need a host device"]),
+                    ("/guests/c", &["scmi-channel-addr 0x40000800 is not 4 KiB aligned"]),
+                    ("/guests/c", &["the SCMI channel at 0x40000800", "overlaps RAM 0x40000000-0x40ffffff"]),
+                    ("/guests/c/raw", &["already passed through to guest a"]),
+                    ("/guests/c/gpio", &["host device /pl061@9030000 is already passed through to guest b"]),
+                ],
+                &["a", "d"],
+            )
+        },
+        Case {
             host: MANY_CPUS,
             ..case(
                 rule!("affinity-limit"),
@@ -448,7 +464,7 @@ fn display_is_one_line_path_message_hint() {
     let out = load(QEMU, rule!("unknown-property").1, BUNDLE);
     assert_eq!(
         out.errors[0].to_string(),
-        "/guests/g: unknown property \"colour\" (hint: allowed properties here: compatible, vcpus, cpu-affinity, kernel, initrd, dtb, bootargs, #address-cells, #size-cells)"
+        "/guests/g: unknown property \"colour\" (hint: allowed properties here: compatible, vcpus, cpu-affinity, kernel, initrd, dtb, bootargs, scmi-channel-addr, #address-cells, #size-cells)"
     );
 }
 
@@ -525,3 +541,4 @@ fn planned_ram_is_disjoint_and_clear_of_the_hypervisor() {
         }
     }
 }
+

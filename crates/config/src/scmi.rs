@@ -1,0 +1,151 @@
+//! Clocks, power domains and resets of pass-through devices, which a guest
+//! switches through the hypervisor's SCMI platform (docs/config.md, "Clocks,
+//! power and resets"): what each device has, the guest's SCMI channel, and
+//! the rules that keep a power domain or reset line to one guest.
+//!
+//! A host device's clocks come from its host DT node (`clocks`); its power
+//! domain and reset line from the pass-through node (`scmi-power-domain`,
+//! `scmi-reset`), since the QEMU virt board has none of its own. A guest
+//! with any of them gets an SCMI channel: one 4 KiB window at
+//! `scmi-channel-addr` (default [`DEFAULT_CHANNEL`]).
+
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+
+use crate::devices::{DeviceInfo, HostClock};
+use crate::error::{Report, Who};
+use crate::model::{GuestConfig, PassthroughConfig, ScmiResources};
+
+/// Where a guest's SCMI channel sits unless its config says otherwise: a
+/// page QEMU virt leaves free, below the virtio-mmio transports.
+pub const DEFAULT_CHANNEL: u64 = 0x09ff_f000;
+
+/// Size of the SCMI channel window.
+pub const CHANNEL_SIZE: u64 = 0x1000;
+
+/// The SMCCC function id of SCMI calls (fast call, SMC64, vendor-specific
+/// hypervisor service): the same for every guest, the channel being the
+/// calling guest's own.
+pub const SMC_ID: u32 = 0xc600_8000;
+
+/// Longest resource name an SCMI attributes message carries.
+pub const MAX_NAME: usize = 15;
+
+const NAME_HINT: &str =
+    "name it with 1 to 15 of a-z, 0-9, '-' and '_' (SCMI attribute messages carry 15 characters)";
+
+fn valid_name(name: &str) -> bool {
+    (1..=MAX_NAME).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+/// The resources of one pass-through: the host device's clocks, and the
+/// power domain and reset line its node names. `device` is None for a raw
+/// region, which can have none.
+pub(crate) fn resources(
+    device: Option<&DeviceInfo>,
+    power: Option<&str>,
+    reset: Option<&str>,
+    path: &str,
+    who: Who<'_>,
+    r: &mut Report,
+) -> ScmiResources {
+    let mut out = ScmiResources::default();
+    if device.is_none() {
+        if power.is_some() || reset.is_some() {
+            let msg = "scmi-power-domain and scmi-reset need a host device".to_string();
+            r.error(
+                who,
+                path,
+                msg,
+                "a raw region has no power domain or reset line: pass the device with host-device",
+            );
+        }
+        return out;
+    }
+    for (prop, name, slot) in
+        [("scmi-power-domain", power, &mut out.power), ("scmi-reset", reset, &mut out.reset)]
+    {
+        let Some(name) = name else { continue };
+        if valid_name(name) {
+            *slot = Some(name.into());
+        } else {
+            r.error(who, path, format!("{prop} \"{name}\" is not a valid name"), NAME_HINT);
+        }
+    }
+    out.clocks = device.map(|d| d.clocks.clone()).unwrap_or_default();
+    out
+}
+
+/// The guest's SCMI channel: `Some` when one of its pass-throughs has a
+/// clock, power domain or reset line; checked for alignment (the overlap
+/// with its other windows is the layout check's).
+pub(crate) fn channel(
+    addr: Option<u64>,
+    pts: &[PassthroughConfig],
+    guest_path: &str,
+    who: Who<'_>,
+    r: &mut Report,
+) -> Option<u64> {
+    if pts.iter().all(|p| p.scmi.is_empty()) {
+        if addr.is_some() {
+            let msg =
+                "scmi-channel-addr is set, but no pass-through device has a clock, power domain or reset"
+                    .to_string();
+            r.warn(who, guest_path, msg, "the guest gets no SCMI channel: remove scmi-channel-addr");
+        }
+        return None;
+    }
+    let base = addr.unwrap_or(DEFAULT_CHANNEL);
+    if base % CHANNEL_SIZE != 0 {
+        let msg = format!("scmi-channel-addr {base:#x} is not 4 KiB aligned");
+        r.error(who, guest_path, msg, "the SCMI channel is one 4 KiB page: use a multiple of 0x1000");
+    }
+    Some(base)
+}
+
+/// Power domains and reset lines belong to one guest: `g`'s against every
+/// earlier guest's.
+pub(crate) fn check_against(g: &GuestConfig, who: Who<'_>, earlier: &[GuestConfig], r: &mut Report) {
+    for pt in &g.passthrough {
+        let kinds: [(&str, fn(&ScmiResources) -> Option<&String>); 2] =
+            [("power domain", |s| s.power.as_ref()), ("reset line", |s| s.reset.as_ref())];
+        for (what, pick) in kinds {
+            let Some(name) = pick(&pt.scmi) else { continue };
+            let owner = earlier
+                .iter()
+                .find_map(|e| e.passthrough.iter().find(|o| pick(&o.scmi) == Some(name)).map(|o| (e, o)));
+            if let Some((e, o)) = owner {
+                let msg = format!("{what} \"{name}\" already belongs to guest {} ({})", e.name, o.path);
+                r.error(who, &pt.path, msg, "a power domain or reset line switches devices of one guest only: give the devices in it to one guest");
+            }
+        }
+    }
+}
+
+/// The distinct names, in first-use order, of what `pick` returns for each
+/// pass-through (a guest's view of its power domains or reset lines).
+pub fn distinct<'a>(
+    pts: &'a [PassthroughConfig],
+    pick: impl Fn(&'a ScmiResources) -> Option<&'a str>,
+) -> Vec<&'a str> {
+    let mut out: Vec<&str> = Vec::new();
+    for name in pts.iter().filter_map(|p| pick(&p.scmi)) {
+        if !out.contains(&name) {
+            out.push(name);
+        }
+    }
+    out
+}
+
+/// The distinct clocks of a guest's pass-throughs, in first-use order.
+pub fn distinct_clocks(pts: &[PassthroughConfig]) -> Vec<&HostClock> {
+    let mut out: Vec<&HostClock> = Vec::new();
+    for c in pts.iter().flat_map(|p| p.scmi.clocks.iter()) {
+        if !out.iter().any(|o| o.name == c.name) {
+            out.push(c);
+        }
+    }
+    out
+}
