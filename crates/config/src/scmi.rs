@@ -98,18 +98,21 @@ pub(crate) fn channel(
         return None;
     }
     let base = addr.unwrap_or(DEFAULT_CHANNEL);
-    if base % CHANNEL_SIZE != 0 {
+    if !base.is_multiple_of(CHANNEL_SIZE) {
         let msg = format!("scmi-channel-addr {base:#x} is not 4 KiB aligned");
         r.error(who, guest_path, msg, "the SCMI channel is one 4 KiB page: use a multiple of 0x1000");
     }
     Some(base)
 }
 
+/// Picks a power domain or reset line out of a device's resources.
+type Pick = fn(&ScmiResources) -> Option<&String>;
+
 /// Power domains and reset lines belong to one guest: `g`'s against every
 /// earlier guest's.
 pub(crate) fn check_against(g: &GuestConfig, who: Who<'_>, earlier: &[GuestConfig], r: &mut Report) {
     for pt in &g.passthrough {
-        let kinds: [(&str, fn(&ScmiResources) -> Option<&String>); 2] =
+        let kinds: [(&str, Pick); 2] =
             [("power domain", |s| s.power.as_ref()), ("reset line", |s| s.reset.as_ref())];
         for (what, pick) in kinds {
             let Some(name) = pick(&pt.scmi) else { continue };
@@ -121,6 +124,56 @@ pub(crate) fn check_against(g: &GuestConfig, who: Who<'_>, earlier: &[GuestConfi
                 r.error(who, &pt.path, msg, "a power domain or reset line switches devices of one guest only: give the devices in it to one guest");
             }
         }
+    }
+}
+
+/// A guest's SCMI resources by agent-local id: the order its agent sees
+/// them in (first use by its pass-throughs, in config order), which its DT
+/// and its agent's view share.
+pub struct GuestScmi<'a> {
+    /// Its power domains.
+    pub power: Vec<&'a str>,
+    /// Its reset lines.
+    pub resets: Vec<&'a str>,
+    /// Its clocks.
+    pub clocks: Vec<&'a HostClock>,
+}
+
+impl<'a> GuestScmi<'a> {
+    /// The resources of `g`'s pass-throughs.
+    pub fn of(g: &'a GuestConfig) -> Self {
+        Self {
+            power: distinct(&g.passthrough, |s| s.power.as_deref()),
+            resets: distinct(&g.passthrough, |s| s.reset.as_deref()),
+            clocks: distinct_clocks(&g.passthrough),
+        }
+    }
+
+    /// Whether the guest has none.
+    pub fn is_empty(&self) -> bool {
+        self.power.is_empty() && self.resets.is_empty() && self.clocks.is_empty()
+    }
+
+    /// A pass-through's power domain, reset line and clocks (with the
+    /// device's name for each) by agent-local id.
+    #[allow(clippy::type_complexity)]
+    pub fn device(
+        &self,
+        pt: &'a PassthroughConfig,
+    ) -> (Option<u32>, Option<u32>, Vec<(u32, Option<&'a str>)>) {
+        let id = |list: &[&str], name: Option<&str>| {
+            name.and_then(|n| list.iter().position(|x| *x == n)).map(|i| i as u32)
+        };
+        let clocks = pt
+            .scmi
+            .clocks
+            .iter()
+            .filter_map(|c| {
+                let i = self.clocks.iter().position(|x| x.name == c.name)?;
+                Some((i as u32, c.consumer.as_deref()))
+            })
+            .collect();
+        (id(&self.power, pt.scmi.power.as_deref()), id(&self.resets, pt.scmi.reset.as_deref()), clocks)
     }
 }
 

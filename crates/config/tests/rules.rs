@@ -541,4 +541,3 @@ fn planned_ram_is_disjoint_and_clear_of_the_hypervisor() {
         }
     }
 }
-

@@ -18,8 +18,10 @@ use vm_fdt::FdtWriter;
 
 mod error;
 mod fromconfig;
+mod scmi;
 pub use error::DtbError;
 pub use fromconfig::PtNodeParts;
+pub use scmi::{DeviceScmi, ScmiDt};
 
 /// Root `compatible` of every generated guest DTB.
 pub const ROOT_COMPATIBLE: &str = "ferrovisor,virt";
@@ -114,6 +116,17 @@ pub struct PassthroughNode<'a> {
     /// Further properties, written as given; names must differ from each
     /// other and from the generated ones.
     pub props: &'a [(&'a str, PropValue<'a>)],
+    /// Its clocks, power domain and reset through the guest's SCMI
+    /// platform (its clocks replace the `apb_pclk` fixed clock).
+    pub scmi: DeviceScmi<'a>,
+}
+
+impl PassthroughNode<'_> {
+    /// Whether it gets the `apb-pclk` fixed clock: a PrimeCell device whose
+    /// clocks do not come through SCMI.
+    fn fixed_pclk(&self) -> bool {
+        self.apb_pclk && self.scmi.clocks.is_empty()
+    }
 }
 
 /// Everything the generated guest DTB describes.
@@ -139,6 +152,9 @@ pub struct GuestDtb<'a> {
     pub psci_conduit: &'a str,
     /// Passed-through host devices.
     pub passthrough: &'a [PassthroughNode<'a>],
+    /// The guest's SCMI platform, if its devices have clocks, power
+    /// domains or resets.
+    pub scmi: Option<ScmiDt>,
 }
 
 impl<'a> GuestDtb<'a> {
@@ -161,6 +177,7 @@ impl<'a> GuestDtb<'a> {
             timer_ppis: DEFAULT_TIMER_PPIS,
             psci_conduit: "hvc",
             passthrough: &[],
+            scmi: None,
         }
     }
 }
@@ -212,7 +229,10 @@ pub fn build(dtb: &GuestDtb<'_>) -> Result<Vec<u8>, DtbError> {
     fdt.end_node(psci)?;
     write_gic(&mut fdt, &dtb.gic, dtb.vcpus)?;
     write_timer(&mut fdt, &dtb.timer_ppis)?;
-    if dtb.vuart.is_some() || dtb.passthrough.iter().any(|d| d.apb_pclk) {
+    if let Some(scmi) = &dtb.scmi {
+        scmi::write_platform(&mut fdt, scmi)?;
+    }
+    if dtb.vuart.is_some() || dtb.passthrough.iter().any(|d| d.fixed_pclk()) {
         write_apb_pclk(&mut fdt)?;
     }
     if let Some((base, irq)) = dtb.vuart {
@@ -355,7 +375,10 @@ fn write_passthrough(fdt: &mut FdtWriter, dev: &PassthroughNode<'_>) -> Result<(
         irq_cells.extend_from_slice(&spi_cells(&name, irq, flags)?);
     }
     for (i, &(prop, _)) in dev.props.iter().enumerate() {
-        if RESERVED_PROPS.contains(&prop) || (dev.apb_pclk && CLOCK_PROPS.contains(&prop)) {
+        if RESERVED_PROPS.contains(&prop)
+            || (dev.fixed_pclk() && CLOCK_PROPS.contains(&prop))
+            || dev.scmi.writes(prop)
+        {
             return Err(DtbError::ReservedProperty { node: name, prop: String::from(prop) });
         }
         if dev.props.iter().take(i).any(|&(earlier, _)| earlier == prop) {
@@ -373,10 +396,11 @@ fn write_passthrough(fdt: &mut FdtWriter, dev: &PassthroughNode<'_>) -> Result<(
     if !irq_cells.is_empty() {
         fdt.property_array_u32("interrupts", &irq_cells)?;
     }
-    if dev.apb_pclk {
+    if dev.fixed_pclk() {
         fdt.property_u32("clocks", CLK_PHANDLE)?;
         fdt.property_string("clock-names", "apb_pclk")?;
     }
+    scmi::write_device(fdt, &dev.scmi)?;
     for &(prop, value) in dev.props {
         match value {
             PropValue::Empty => fdt.property_null(prop)?,

@@ -79,6 +79,7 @@ mod tests {
             bootargs: None,
             vuart: None,
             passthrough: Vec::new(),
+            scmi_channel: None,
         }
     }
 

@@ -17,7 +17,10 @@ pub mod plan;
 #[cfg(test)]
 mod testfdt;
 
-pub use dtb::{build, DtbError, GicLayout, GuestDtb, PassthroughNode, PropValue, PtNodeParts, CLK_PHANDLE};
+pub use dtb::{
+    build, DeviceScmi, DtbError, GicLayout, GuestDtb, PassthroughNode, PropValue, PtNodeParts, ScmiDt,
+    CLK_PHANDLE,
+};
 pub use fit::{images_fit, reject_unfit, GENERATED_DTB_MAX};
 pub use image::{parse_header, ImageHeader};
 pub use plan::{plan, Blob, BootPlan, PlanError};

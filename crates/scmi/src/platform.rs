@@ -145,6 +145,16 @@ impl Platform {
         self.clocks.iter().position(|c| c.name == name).map(id)
     }
 
+    /// The power domain called `name`, if there is one.
+    pub fn power_named(&self, name: &str) -> Option<u32> {
+        self.power.iter().position(|d| d.name == name).map(id)
+    }
+
+    /// The reset line called `name`, if there is one.
+    pub fn reset_named(&self, name: &str) -> Option<u32> {
+        self.resets.iter().position(|r| r.name == name).map(id)
+    }
+
     /// Power domain `domain`.
     pub fn power_domain(&self, domain: u32) -> Option<&PowerDomain> {
         self.power.get(domain as usize)

@@ -53,6 +53,10 @@ pub struct LrCache {
     mask: u16,
     /// The vGIC generation of the last refill; `u64::MAX`: refill.
     seen: u64,
+    /// The last refill left interrupts waiting for a free LR: the next
+    /// entry refills whatever else happened (the guest's progress may
+    /// change which ones belong in the LRs, e.g. an active one waiting).
+    overflow: bool,
 }
 
 impl Default for LrCache {
@@ -64,7 +68,7 @@ impl Default for LrCache {
 impl LrCache {
     /// Empty list registers, a refill due.
     pub const fn new() -> Self {
-        Self { saved: [0; MAX_LRS], live: 0, mask: 0, seen: u64::MAX }
+        Self { saved: [0; MAX_LRS], live: 0, mask: 0, seen: u64::MAX, overflow: false }
     }
 
     /// The vCPU (re)starts: empty list registers, a refill due.
@@ -88,14 +92,15 @@ impl LrCache {
         }
     }
 
-    /// Before an entry: if the vGIC changed since the last refill or the
-    /// guest completed one of the loaded interrupts, hands the model what
+    /// Before an entry: if the vGIC changed since the last refill, the
+    /// guest completed one of the loaded interrupts or the last refill left
+    /// some waiting, hands the model what
     /// the guest did with its list registers and refills them with what is
     /// deliverable now. Returns the vCPUs to kick (never `vcpu` itself).
     #[inline(always)]
     pub fn refresh(&mut self, vgic: &SharedVgic, vcpu: VcpuId, bank: &mut impl LrBank) -> u32 {
         let gen = vgic.generation();
-        if gen == self.seen && self.live & bank.completed() == 0 {
+        if gen == self.seen && !self.overflow && self.live & bank.completed() == 0 {
             return 0;
         }
         self.refill(vgic, vcpu, gen, bank)
@@ -123,6 +128,7 @@ impl LrCache {
                 self.live |= 1 << i;
             }
         }
+        self.overflow = flush.overflow;
         bank.enable(flush.overflow);
         owed(vgic, flush.kicks, vcpu)
     }

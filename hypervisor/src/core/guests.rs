@@ -94,6 +94,7 @@ pub fn with<R>(f: impl FnOnce(&[Rejected], &[String]) -> R) -> R {
 /// routes are given back. VM ids are config positions among the valid
 /// guests, so a failed guest's id is simply never registered.
 pub fn create_vms(configs: alloc::vec::Vec<ferrovisor_config::GuestConfig>, fail_build: Option<&str>) {
+    crate::core::vm::scmi::init(&configs);
     for (id, config) in configs.into_iter().enumerate() {
         let name = config.name.clone();
         let estimate = ferrovisor_config::heap_estimate(&config);

@@ -352,6 +352,9 @@ fn passthrough_list(_: &[&str]) {
                     crate::core::passthrough::count(f.host)
                 );
             }
+            for line in vm::scmi::describe(pt) {
+                println!("      scmi  {line}");
+            }
         }
     }
     if !any {

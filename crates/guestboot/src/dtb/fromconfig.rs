@@ -10,7 +10,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use ferrovisor_config::PtDtNode;
 
-use super::{PassthroughNode, PropValue};
+use super::{DeviceScmi, PassthroughNode, PropValue};
 
 /// A [`PtDtNode`] with the string and property lists a [`PassthroughNode`]
 /// points at.
@@ -18,7 +18,11 @@ pub struct PtNodeParts<'c> {
     dt: &'c PtDtNode,
     compatible: Vec<&'c str>,
     props: Vec<(&'c str, PropValue<'c>)>,
+    scmi: DeviceIds<'c>,
 }
+
+/// A device's SCMI ids in its guest (`ferrovisor_config::scmi::GuestScmi`).
+type DeviceIds<'c> = (Option<u32>, Option<u32>, Vec<(u32, Option<&'c str>)>);
 
 impl<'c> PtNodeParts<'c> {
     /// Borrows `dt`.
@@ -27,7 +31,15 @@ impl<'c> PtNodeParts<'c> {
             dt,
             compatible: dt.compatible.iter().map(String::as_str).collect(),
             props: dt.props.iter().map(|p| (p.name.as_str(), PropValue::Bytes(&p.value))).collect(),
+            scmi: (None, None, Vec::new()),
         }
+    }
+
+    /// Gives the node its SCMI power domain, reset line and clocks (by the
+    /// guest's ids, as `ferrovisor_config::scmi::GuestScmi::device` says).
+    pub fn with_scmi(mut self, ids: DeviceIds<'c>) -> Self {
+        self.scmi = ids;
+        self
     }
 
     /// The node for [`super::GuestDtb::passthrough`].
@@ -39,6 +51,7 @@ impl<'c> PtNodeParts<'c> {
             interrupts: &self.dt.irqs,
             apb_pclk: self.dt.primecell,
             props: &self.props,
+            scmi: DeviceScmi { power: self.scmi.0, reset: self.scmi.1, clocks: &self.scmi.2 },
         }
     }
 }

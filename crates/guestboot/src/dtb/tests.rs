@@ -117,6 +117,7 @@ fn passthrough_nodes() {
         interrupts: &irqs,
         apb_pclk: false,
         props: &props,
+        scmi: DeviceScmi::default(),
     }];
     let d = GuestDtb { passthrough: &pt, ..GuestDtb::new("g", 1, &MEM, gic()) };
     let t = Tree::parse(&build(&d).unwrap());
@@ -156,6 +157,7 @@ fn primecell_passthrough_gets_the_clock_without_a_vuart() {
         interrupts: &[(GuestIrq::of::<39>(), Trigger::Level)],
         apb_pclk: true,
         props: &props,
+        scmi: DeviceScmi::default(),
     }];
     let d = GuestDtb { passthrough: &pt, ..GuestDtb::new("g", 1, &MEM, gic()) };
     let t = Tree::parse(&build(&d).unwrap());
@@ -183,6 +185,7 @@ fn passthrough_props_may_not_clash() {
         interrupts: &[],
         apb_pclk: true,
         props: &[],
+        scmi: DeviceScmi::default(),
     };
     let err = |props: &[(&str, PropValue<'_>)]| {
         let pt = [PassthroughNode { props, ..base }];
@@ -243,4 +246,44 @@ proptest! {
             prop_assert_eq!(t.str("/", "model"), alloc::format!("ferrovisor guest {name}"));
         }
     }
+}
+
+#[test]
+fn scmi_platform_and_device_links() {
+    let regs = [(GuestPhysAddr(0x901_0000), 0x1000)];
+    let irqs = [(GuestIrq::of::<34>(), Trigger::Level)];
+    let clocks = [(0, Some("apb_pclk"))];
+    let pt = [PassthroughNode {
+        name: "pl031@9010000",
+        compatible: &["arm,pl031", "arm,primecell"],
+        reg: &regs,
+        interrupts: &irqs,
+        apb_pclk: true,
+        props: &[],
+        scmi: DeviceScmi { power: Some(1), reset: None, clocks: &clocks },
+    }];
+    let scmi = ScmiDt {
+        channel: GuestPhysAddr(0x9ff_f000),
+        smc_id: 0xc600_8000,
+        power: true,
+        clocks: true,
+        resets: false,
+    };
+    let d = GuestDtb { passthrough: &pt, scmi: Some(scmi), ..GuestDtb::new("g", 1, &MEM, gic()) };
+    let t = Tree::parse(&build(&d).unwrap());
+    let s = "/firmware/scmi";
+    assert_eq!(t.strs(s, "compatible"), ["arm,scmi-smc"]);
+    assert_eq!(t.u32s(s, "arm,smc-id"), [0xc600_8000]);
+    let shm = t.u32s(s, "shmem")[0];
+    assert_eq!(t.u32s("/scmi-shmem@9fff000", "phandle"), [shm]);
+    assert_eq!(t.u64s("/scmi-shmem@9fff000", "reg"), [0x9ff_f000, 0x1000]);
+    let pd = t.u32s("/firmware/scmi/protocol@11", "phandle")[0];
+    let clk = t.u32s("/firmware/scmi/protocol@14", "phandle")[0];
+    assert_eq!(t.u32s("/firmware/scmi/protocol@14", "#clock-cells"), [1]);
+    assert_eq!(t.prop("/firmware/scmi/protocol@16", "reg"), None, "no resets: no reset protocol node");
+    let p = "/pl031@9010000";
+    assert_eq!(t.u32s(p, "clocks"), [clk, 0], "the clock comes through SCMI");
+    assert_eq!(t.strs(p, "clock-names"), ["apb_pclk"]);
+    assert_eq!(t.u32s(p, "power-domains"), [pd, 1]);
+    assert_eq!(t.prop("/apb-pclk", "phandle"), None, "no fixed clock needed");
 }

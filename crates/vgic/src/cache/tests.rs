@@ -321,3 +321,26 @@ fn refresh_is_skipped_only_when_nothing_changed() {
     assert_eq!(bank.lrs.iter().filter(|&&l| l != 0).count(), 2);
     assert!(MAX_LRS >= bank.lrs.len());
 }
+
+/// A history proptest shrank a failure to: one LR, two active SGIs
+/// waiting, and the guest deactivating the pending+active one it holds.
+/// An entry must refill while interrupts wait for an LR (the cache once
+/// skipped it, keeping a pending interrupt in the LR an active one needed).
+#[test]
+fn level_sgi_and_direct_injections_on_one_lr() {
+    let steps = vec![
+        (Op::Level { intid: 4, vcpu: 2, level: true }, Some((16, 2))),
+        (Op::Flush { vcpu: 2 }, None),
+        (Op::Write { vcpu: 1, addr: 135201536, size: 4, value: 3372431900 }, None),
+        (Op::Handle { vcpu: 2, lr: 0 }, Some((28, 2))),
+        (Op::Flush { vcpu: 2 }, Some((25, 2))),
+        (Op::Handle { vcpu: 2, lr: 0 }, Some((19, 2))),
+        (Op::Flush { vcpu: 2 }, Some((21, 2))),
+        (Op::Handle { vcpu: 2, lr: 0 }, Some((33, 2))),
+        (Op::Sgi { vcpu: 0, value: 1099578736640 }, Some((48, 1))),
+        (Op::Flush { vcpu: 2 }, None),
+        (Op::Guest { vcpu: 2, lr: 0, eoi: true }, None),
+        (Op::Flush { vcpu: 2 }, Some((16, 2))),
+    ];
+    run(1, true, &steps).unwrap();
+}

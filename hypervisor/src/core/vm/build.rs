@@ -18,7 +18,7 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, AtomicUsize, Ordering};
 use ferrovisor_bundle::Bundle;
 use ferrovisor_config::{ConfigError, GuestConfig};
-use ferrovisor_guestboot::{GicLayout, GuestDtb, PassthroughNode, PtNodeParts};
+use ferrovisor_guestboot::{GicLayout, GuestDtb, PassthroughNode, PtNodeParts, ScmiDt};
 use ferrovisor_stage2::{MemAttrs, Stage2};
 use ferrovisor_types::{GuestPhysAddr, HostRegion, PcpuId};
 use ferrovisor_vgic::{Forward, ForwardTable, Vgic};
@@ -94,6 +94,14 @@ pub fn create(id: usize, config: GuestConfig) -> Result<Arc<Vm>, BuildError> {
             stage2
                 .map(r.gpa, r.hpa, r.size, MemAttrs::Device)
                 .map_err(|e| build_error(&config, &pt.path, format!("stage-2 mapping: {e}"), HEAP_HINT))?;
+            // A device in a power domain starts off: unmapped until its
+            // guest powers the domain on (its tables stay, so that needs
+            // no allocation then).
+            if !super::scmi::mapped_at_start(pt) {
+                stage2.unmap(r.gpa, r.size).map_err(|e| {
+                    build_error(&config, &pt.path, format!("stage-2 mapping: {e}"), HEAP_HINT)
+                })?;
+            }
         }
     }
     let vttbr = ferrovisor_stage2::vttbr(stage2.root_pa(), vmid);
@@ -134,6 +142,18 @@ pub fn create(id: usize, config: GuestConfig) -> Result<Arc<Vm>, BuildError> {
     }
     // (pass-through interrupts are linked into the vGIC when the guest starts)
     let forwards = forward_table(&config)?;
+    let scmi = super::scmi::agent_for(&config);
+    if let (Some(agent), Some(gpa)) = (&scmi, config.scmi_channel) {
+        let window = super::devices::scmi::CHANNEL_SIZE as u64;
+        mmio.insert(gpa, window, Box::new(agent.channel.clone())).map_err(|e| {
+            build_error(
+                &config,
+                &config.path,
+                format!("SCMI channel: {e}"),
+                "move scmi-channel-addr to a free page",
+            )
+        })?;
+    }
     let unbootable = match &config.kernel {
         None => Some("its config names no kernel image".to_string()),
         Some(_) => None,
@@ -154,6 +174,7 @@ pub fn create(id: usize, config: GuestConfig) -> Result<Arc<Vm>, BuildError> {
         unbootable,
         reset_requested: AtomicBool::new(false),
         forwards,
+        scmi,
         config,
     };
     Ok(Arc::new(vm))
@@ -244,8 +265,15 @@ fn guest_dtb(vm: &Vm, initrd: Option<(GuestPhysAddr, u64)>) -> Result<Vec<u8>, S
     let memory: Vec<(GuestPhysAddr, u64)> = vm.config.memory.iter().map(|m| (m.gpa, m.size)).collect();
     // Devices given by `host-device` get a node (docs/config.md, "The guest
     // DT node of a host device"); raw regions do not.
-    let devices: Vec<PtNodeParts> =
-        vm.config.passthrough.iter().filter_map(|pt| pt.dt.as_ref()).map(PtNodeParts::new).collect();
+    // Its clocks, power domains and resets by the ids its SCMI agent uses.
+    let ids = ferrovisor_config::scmi::GuestScmi::of(&vm.config);
+    let scmi_ids = |pt| if vm.scmi.is_some() { ids.device(pt) } else { (None, None, Vec::new()) };
+    let devices: Vec<PtNodeParts> = vm
+        .config
+        .passthrough
+        .iter()
+        .filter_map(|pt| Some(PtNodeParts::new(pt.dt.as_ref()?).with_scmi(scmi_ids(pt))))
+        .collect();
     let nodes: Vec<PassthroughNode<'_>> = devices.iter().map(PtNodeParts::node).collect();
     let gic = host::gic_layout();
     let spec = GuestDtb {
@@ -259,6 +287,13 @@ fn guest_dtb(vm: &Vm, initrd: Option<(GuestPhysAddr, u64)>) -> Result<Vec<u8>, S
         timer_ppis: [29, 30, 27, 26],
         psci_conduit: "hvc",
         passthrough: &nodes,
+        scmi: vm.scmi.as_ref().zip(vm.config.scmi_channel).map(|(agent, channel)| ScmiDt {
+            channel,
+            smc_id: ferrovisor_config::scmi::SMC_ID,
+            power: !agent.view.power.is_empty(),
+            clocks: !agent.view.clocks.is_empty(),
+            resets: !agent.view.resets.is_empty(),
+        }),
     };
     ferrovisor_guestboot::build(&spec).map_err(|e| format!("guest device tree: {e}"))
 }

@@ -21,6 +21,7 @@ pub type ControlError = String;
 /// passed-through interrupts.
 fn power_off_all(vm: &Vm) {
     crate::core::passthrough::quiesce(vm);
+    super::scmi::release(vm);
     for v in &vm.vcpus {
         *v.power.lock() = VcpuPower::Off;
         *v.start.lock() = None;
@@ -59,6 +60,7 @@ pub fn start(vm: &Arc<Vm>) -> Result<(), ControlError> {
     quiesce(vm)?;
     let entry = build::load_images(vm).map_err(|e| alloc::format!("guest {}: {e}", vm.name))?;
     crate::core::passthrough::quiesce(vm);
+    super::scmi::release(vm);
     match ferrovisor_vgic::Vgic::new(vm.vgic_config()) {
         Ok(mut fresh) => {
             // The validator keeps guest INTIDs inside the vGIC: a refusal

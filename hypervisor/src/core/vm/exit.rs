@@ -158,9 +158,14 @@ fn smccc(vcpu: &mut Vcpu, queries: bool) -> Next {
     if queries && answer_query(vcpu) {
         return Next::Resume;
     }
+    let vm = vcpu.vm.clone();
+    // SCMI (the function id in w0): answered in the guest's channel.
+    if vcpu.regs.x[0] as u32 == ferrovisor_config::scmi::SMC_ID && super::scmi::call(&vm) {
+        vcpu.regs.x[0] = 0;
+        return Next::Resume;
+    }
     let args = [vcpu.regs.x[0], vcpu.regs.x[1], vcpu.regs.x[2], vcpu.regs.x[3]];
     let call = ferrovisor_psci::decode(&args);
-    let vm = vcpu.vm.clone();
     match ferrovisor_psci::handle(&call, vcpu.id, &*vm) {
         Action::Return(ret) => {
             vcpu.regs.x[..4].copy_from_slice(&ret);
@@ -216,6 +221,10 @@ pub(super) fn answer_query(vcpu: &mut Vcpu) -> bool {
             [loads, crate::core::cpus::pinned(s.pcpu) as u64, 0, 0]
         }
         _ => {
+            // An SCMI call changes state: the full exit answers it.
+            if vcpu.regs.x[0] as u32 == ferrovisor_config::scmi::SMC_ID {
+                return false;
+            }
             let args = [vcpu.regs.x[0], vcpu.regs.x[1], vcpu.regs.x[2], vcpu.regs.x[3]];
             let call = ferrovisor_psci::decode(&args);
             if !call.is_query() {

@@ -13,6 +13,7 @@ pub mod devices;
 pub mod exit;
 pub mod fast;
 pub mod faults;
+pub mod scmi;
 pub mod vcpu;
 
 use alloc::string::String;
@@ -218,6 +219,8 @@ pub struct Vm {
     pub unbootable: Option<String>,
     /// A reset requested by the guest (PSCI SYSTEM_RESET), served by cpu0.
     pub reset_requested: AtomicBool,
+    /// Its SCMI agent, if its devices have clocks, power domains or resets.
+    pub scmi: Option<scmi::Agent>,
     /// Its forwarded interrupts (host to guest INTID), from the config:
     /// the one table the exit fast path, the slow path, the vGIC links and
     /// the shell use.
