@@ -1,12 +1,14 @@
 //! Entering and leaving a guest: the vCPU register file, the world switch,
 //! and the EL1 / FP / stage-2 state that changes with the running vCPU.
 //!
-//! `enter` saves the hypervisor's callee-saved registers on the EL2 stack,
-//! leaves pointers to the vCPU context and its owner just below them, loads
+//! `run` saves the hypervisor's callee-saved registers on the EL2 stack,
+//! leaves the register file, the vCPU and its two fast-path entries just
+//! below them, loads
 //! the guest's registers and ERETs. Any exception from EL1/EL0 lands in the
 //! lower-EL vectors (`vectors.rs`). For a synchronous exception or an IRQ,
 //! `guest_sync_fast` / `guest_irq_fast` first save only the registers a call clobbers and
-//! calls the exit fast path (`core::vm::fast`), which handles the frequent,
+//! call the vCPU's exit fast path ([`GuestCpu`], `core::vm::fast`) through
+//! the entries [`run`] left on the stack; it handles the frequent,
 //! self-contained exits (hypercall queries, forwarded and timer interrupts
 //! that go straight into a free list register) and resumes the guest. Every
 //! other exit stores the rest of the guest registers and the syndrome into
@@ -123,7 +125,11 @@ guest_enter:
     stp     x23, x24, [sp, #-16]!
     stp     x21, x22, [sp, #-16]!
     stp     x19, x20, [sp, #-16]!
-    stp     x0, x1, [sp, #-16]!         /* context and owner, for the exit paths */
+    /* For the exit paths, at sp: register file, fast-path sync entry,
+       owner, fast-path IRQ entry (so that each entry loads owner and
+       function with one ldp). */
+    stp     x1, x3, [sp, #-16]!
+    stp     x0, x2, [sp, #-16]!
     ldr     x1, [x0, #248]
     msr     elr_el2, x1
     ldr     x1, [x0, #256]
@@ -142,23 +148,24 @@ guest_enter:
     isb
 
     /* Synchronous exceptions and IRQs from the guest, from the lower-EL
-       vectors. Save only what a call may clobber and call the fast path,
-       ferrovisor_fast_sync(owner) or ferrovisor_fast_irq(owner), which
-       preserves x19-x29 like any function. It returns 0: the exit is
-       handled, resume the guest; or the vector number: take the full
-       exit. The IRQ entry falls through to the resume. */
+       vectors. Save only what a call may clobber and call the fast path
+       that `run` left in the context slot, fast_sync(owner) or
+       fast_irq(owner), which preserves x19-x29 like any function. It
+       returns 0: the exit is handled, resume the guest; or the vector
+       number: take the full exit. The IRQ entry falls through to the
+       resume. */
     .global guest_sync_fast
 guest_sync_fast:
     guest_save_volatile
-    ldr     x0, [sp, #8]
-    bl      ferrovisor_fast_sync
+    ldp     x2, x0, [sp, #8]
+    blr     x2
     b       2f
 
     .global guest_irq_fast
 guest_irq_fast:
     guest_save_volatile
-    ldr     x0, [sp, #8]
-    bl      ferrovisor_fast_irq
+    ldp     x0, x2, [sp, #16]
+    blr     x2
 2:  cbnz    x0, 1f
     ldr     x0, [sp]
     guest_load_x2_x17
@@ -194,7 +201,7 @@ guest_exit:
     mrs     x2, hpfar_el2
     str     x2, [x0, #280]
     mov     x0, x1
-    add     sp, sp, #16
+    add     sp, sp, #32
     ldp     x19, x20, [sp], #16
     ldp     x21, x22, [sp], #16
     ldp     x23, x24, [sp], #16
@@ -206,30 +213,89 @@ guest_exit:
 );
 
 unsafe extern "C" {
-    fn guest_enter(regs: *mut VcpuRegs, owner: *mut core::ffi::c_void) -> u64;
+    fn guest_enter(
+        regs: *mut VcpuRegs,
+        owner: *mut core::ffi::c_void,
+        sync: *const (),
+        irq: *const (),
+    ) -> u64;
 }
 
-/// Runs the loaded vCPU until it takes a full exit; returns through which
-/// vector. Exits that the fast path (`vm::fast`, given `owner`)
-/// handles resume the guest without returning here.
+/// What the exit fast path decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FastExit {
+    /// The exit is handled: resume the guest at once.
+    Resume,
+    /// Take the full exit: [`run`] returns.
+    Full,
+}
+
+/// The vCPU the world switch runs (core's `Vcpu`): its register file and
+/// its exit fast path. The fast path runs between the guest's exit and its
+/// resumption, with only the registers a call clobbers saved in
+/// [`GuestCpu::regs`] (x0..x18, x30; x19..x29 are still the guest's, kept
+/// by the calling convention; pc, pstate and the syndrome are not stored).
+pub trait GuestCpu {
+    /// The register file `run` loads and the exits store.
+    fn regs(&mut self) -> &mut VcpuRegs;
+    /// A synchronous exception from the guest (ESR_EL2 holds its syndrome).
+    fn fast_sync(&mut self) -> FastExit;
+    /// An IRQ taken while the guest ran (not yet acknowledged).
+    fn fast_irq(&mut self) -> FastExit;
+}
+
+/// Vector numbers (synchronous, IRQ; lower EL, AArch64) the fast-path
+/// entries return to take the full exit; 0 resumes the guest.
+const VECTOR_SYNC: u64 = 8;
+const VECTOR_IRQ: u64 = 9;
+
+/// The assembly's call into the fast path for a synchronous exception.
+extern "C" fn fast_sync<G: GuestCpu>(owner: *mut G) -> u64 {
+    // SAFETY: the assembly passes on the `owner` that `run` put in the
+    // context slot: the `&mut G` that `run` holds until `guest_enter`
+    // returns, used by nobody else meanwhile (this CPU is in the guest's
+    // exit, and the register file is not touched by the assembly while
+    // this call runs).
+    let guest = unsafe { &mut *owner };
+    match guest.fast_sync() {
+        FastExit::Resume => 0,
+        FastExit::Full => VECTOR_SYNC,
+    }
+}
+
+/// The assembly's call into the fast path for an IRQ.
+extern "C" fn fast_irq<G: GuestCpu>(owner: *mut G) -> u64 {
+    // SAFETY: as in `fast_sync`.
+    let guest = unsafe { &mut *owner };
+    match guest.fast_irq() {
+        FastExit::Resume => 0,
+        FastExit::Full => VECTOR_IRQ,
+    }
+}
+
+/// Runs the loaded vCPU `guest` until it takes a full exit; returns
+/// through which vector. Exits that its fast path handles
+/// ([`GuestCpu::fast_sync`], [`GuestCpu::fast_irq`]) resume the guest
+/// without returning here.
 ///
 /// The caller must have loaded this vCPU's EL1, FP and stage-2 state
 /// (`load_el1`, `load_fp`, `load_stage2`) on this CPU, with IRQs masked.
-///
-/// # Safety
-///
-/// `regs` must point to the register file inside the object `owner` points
-/// to, both valid and not otherwise accessed until this returns; the fast
-/// path receives `owner` and may use it as the object it is.
-pub unsafe fn run(regs: *mut VcpuRegs, owner: *mut core::ffi::c_void) -> ExitVector {
+pub fn run<G: GuestCpu>(guest: &mut G) -> ExitVector {
+    let owner: *mut G = guest;
+    // SAFETY: `owner` comes from a live `&mut G`, borrowed for this whole
+    // call; the register file is part of it.
+    let regs: *mut VcpuRegs = unsafe { (*owner).regs() };
     // SAFETY: `guest_enter` saves and restores every callee-saved register
-    // and the stack pointer; it reads and writes only `*regs` (valid per
-    // the caller's contract) and passes `owner` to the fast path. The guest
-    // runs under its own stage-2 tables (loaded by the caller), so it cannot
-    // reach hypervisor memory, and every exception from it returns here
-    // through the full exit in `guest_sync_fast`/`guest_irq_fast`/`guest_exit`, or resumes
-    // the guest from the fast path.
-    let kind = unsafe { guest_enter(regs, owner) };
+    // and the stack pointer; it reads and writes only `*regs` (inside
+    // `*owner`, exclusively ours for this call) and hands `owner` to
+    // `fast_sync::<G>` / `fast_irq::<G>`, which take it back as the `&mut G`
+    // it is; the assembly does not touch `*regs` while they run. The guest
+    // runs under its own stage-2 tables (loaded by the caller), so it
+    // cannot reach hypervisor memory, and every exception from it returns
+    // here through the full exit (`guest_sync_fast`, `guest_irq_fast`,
+    // `guest_exit`) or resumes the guest from the fast path.
+    let kind =
+        unsafe { guest_enter(regs, owner.cast(), fast_sync::<G> as *const (), fast_irq::<G> as *const ()) };
     ExitVector::from_raw(kind)
 }
 
