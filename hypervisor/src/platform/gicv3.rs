@@ -4,7 +4,7 @@
 //! One lock guards the distributor and redistributor registers. The CPU
 //! interface (acknowledge, end of interrupt, SGIs) is per CPU and lock-free.
 
-use crate::arch::aarch64::mmu;
+use crate::arch::aarch64::{mmu, sysreg};
 use arm_gic::gicv3::registers::{Gicd, GicrSgi};
 use arm_gic::gicv3::{GicCpuInterface, GicV3, SgiTarget, SgiTargetGroup};
 use arm_gic::{IntId, InterruptGroup, Trigger, UniqueMmioPointer};
@@ -93,9 +93,7 @@ pub fn init_cpu(cpu: usize) -> Result<(), GicError> {
 /// deactivation is a separate step (ICC_DIR_EL1), so that a forwarded
 /// interrupt can stay active until the guest deactivates it (LR HW bit).
 fn split_eoi() {
-    // SAFETY: ICC_CTLR_EL1 at EL2 configures this CPU's physical GIC CPU
-    // interface, which the hypervisor owns; EOImode is the only bit set.
-    unsafe { core::arch::asm!("msr icc_ctlr_el1, {}", "isb", in(reg) 2u64, options(nomem, nostack)) };
+    sysreg::write_icc_ctlr_el1(2);
 }
 
 /// Enables `irq` with `priority` on one CPU: for SGIs and PPIs `cpu` is the
@@ -124,22 +122,14 @@ pub fn acknowledge() -> Option<HostIrq> {
 /// Drops the running priority of an interrupt acknowledged on this CPU
 /// (ICC_EOIR1_EL1); with the split EOI mode it stays active until
 /// [`deactivate`]. Written directly: it is on every exit's path.
+#[inline(always)]
 pub fn priority_drop(irq: HostIrq) {
-    // SAFETY: ICC_EOIR1_EL1 ends the running priority of the interrupt this
-    // CPU acknowledged (`irq`, from ICC_IAR1_EL1); with EOImode 1 it stays
-    // active until deactivated.
-    unsafe {
-        core::arch::asm!("msr icc_eoir1_el1, {}", in(reg) u64::from(irq.raw()), options(nomem, nostack))
-    };
+    sysreg::write_icc_eoir1_el1(u64::from(irq.raw()));
 }
 
 /// Deactivates an interrupt (ICC_DIR_EL1).
 pub fn deactivate(irq: HostIrq) {
-    // SAFETY: ICC_DIR_EL1 deactivates one interrupt of the physical GIC,
-    // which the hypervisor owns; valid because EOImode is 1.
-    unsafe {
-        core::arch::asm!("msr icc_dir_el1, {}", "isb", in(reg) u64::from(irq.raw()), options(nomem, nostack))
-    };
+    sysreg::write_icc_dir_el1(u64::from(irq.raw()));
 }
 
 /// Enables or disables `irq` (an SPI) at the distributor.

@@ -18,6 +18,14 @@
 //! The hypervisor is built soft-float, so guest FP/SIMD registers survive
 //! exits untouched and are switched only when another vCPU is loaded.
 
+use super::sysreg;
+use aarch64_cpu::asm::barrier;
+use aarch64_cpu::registers::{
+    Readable, Writeable, AFSR0_EL1, AFSR1_EL1, AMAIR_EL1, CNTKCTL_EL1, CNTVOFF_EL2, CNTV_CTL_EL0,
+    CNTV_CVAL_EL0, CONTEXTIDR_EL1, CPACR_EL1, CSSELR_EL1, ELR_EL1, ESR_EL1, FAR_EL1, HCR_EL2, MAIR_EL1,
+    MDCR_EL2, MDSCR_EL1, MIDR_EL1, PAR_EL1, SCTLR_EL1, SPSR_EL1, SP_EL0, SP_EL1, TCR_EL1, TPIDRRO_EL0,
+    TPIDR_EL0, TPIDR_EL1, TTBR0_EL1, TTBR1_EL1, VBAR_EL1, VMPIDR_EL2, VTCR_EL2, VTTBR_EL2,
+};
 use core::arch::{asm, global_asm};
 
 /// Guest general registers and exit syndrome, shared with the assembly
@@ -300,48 +308,39 @@ pub fn run<G: GuestCpu>(guest: &mut G) -> ExitVector {
 }
 
 macro_rules! el1_regs {
-    ($($field:ident: $reg:literal),* $(,)?) => {
+    ($($field:ident: $reg:ident),* $(,)?) => {
         /// The EL1 system registers that belong to a vCPU.
         #[repr(C)]
         #[derive(Clone, Debug, Default)]
         pub struct El1Regs {
             $(
-                #[doc = concat!("`", $reg, "`")]
+                #[doc = concat!("`", stringify!($reg), "`")]
                 pub $field: u64,
             )*
         }
 
         /// Saves the running vCPU's EL1 system registers.
         pub fn save_el1(r: &mut El1Regs) {
-            $(
-                // SAFETY: reading an EL1 system register at EL2 has no side
-                // effects.
-                unsafe { asm!(concat!("mrs {}, ", $reg), out(reg) r.$field, options(nomem, nostack)) };
-            )*
+            $( r.$field = $reg.get(); )*
         }
 
-        /// Loads a vCPU's EL1 system registers for the next `run`.
+        /// Loads a vCPU's EL1 system registers for the next `run`. EL1
+        /// registers only affect EL1/EL0 execution, which is the guest's.
         pub fn load_el1(r: &El1Regs) {
-            $(
-                // SAFETY: EL1 registers only affect EL1/EL0 execution, which
-                // is the guest's; the hypervisor runs at EL2 with its own
-                // registers.
-                unsafe { asm!(concat!("msr ", $reg, ", {}"), in(reg) r.$field, options(nomem, nostack)) };
-            )*
-            // SAFETY: a context synchronisation event has no side effects.
-            unsafe { asm!("isb", options(nomem, nostack)) };
+            $( $reg.set(r.$field); )*
+            barrier::isb(barrier::SY);
         }
     };
 }
 
 el1_regs! {
-    sctlr: "sctlr_el1", cpacr: "cpacr_el1", ttbr0: "ttbr0_el1", ttbr1: "ttbr1_el1",
-    tcr: "tcr_el1", esr: "esr_el1", afsr0: "afsr0_el1", afsr1: "afsr1_el1",
-    far: "far_el1", mair: "mair_el1", amair: "amair_el1", vbar: "vbar_el1",
-    contextidr: "contextidr_el1", tpidr_el0: "tpidr_el0", tpidrro_el0: "tpidrro_el0",
-    tpidr_el1: "tpidr_el1", cntkctl: "cntkctl_el1", par: "par_el1", sp_el0: "sp_el0",
-    sp_el1: "sp_el1", elr_el1: "elr_el1", spsr_el1: "spsr_el1", csselr: "csselr_el1",
-    mdscr: "mdscr_el1", cntv_ctl: "cntv_ctl_el0", cntv_cval: "cntv_cval_el0",
+    sctlr: SCTLR_EL1, cpacr: CPACR_EL1, ttbr0: TTBR0_EL1, ttbr1: TTBR1_EL1,
+    tcr: TCR_EL1, esr: ESR_EL1, afsr0: AFSR0_EL1, afsr1: AFSR1_EL1,
+    far: FAR_EL1, mair: MAIR_EL1, amair: AMAIR_EL1, vbar: VBAR_EL1,
+    contextidr: CONTEXTIDR_EL1, tpidr_el0: TPIDR_EL0, tpidrro_el0: TPIDRRO_EL0,
+    tpidr_el1: TPIDR_EL1, cntkctl: CNTKCTL_EL1, par: PAR_EL1, sp_el0: SP_EL0,
+    sp_el1: SP_EL1, elr_el1: ELR_EL1, spsr_el1: SPSR_EL1, csselr: CSSELR_EL1,
+    mdscr: MDSCR_EL1, cntv_ctl: CNTV_CTL_EL0, cntv_cval: CNTV_CVAL_EL0,
 }
 
 /// EL1 register values of a vCPU at reset (MMU and caches off).
@@ -426,25 +425,17 @@ pub const MDCR_GUEST: u64 = (1 << 5) | (1 << 6) | (1 << 9) | (1 << 10) | (1 << 1
 /// registers for the vCPU, and turns guest mode on with `hcr` (normally
 /// [`HCR_GUEST`]).
 pub fn load_stage2(vtcr: u64, vttbr: u64, vmpidr: u64, cntvoff: u64, hcr: u64) {
-    // SAFETY: these EL2 registers only affect how EL1/EL0 (the guest) is
+    // These EL2 registers only affect how EL1/EL0 (the guest) is
     // translated and identified; the hypervisor's own EL2 translation is
     // separate (TTBR0_EL2).
-    unsafe {
-        asm!(
-            "msr vtcr_el2, {vtcr}",
-            "msr vttbr_el2, {vttbr}",
-            "msr vmpidr_el2, {vmpidr}",
-            "mrs {t}, midr_el1",
-            "msr vpidr_el2, {t}",
-            "msr cntvoff_el2, {off}",
-            "msr hcr_el2, {hcr}",
-            "msr mdcr_el2, {mdcr}",
-            "isb",
-            vtcr = in(reg) vtcr, vttbr = in(reg) vttbr, vmpidr = in(reg) vmpidr,
-            off = in(reg) cntvoff, hcr = in(reg) hcr, mdcr = in(reg) MDCR_GUEST,
-            t = out(reg) _, options(nomem, nostack),
-        )
-    };
+    VTCR_EL2.set(vtcr);
+    VTTBR_EL2.set(vttbr);
+    VMPIDR_EL2.set(vmpidr);
+    sysreg::write_vpidr_el2(MIDR_EL1.get());
+    CNTVOFF_EL2.set(cntvoff);
+    HCR_EL2.set(hcr);
+    MDCR_EL2.set(MDCR_GUEST);
+    barrier::isb(barrier::SY);
 }
 
 /// Invalidates every stage-1 and stage-2 TLB entry of the VMID in `vttbr`,
@@ -474,28 +465,21 @@ pub fn flush_guest_tlb(vtcr: u64, vttbr: u64) {
 
 /// Makes page-table updates visible to the table walker before use.
 pub fn publish_tables() {
-    // SAFETY: a barrier has no side effects beyond ordering.
-    unsafe { asm!("dsb ishst", options(nostack)) };
+    barrier::dsb(barrier::ISHST);
 }
 
 /// VBAR_EL1 of the loaded vCPU.
 pub fn read_vbar_el1() -> u64 {
-    let v: u64;
-    // SAFETY: reading VBAR_EL1 has no side effects.
-    unsafe { asm!("mrs {}, vbar_el1", out(reg) v, options(nomem, nostack)) };
-    v
+    VBAR_EL1.get()
 }
 
-/// Sets the loaded vCPU's exception registers for an injected exception.
+/// Sets the loaded vCPU's exception registers for an injected exception
+/// (EL1 exception registers belong to the loaded guest vCPU).
 pub fn write_exception_regs(elr: u64, spsr: u64, esr: u64, far: Option<u64>) {
-    // SAFETY: EL1 exception registers belong to the loaded guest vCPU.
-    unsafe {
-        asm!(
-            "msr elr_el1, {elr}", "msr spsr_el1, {spsr}", "msr esr_el1, {esr}",
-            elr = in(reg) elr, spsr = in(reg) spsr, esr = in(reg) esr, options(nomem, nostack),
-        );
-        if let Some(far) = far {
-            asm!("msr far_el1, {}", in(reg) far, options(nomem, nostack));
-        }
+    ELR_EL1.set(elr);
+    SPSR_EL1.set(spsr);
+    ESR_EL1.set(esr);
+    if let Some(far) = far {
+        FAR_EL1.set(far);
     }
 }

@@ -20,5 +20,6 @@ pub mod idregs;
 pub mod lrbank;
 pub mod mmu;
 pub mod psci;
+pub mod sysreg;
 pub mod timer;
 pub mod vectors;
