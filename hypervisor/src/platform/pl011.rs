@@ -78,7 +78,7 @@ impl Pl011 {
 
     /// Sends one byte if the transmit FIFO has room; false if it is full.
     pub fn try_put(&self, byte: u8) -> bool {
-        if self.regs.read(FR) & FR_TXFF != 0 {
+        if self.regs.read_pure(FR) & FR_TXFF != 0 {
             return false;
         }
         self.regs.write(DR, byte as u32);
@@ -87,10 +87,10 @@ impl Pl011 {
 
     /// Takes one received byte, if any.
     pub fn get(&self) -> Option<u8> {
-        if self.regs.read(FR) & FR_RXFE != 0 {
+        if self.regs.read_pure(FR) & FR_RXFE != 0 {
             None
         } else {
-            Some((self.regs.read(DR) & 0xff) as u8)
+            Some((self.regs.read_with_effects(DR) & 0xff) as u8)
         }
     }
 
