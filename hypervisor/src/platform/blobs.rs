@@ -52,6 +52,7 @@ impl core::fmt::Display for BlobError {
 /// Makes `size` bytes at `addr` a slice for the rest of the run, after
 /// checking that the EL2 map covers them as normal memory, and records the
 /// range for `hostram`.
+#[inline(never)]
 fn keep(slot: usize, addr: u64, size: usize) -> Result<&'static [u8], BlobError> {
     if !mmu::is_normal_memory(addr, size as u64) {
         return Err(BlobError::Unmapped);

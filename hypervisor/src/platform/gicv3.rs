@@ -50,6 +50,7 @@ fn intid(irq: HostIrq) -> IntId {
 /// redistributor region), configures every interrupt as group 1,
 /// disabled, and enables the boot CPU's redistributor (frame index
 /// `boot_cpu`) and CPU interface. A second call is refused.
+#[inline(never)]
 pub fn init(gic: &GicInfo, cpu_count: usize, boot_cpu: usize) -> Result<(), GicError> {
     let redist = gic.redist.first().ok_or(GicError::NoRedistributor)?;
     for frame in [&gic.dist, redist] {

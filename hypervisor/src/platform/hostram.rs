@@ -31,6 +31,7 @@ static RAM: Mutex<Option<RamAllocator>> = Mutex::new(None);
 /// out as slices (`platform::blobs`) are kept out of guests' hands: any part
 /// of them still free afterwards is reserved as "hypervisor" (and logged,
 /// as the caller should have named it).
+#[inline(never)]
 pub fn init(ram: &[HostRegion], reserved: &[(HostRegion, &str)]) {
     let mut alloc = RamAllocator::new(ram);
     for (region, owner) in reserved {
@@ -40,24 +41,17 @@ pub fn init(ram: &[HostRegion], reserved: &[(HostRegion, &str)]) {
     }
     let image = super::image::layout();
     let image = HostRegion::new(image.start as u64, (image.end - image.start) as u64);
-    for keep in core::iter::once(Some(image)).chain(super::blobs::handed_out()).flatten() {
-        let free: Vec<HostRegion> = alloc
-            .free_regions()
-            .iter()
-            .filter_map(|f| {
-                let base = f.base.raw().max(keep.base.raw());
-                let end = f.end().min(keep.end());
-                (base < end).then(|| HostRegion::new(base, end - base))
-            })
-            .collect();
-        for part in free {
-            log::warn!(
-                "hypervisor memory at {} ({:#x} bytes) was not reserved; reserving it",
-                part.base,
-                part.size
-            );
-            if let Err(e) = alloc.reserve(part, "hypervisor") {
-                log::error!("cannot reserve hypervisor memory at {}: {e}", part.base);
+    let [dtb, bundle] = super::blobs::handed_out();
+    for keep in [Some(image), dtb, bundle].into_iter().flatten() {
+        // Whatever part of it is still free.
+        while let Some(part) = alloc.free_regions().iter().find_map(|free| {
+            let base = free.base.raw().max(keep.base.raw());
+            let end = free.end().min(keep.end());
+            (base < end).then(|| HostRegion::new(base, end - base))
+        }) {
+            log::warn!("hypervisor memory at {} was not reserved; reserving it", part.base);
+            if alloc.reserve(part, "hypervisor").is_err() {
+                break;
             }
         }
     }

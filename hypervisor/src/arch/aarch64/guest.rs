@@ -138,10 +138,9 @@ guest_enter:
        function with one ldp). */
     stp     x1, x3, [sp, #-16]!
     stp     x0, x2, [sp, #-16]!
-    ldr     x1, [x0, #248]
-    msr     elr_el2, x1
-    ldr     x1, [x0, #256]
-    msr     spsr_el2, x1
+    ldp     x4, x5, [x0, #248]
+    msr     elr_el2, x4
+    msr     spsr_el2, x5
     guest_load_x2_x17
     ldp     x18, x19, [x0, #144]
     ldp     x20, x21, [x0, #160]
@@ -192,23 +191,21 @@ guest_exit:
 
     /* The full exit, x0 = vector number: store x19-x29 and the syndrome,
        return it from guest_enter. */
-1:  mov     x1, x0
-    ldr     x0, [sp]
-    str     x19, [x0, #152]
-    stp     x20, x21, [x0, #160]
-    stp     x22, x23, [x0, #176]
-    stp     x24, x25, [x0, #192]
-    stp     x26, x27, [x0, #208]
-    stp     x28, x29, [x0, #224]
+1:  ldr     x1, [sp]
+    str     x19, [x1, #152]
+    stp     x20, x21, [x1, #160]
+    stp     x22, x23, [x1, #176]
+    stp     x24, x25, [x1, #192]
+    stp     x26, x27, [x1, #208]
+    stp     x28, x29, [x1, #224]
     mrs     x2, elr_el2
     mrs     x3, spsr_el2
-    stp     x2, x3, [x0, #248]
+    stp     x2, x3, [x1, #248]
     mrs     x2, esr_el2
     mrs     x3, far_el2
-    stp     x2, x3, [x0, #264]
+    stp     x2, x3, [x1, #264]
     mrs     x2, hpfar_el2
-    str     x2, [x0, #280]
-    mov     x0, x1
+    str     x2, [x1, #280]
     add     sp, sp, #32
     ldp     x19, x20, [sp], #16
     ldp     x21, x22, [sp], #16
