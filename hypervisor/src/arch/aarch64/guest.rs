@@ -226,13 +226,21 @@ unsafe extern "C" {
     ) -> u64;
 }
 
-/// What the exit fast path decided.
+/// What the exit fast path decided, as the assembly takes it: 0 resumes
+/// the guest, anything else is the vector number of the full exit.
+/// [`GuestCpu::fast_sync`] answers `Resume` or `FullSync`,
+/// [`GuestCpu::fast_irq`] `Resume` or `FullIrq` (the value passes through
+/// unchanged, so a fast path ending in a call returns by a tail call).
+#[repr(u64)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FastExit {
     /// The exit is handled: resume the guest at once.
-    Resume,
-    /// Take the full exit: [`run`] returns.
-    Full,
+    Resume = 0,
+    /// Take the full exit for a synchronous exception ([`run`] returns
+    /// [`ExitVector::Sync`]).
+    FullSync = 8,
+    /// Take the full exit for an IRQ ([`run`] returns [`ExitVector::Irq`]).
+    FullIrq = 9,
 }
 
 /// The vCPU the world switch runs (core's `Vcpu`): its register file and
@@ -249,11 +257,6 @@ pub trait GuestCpu {
     fn fast_irq(&mut self) -> FastExit;
 }
 
-/// Vector numbers (synchronous, IRQ; lower EL, AArch64) the fast-path
-/// entries return to take the full exit; 0 resumes the guest.
-const VECTOR_SYNC: u64 = 8;
-const VECTOR_IRQ: u64 = 9;
-
 /// The assembly's call into the fast path for a synchronous exception.
 extern "C" fn fast_sync<G: GuestCpu>(owner: *mut G) -> u64 {
     // SAFETY: the assembly passes on the `owner` that `run` put in the
@@ -262,20 +265,14 @@ extern "C" fn fast_sync<G: GuestCpu>(owner: *mut G) -> u64 {
     // exit, and the register file is not touched by the assembly while
     // this call runs).
     let guest = unsafe { &mut *owner };
-    match guest.fast_sync() {
-        FastExit::Resume => 0,
-        FastExit::Full => VECTOR_SYNC,
-    }
+    guest.fast_sync() as u64
 }
 
 /// The assembly's call into the fast path for an IRQ.
 extern "C" fn fast_irq<G: GuestCpu>(owner: *mut G) -> u64 {
     // SAFETY: as in `fast_sync`.
     let guest = unsafe { &mut *owner };
-    match guest.fast_irq() {
-        FastExit::Resume => 0,
-        FastExit::Full => VECTOR_IRQ,
-    }
+    guest.fast_irq() as u64
 }
 
 /// Runs the loaded vCPU `guest` until it takes a full exit; returns

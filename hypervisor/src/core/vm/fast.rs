@@ -31,8 +31,8 @@ use crate::platform::gicv3;
 
 /// What the fast path returns to the world switch: take the full exit
 /// (synchronous or IRQ), or the exit is handled, resume the guest.
-const SYNC: FastExit = FastExit::Full;
-const IRQ: FastExit = FastExit::Full;
+const SYNC: FastExit = FastExit::FullSync;
+const IRQ: FastExit = FastExit::FullIrq;
 const RESUME: FastExit = FastExit::Resume;
 
 /// The world switch (`arch::aarch64::guest::run`) calls these from the
