@@ -55,9 +55,7 @@ pub extern "C" fn wrong_address(actual: u64) -> ! {
 pub extern "C" fn primary_main(dtb_addr: usize) -> ! {
     ticks::mark_boot();
     heap::init();
-    // SAFETY: QEMU virt's console PL011 sits at EARLY_UART; it is the
-    // hypervisor's until the host DT names the console.
-    unsafe { console::init(console::EARLY_UART) };
+    console::init();
     logger::init(LevelFilter::Info);
 
     let dtb = match host::dtb_from_boot(dtb_addr) {
@@ -71,9 +69,7 @@ pub extern "C" fn primary_main(dtb_addr: usize) -> ! {
     let options = apply_bootargs(platform);
     if let Some(uart) = &platform.console {
         if uart.region.base.raw() as usize != console::EARLY_UART {
-            // SAFETY: the host DT names this PL011 as the console
-            // (stdout-path); the validator never gives it to a guest.
-            unsafe { console::init(uart.region.base.raw() as usize) };
+            console::use_host_uart(uart);
         }
     }
     power::set_conduit(match platform.psci {
@@ -91,20 +87,7 @@ pub extern "C" fn primary_main(dtb_addr: usize) -> ! {
     }
 
     let gic = &platform.gic;
-    let Some(redist) = gic.redist.first() else {
-        panic::fatal_boot(format_args!("{}: GICv3 without redistributor region", gic.path))
-    };
-    // SAFETY: the distributor and redistributor frames come from the host DT's
-    // GICv3 node; the EL2 map covers them as device memory; the GIC is only
-    // ever driven through `platform::gicv3`.
-    let gic_result = unsafe {
-        gicv3::init(
-            gic.dist.base.raw() as usize,
-            redist.base.raw() as usize,
-            platform.cpus.len().max(1),
-            cpus::gicr_index(0),
-        )
-    };
+    let gic_result = gicv3::init(gic, platform.cpus.len().max(1), cpus::gicr_index(0));
     if let Err(e) = gic_result {
         panic::fatal_boot(format_args!("{}: GICv3 setup failed: {e:?}", gic.path));
     }

@@ -14,6 +14,7 @@ use crate::arch::aarch64::{cpu, timer};
 use crate::platform::pl011::{self, Pl011};
 use core::fmt;
 use ferrovisor_cmdline::output::{Machine, Output, Port};
+use ferrovisor_config::UartInfo;
 use spin::Mutex;
 
 /// The shell's prompt: the console redraws it, with the line being typed,
@@ -108,15 +109,22 @@ impl InputRing {
     }
 }
 
-/// Uses the PL011 at `base` as the console.
-///
-/// # Safety
-/// `base` must be a PL011 owned by the hypervisor (the host DT's console),
-/// mapped at EL2.
-pub unsafe fn init(base: usize) {
-    // SAFETY: forwarded from this function's contract.
-    unsafe { pl011::set_console(base) };
+/// Starts the console on QEMU virt's first PL011 ([`EARLY_UART`]), until
+/// the host DT names one.
+pub fn init() {
     OUTPUT.set_stall_ticks(timer::frequency().saturating_mul(STALL_MS) / 1000);
+}
+
+/// Moves the console to the host DT's console PL011, if it is usable; the
+/// early one stays otherwise.
+pub fn use_host_uart(uart: &UartInfo) {
+    if pl011::set_console(uart).is_err() {
+        log::warn!(
+            "{}: console at {} is not a 4 KiB frame in the hypervisor's device map (below 1 GiB or from 256 GiB); keeping the UART at {EARLY_UART:#x}",
+            uart.path,
+            uart.region.base
+        );
+    }
 }
 
 /// Writes a string to the console (`\n` becomes `\r\n`).

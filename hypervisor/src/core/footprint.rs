@@ -1,13 +1,8 @@
-//! The hypervisor's own memory footprint, from the linker's section symbols.
+//! The hypervisor's own memory footprint, from the linker's section symbols
+//! (`platform::image`).
 
 use crate::arch::aarch64::boot::{MAX_CPUS, STACK_SIZE};
-
-unsafe extern "C" {
-    static __image_start: u8;
-    static __image_file_end: u8;
-    static __bss_end: u8;
-    static __image_end: u8;
-}
+use crate::platform::image;
 
 /// Sizes in bytes.
 #[derive(Debug, Clone, Copy)]
@@ -28,10 +23,7 @@ pub struct Footprint {
 
 /// Measures the running image.
 pub fn measure() -> Footprint {
-    let start = (&raw const __image_start) as usize;
-    let file_end = (&raw const __image_file_end) as usize;
-    let bss_end = (&raw const __bss_end) as usize;
-    let end = (&raw const __image_end) as usize;
+    let image::Layout { start, file_end, bss_end, end } = image::layout();
     Footprint {
         image: file_end - start,
         bss: bss_end - file_end,

@@ -1,5 +1,11 @@
 //! Architecture-independent hypervisor logic: boot sequence, console, logging,
 //! interrupts, CPUs, guests. Never names a system register: see `arch`.
+//!
+//! Safe code only, enforced by the compiler (the lint below, which no
+//! item inside may relax); raw pointers, assembly and linker symbols sit
+//! behind safe APIs in `arch` and `platform`.
+
+#![forbid(unsafe_code)]
 
 pub mod boot;
 pub mod console;

@@ -113,11 +113,7 @@ fn run_slice(v: &mut Vcpu) -> bool {
             break;
         }
         v.refresh_lrs();
-        let owner: *mut Vcpu = &mut *v;
-        // SAFETY: `regs` is the register file inside `*owner`, the vCPU this
-        // loop runs; nothing touches `v` until `run` returns (the exit fast
-        // path, `vm::fast`, is the only user of `owner` meanwhile).
-        let vector = unsafe { guest::run(core::ptr::addr_of_mut!((*owner).regs), owner.cast()) };
+        let vector = guest::run(&mut *v);
         let next = match vector {
             guest::ExitVector::Sync => exit::handle_sync(v),
             // The fast path (vm::fast) acknowledged, handled and counted

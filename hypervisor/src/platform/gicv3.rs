@@ -4,22 +4,29 @@
 //! One lock guards the distributor and redistributor registers. The CPU
 //! interface (acknowledge, end of interrupt, SGIs) is per CPU and lock-free.
 
+use crate::arch::aarch64::{mmu, sysreg};
 use arm_gic::gicv3::registers::{Gicd, GicrSgi};
 use arm_gic::gicv3::{GicCpuInterface, GicV3, SgiTarget, SgiTargetGroup};
 use arm_gic::{IntId, InterruptGroup, Trigger, UniqueMmioPointer};
 use core::ptr::NonNull;
+use ferrovisor_config::GicInfo;
 use ferrovisor_types::HostIrq;
 use spin::Mutex;
 
 /// Why the GIC could not be set up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GicError {
-    /// The DT gave a null distributor or redistributor address.
+    /// The DT gave a distributor or redistributor frame outside the EL2
+    /// map's device memory.
     BadAddress,
     /// The driver refused (e.g. the redistributor frames could not be sized).
     Driver,
     /// The GIC was used before `init`.
     NotInitialised,
+    /// `init` was called twice.
+    AlreadyInitialised,
+    /// The DT gave no redistributor region.
+    NoRedistributor,
 }
 
 struct Gic(GicV3<'static>);
@@ -39,24 +46,36 @@ fn intid(irq: HostIrq) -> IntId {
     }
 }
 
-/// Takes over the GIC at the given distributor and redistributor addresses,
-/// configures every interrupt as group 1, disabled, and enables the boot CPU's
-/// redistributor (frame index `boot_cpu`) and CPU interface.
-///
-/// # Safety
-/// `dist` and `redist` must be the host GICv3's register frames from the host
-/// DT, mapped as device memory at EL2, and this must be called once.
-pub unsafe fn init(dist: usize, redist: usize, cpu_count: usize, boot_cpu: usize) -> Result<(), GicError> {
-    let dist = NonNull::new(dist as *mut Gicd).ok_or(GicError::BadAddress)?;
-    let redist = NonNull::new(redist as *mut GicrSgi).ok_or(GicError::BadAddress)?;
-    // SAFETY: the caller guarantees both are the GIC's frames, mapped, and not
-    // aliased by another driver instance.
-    let mut gic = unsafe { GicV3::new(UniqueMmioPointer::new(dist), redist, cpu_count) }
+/// Takes over the host DT's GICv3 (`gic`: its distributor and first
+/// redistributor region), configures every interrupt as group 1,
+/// disabled, and enables the boot CPU's redistributor (frame index
+/// `boot_cpu`) and CPU interface. A second call is refused.
+#[inline(never)]
+pub fn init(gic: &GicInfo, cpu_count: usize, boot_cpu: usize) -> Result<(), GicError> {
+    let redist = gic.redist.first().ok_or(GicError::NoRedistributor)?;
+    for frame in [&gic.dist, redist] {
+        if !mmu::is_device_memory(frame.base.raw(), frame.size) {
+            return Err(GicError::BadAddress);
+        }
+    }
+    let mut slot = GIC.lock();
+    if slot.is_some() {
+        return Err(GicError::AlreadyInitialised);
+    }
+    let dist = NonNull::new(gic.dist.base.raw() as *mut Gicd).ok_or(GicError::BadAddress)?;
+    let redist = NonNull::new(redist.base.raw() as *mut GicrSgi).ok_or(GicError::BadAddress)?;
+    // SAFETY: both are the register frames the host DT gives for its GICv3
+    // (the host DT is trusted: it describes the board), checked above to lie
+    // in the EL2 map's device memory. This is the only driver instance: the
+    // GIC is reached only through this module, the slot was empty (checked
+    // under its lock) and is filled before the lock is let go, and the
+    // config validator never gives GIC frames to a guest.
+    let mut driver = unsafe { GicV3::new(UniqueMmioPointer::new(dist), redist, cpu_count) }
         .map_err(|_| GicError::Driver)?;
-    gic.setup(boot_cpu);
+    driver.setup(boot_cpu);
     GicCpuInterface::set_priority_mask(0xff);
     split_eoi();
-    *GIC.lock() = Some(Gic(gic));
+    *slot = Some(Gic(driver));
     Ok(())
 }
 
@@ -75,9 +94,7 @@ pub fn init_cpu(cpu: usize) -> Result<(), GicError> {
 /// deactivation is a separate step (ICC_DIR_EL1), so that a forwarded
 /// interrupt can stay active until the guest deactivates it (LR HW bit).
 fn split_eoi() {
-    // SAFETY: ICC_CTLR_EL1 at EL2 configures this CPU's physical GIC CPU
-    // interface, which the hypervisor owns; EOImode is the only bit set.
-    unsafe { core::arch::asm!("msr icc_ctlr_el1, {}", "isb", in(reg) 2u64, options(nomem, nostack)) };
+    sysreg::write_icc_ctlr_el1(2);
 }
 
 /// Enables `irq` with `priority` on one CPU: for SGIs and PPIs `cpu` is the
@@ -106,22 +123,14 @@ pub fn acknowledge() -> Option<HostIrq> {
 /// Drops the running priority of an interrupt acknowledged on this CPU
 /// (ICC_EOIR1_EL1); with the split EOI mode it stays active until
 /// [`deactivate`]. Written directly: it is on every exit's path.
+#[inline(always)]
 pub fn priority_drop(irq: HostIrq) {
-    // SAFETY: ICC_EOIR1_EL1 ends the running priority of the interrupt this
-    // CPU acknowledged (`irq`, from ICC_IAR1_EL1); with EOImode 1 it stays
-    // active until deactivated.
-    unsafe {
-        core::arch::asm!("msr icc_eoir1_el1, {}", in(reg) u64::from(irq.raw()), options(nomem, nostack))
-    };
+    sysreg::write_icc_eoir1_el1(u64::from(irq.raw()));
 }
 
 /// Deactivates an interrupt (ICC_DIR_EL1).
 pub fn deactivate(irq: HostIrq) {
-    // SAFETY: ICC_DIR_EL1 deactivates one interrupt of the physical GIC,
-    // which the hypervisor owns; valid because EOImode is 1.
-    unsafe {
-        core::arch::asm!("msr icc_dir_el1, {}", "isb", in(reg) u64::from(irq.raw()), options(nomem, nostack))
-    };
+    sysreg::write_icc_dir_el1(u64::from(irq.raw()));
 }
 
 /// Enables or disables `irq` (an SPI) at the distributor.

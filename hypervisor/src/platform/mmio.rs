@@ -1,4 +1,12 @@
 //! A window of 32-bit device registers accessed with volatile loads/stores.
+//!
+//! Reads come in two kinds, as in `safe-mmio`: [`MmioWindow::read_pure`]
+//! for registers whose read changes nothing (status, control), and
+//! [`MmioWindow::read_with_effects`] for those whose read does (a UART's
+//! data register pops its receive FIFO; interrupt acknowledge registers),
+//! so a reader of a driver sees which accesses cannot be repeated or
+//! reordered freely. (Why not `safe-mmio` itself: docs/architecture.md,
+//! "Where unsafe lives".)
 
 /// A mapped MMIO register window. Accesses are bounds-checked against its size.
 #[derive(Debug)]
@@ -21,8 +29,19 @@ impl MmioWindow {
         Self { base: base as *mut u32, size }
     }
 
-    /// Reads the 32-bit register at byte `offset` (0 if out of range).
-    pub fn read(&self, offset: usize) -> u32 {
+    /// Reads the 32-bit register at byte `offset`, one whose read has no
+    /// side effect (0 if out of range).
+    pub fn read_pure(&self, offset: usize) -> u32 {
+        self.load(offset)
+    }
+
+    /// Reads the 32-bit register at byte `offset`, one whose read changes
+    /// the device's state (0 if out of range).
+    pub fn read_with_effects(&self, offset: usize) -> u32 {
+        self.load(offset)
+    }
+
+    fn load(&self, offset: usize) -> u32 {
         if !offset.is_multiple_of(4) || offset + 4 > self.size {
             return 0;
         }
@@ -36,7 +55,7 @@ impl MmioWindow {
         if !offset.is_multiple_of(4) || offset + 4 > self.size {
             return;
         }
-        // SAFETY: as in `read`.
+        // SAFETY: as in `load`.
         unsafe { self.base.add(offset / 4).write_volatile(value) }
     }
 }

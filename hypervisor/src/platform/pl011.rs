@@ -6,7 +6,9 @@
 //! only at boot. Transmit and receive use separate FIFOs behind DR.
 
 use super::mmio::MmioWindow;
+use crate::arch::aarch64::mmu;
 use core::sync::atomic::{AtomicUsize, Ordering};
+use ferrovisor_config::UartInfo;
 
 /// Where QEMU virt's first PL011 lives: the console until the host DT is
 /// parsed.
@@ -14,22 +16,33 @@ pub const EARLY_CONSOLE: usize = 0x0900_0000;
 
 static CONSOLE: AtomicUsize = AtomicUsize::new(EARLY_CONSOLE);
 
-/// Makes the PL011 at `base` the console.
-///
-/// # Safety
-/// `base` must be a PL011's 4 KiB register block, mapped at EL2, owned by
-/// the hypervisor (the host DT's console) and used only through
-/// [`console`].
-pub unsafe fn set_console(base: usize) {
+/// The console's register window is not in the EL2 map's device memory,
+/// or not a whole 4 KiB frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotDeviceMemory;
+
+/// Makes the host DT's console PL011 (`uart`, from `/chosen/stdout-path`)
+/// the console, once its register frame is checked to be a 4 KiB frame in
+/// the EL2 map's device memory.
+pub fn set_console(uart: &UartInfo) -> Result<(), NotDeviceMemory> {
+    let base = uart.region.base.raw();
+    if !base.is_multiple_of(0x1000) || uart.region.size < 0x1000 || !mmu::is_device_memory(base, 0x1000) {
+        return Err(NotDeviceMemory);
+    }
+    let base = usize::try_from(base).map_err(|_| NotDeviceMemory)?;
     CONSOLE.store(base, Ordering::Release);
+    Ok(())
 }
 
 /// The console PL011 (QEMU virt's until [`set_console`]).
 pub fn console() -> Pl011 {
     let base = CONSOLE.load(Ordering::Acquire);
     // SAFETY: `base` is EARLY_CONSOLE, where QEMU virt's console PL011 sits
-    // (the boot code relies on it before the host DT is read), or a base
-    // given to `set_console`, whose contract makes it the hypervisor's.
+    // (the boot code relies on it before the host DT is read), or the host
+    // DT's console, which `set_console` checked to be a device frame of the
+    // EL2 map. The host DT is trusted (it describes the board), and the
+    // config validator never gives the console to a guest, so the
+    // hypervisor owns it; its users share it as the module header says.
     unsafe { Pl011::new(base) }
 }
 
@@ -57,7 +70,7 @@ impl Pl011 {
     /// # Safety
     /// `base` must be a PL011's 4 KiB register block, mapped at EL2, owned by
     /// the caller.
-    pub const unsafe fn new(base: usize) -> Self {
+    const unsafe fn new(base: usize) -> Self {
         // SAFETY: forwarded from this function's contract.
         let regs = unsafe { MmioWindow::new(base, 0x1000) };
         Self { regs }
@@ -65,7 +78,7 @@ impl Pl011 {
 
     /// Sends one byte if the transmit FIFO has room; false if it is full.
     pub fn try_put(&self, byte: u8) -> bool {
-        if self.regs.read(FR) & FR_TXFF != 0 {
+        if self.regs.read_pure(FR) & FR_TXFF != 0 {
             return false;
         }
         self.regs.write(DR, byte as u32);
@@ -74,10 +87,10 @@ impl Pl011 {
 
     /// Takes one received byte, if any.
     pub fn get(&self) -> Option<u8> {
-        if self.regs.read(FR) & FR_RXFE != 0 {
+        if self.regs.read_pure(FR) & FR_RXFE != 0 {
             None
         } else {
-            Some((self.regs.read(DR) & 0xff) as u8)
+            Some((self.regs.read_with_effects(DR) & 0xff) as u8)
         }
     }
 

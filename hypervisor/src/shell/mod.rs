@@ -6,6 +6,12 @@
 //! guest the console is attached to (`console attach NAME`; Ctrl-] detaches).
 //! Output from guests and other CPUs that arrives while the prompt is shown
 //! is printed above it, and the prompt with the typed text is drawn again.
+//!
+//! Safe code only, enforced by the compiler (the lint below, which no
+//! item inside may relax); raw pointers, assembly and linker symbols sit
+//! behind safe APIs in `arch` and `platform`.
+
+#![forbid(unsafe_code)]
 
 mod commands;
 

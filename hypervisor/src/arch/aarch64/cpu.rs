@@ -1,7 +1,7 @@
 //! Per-CPU identity and interrupt masking on the running CPU.
 
 use aarch64_cpu::asm;
-use aarch64_cpu::registers::{Readable, MPIDR_EL1, TPIDR_EL2};
+use aarch64_cpu::registers::{Readable, DAIF, ESR_EL2, MPIDR_EL1, TPIDR_EL2};
 
 /// The hypervisor's index of the running CPU (0 = boot CPU), kept in
 /// TPIDR_EL2 by the boot code.
@@ -14,14 +14,15 @@ pub fn mpidr() -> u64 {
     MPIDR_EL1.get() & 0xff_00ff_ffff
 }
 
-/// Unmasks IRQs at EL2.
+/// Unmasks IRQs at EL2 (`msr daifclr`: one instruction, where the crate's
+/// DAIF accessor would read, modify and write the register).
 pub fn irq_enable() {
     // SAFETY: clearing PSTATE.I only lets IRQs be taken; the vectors are
     // installed before any caller can reach this.
     unsafe { core::arch::asm!("msr daifclr, #2", options(nomem, nostack)) };
 }
 
-/// Masks IRQs at EL2.
+/// Masks IRQs at EL2 (`msr daifset`, see `irq_enable`).
 pub fn irq_disable() {
     // SAFETY: setting PSTATE.I only stops IRQs from being taken.
     unsafe { core::arch::asm!("msr daifset, #2", options(nomem, nostack)) };
@@ -44,7 +45,7 @@ pub fn send_event() {
 
 /// A hint for one turn of a spin-wait (YIELD): QEMU, when it runs one vCPU
 /// at a time (`-icount`), runs another one instead of letting this spin
-/// for the rest of its time slice.
+/// for the rest of its time slice. By hand: the crate has no YIELD.
 pub fn spin_hint() {
     // SAFETY: YIELD is a hint with no architectural effect.
     unsafe { core::arch::asm!("yield", options(nomem, nostack, preserves_flags)) };
@@ -52,10 +53,7 @@ pub fn spin_hint() {
 
 /// Whether IRQs are masked on this CPU (PSTATE.I).
 pub fn irqs_masked() -> bool {
-    let daif: u64;
-    // SAFETY: reading DAIF has no side effects.
-    unsafe { core::arch::asm!("mrs {}, daif", out(reg) daif, options(nomem, nostack)) };
-    daif & (1 << 7) != 0
+    DAIF.is_set(DAIF::I)
 }
 
 /// Reads an address outside the EL2 map (beyond its 39-bit input range), which
@@ -69,8 +67,5 @@ pub fn touch_unmapped() {
 
 /// ESR_EL2: the syndrome of the exception being handled at EL2.
 pub fn esr_el2() -> u64 {
-    let v: u64;
-    // SAFETY: reading ESR_EL2 has no side effects.
-    unsafe { core::arch::asm!("mrs {}, esr_el2", out(reg) v, options(nomem, nostack)) };
-    v
+    ESR_EL2.get()
 }

@@ -1,12 +1,14 @@
 //! Entering and leaving a guest: the vCPU register file, the world switch,
 //! and the EL1 / FP / stage-2 state that changes with the running vCPU.
 //!
-//! `enter` saves the hypervisor's callee-saved registers on the EL2 stack,
-//! leaves pointers to the vCPU context and its owner just below them, loads
+//! `run` saves the hypervisor's callee-saved registers on the EL2 stack,
+//! leaves the register file, the vCPU and its two fast-path entries just
+//! below them, loads
 //! the guest's registers and ERETs. Any exception from EL1/EL0 lands in the
 //! lower-EL vectors (`vectors.rs`). For a synchronous exception or an IRQ,
 //! `guest_sync_fast` / `guest_irq_fast` first save only the registers a call clobbers and
-//! calls the exit fast path (`core::vm::fast`), which handles the frequent,
+//! call the vCPU's exit fast path ([`GuestCpu`], `core::vm::fast`) through
+//! the entries [`run`] left on the stack; it handles the frequent,
 //! self-contained exits (hypercall queries, forwarded and timer interrupts
 //! that go straight into a free list register) and resumes the guest. Every
 //! other exit stores the rest of the guest registers and the syndrome into
@@ -16,6 +18,14 @@
 //! The hypervisor is built soft-float, so guest FP/SIMD registers survive
 //! exits untouched and are switched only when another vCPU is loaded.
 
+use super::sysreg;
+use aarch64_cpu::asm::barrier;
+use aarch64_cpu::registers::{
+    Readable, Writeable, AFSR0_EL1, AFSR1_EL1, AMAIR_EL1, CNTKCTL_EL1, CNTVOFF_EL2, CNTV_CTL_EL0,
+    CNTV_CVAL_EL0, CONTEXTIDR_EL1, CPACR_EL1, CSSELR_EL1, ELR_EL1, ESR_EL1, FAR_EL1, HCR_EL2, MAIR_EL1,
+    MDCR_EL2, MDSCR_EL1, MIDR_EL1, PAR_EL1, SCTLR_EL1, SPSR_EL1, SP_EL0, SP_EL1, TCR_EL1, TPIDRRO_EL0,
+    TPIDR_EL0, TPIDR_EL1, TTBR0_EL1, TTBR1_EL1, VBAR_EL1, VMPIDR_EL2, VTCR_EL2, VTTBR_EL2,
+};
 use core::arch::{asm, global_asm};
 
 /// Guest general registers and exit syndrome, shared with the assembly
@@ -123,11 +133,14 @@ guest_enter:
     stp     x23, x24, [sp, #-16]!
     stp     x21, x22, [sp, #-16]!
     stp     x19, x20, [sp, #-16]!
-    stp     x0, x1, [sp, #-16]!         /* context and owner, for the exit paths */
-    ldr     x1, [x0, #248]
-    msr     elr_el2, x1
-    ldr     x1, [x0, #256]
-    msr     spsr_el2, x1
+    /* For the exit paths, at sp: register file, fast-path sync entry,
+       owner, fast-path IRQ entry (so that each entry loads owner and
+       function with one ldp). */
+    stp     x1, x3, [sp, #-16]!
+    stp     x0, x2, [sp, #-16]!
+    ldp     x4, x5, [x0, #248]
+    msr     elr_el2, x4
+    msr     spsr_el2, x5
     guest_load_x2_x17
     ldp     x18, x19, [x0, #144]
     ldp     x20, x21, [x0, #160]
@@ -142,23 +155,24 @@ guest_enter:
     isb
 
     /* Synchronous exceptions and IRQs from the guest, from the lower-EL
-       vectors. Save only what a call may clobber and call the fast path,
-       ferrovisor_fast_sync(owner) or ferrovisor_fast_irq(owner), which
-       preserves x19-x29 like any function. It returns 0: the exit is
-       handled, resume the guest; or the vector number: take the full
-       exit. The IRQ entry falls through to the resume. */
+       vectors. Save only what a call may clobber and call the fast path
+       that `run` left in the context slot, fast_sync(owner) or
+       fast_irq(owner), which preserves x19-x29 like any function. It
+       returns 0: the exit is handled, resume the guest; or the vector
+       number: take the full exit. The IRQ entry falls through to the
+       resume. */
     .global guest_sync_fast
 guest_sync_fast:
     guest_save_volatile
-    ldr     x0, [sp, #8]
-    bl      ferrovisor_fast_sync
+    ldp     x2, x0, [sp, #8]
+    blr     x2
     b       2f
 
     .global guest_irq_fast
 guest_irq_fast:
     guest_save_volatile
-    ldr     x0, [sp, #8]
-    bl      ferrovisor_fast_irq
+    ldp     x0, x2, [sp, #16]
+    blr     x2
 2:  cbnz    x0, 1f
     ldr     x0, [sp]
     guest_load_x2_x17
@@ -177,24 +191,22 @@ guest_exit:
 
     /* The full exit, x0 = vector number: store x19-x29 and the syndrome,
        return it from guest_enter. */
-1:  mov     x1, x0
-    ldr     x0, [sp]
-    str     x19, [x0, #152]
-    stp     x20, x21, [x0, #160]
-    stp     x22, x23, [x0, #176]
-    stp     x24, x25, [x0, #192]
-    stp     x26, x27, [x0, #208]
-    stp     x28, x29, [x0, #224]
+1:  ldr     x1, [sp]
+    str     x19, [x1, #152]
+    stp     x20, x21, [x1, #160]
+    stp     x22, x23, [x1, #176]
+    stp     x24, x25, [x1, #192]
+    stp     x26, x27, [x1, #208]
+    stp     x28, x29, [x1, #224]
     mrs     x2, elr_el2
     mrs     x3, spsr_el2
-    stp     x2, x3, [x0, #248]
+    stp     x2, x3, [x1, #248]
     mrs     x2, esr_el2
     mrs     x3, far_el2
-    stp     x2, x3, [x0, #264]
+    stp     x2, x3, [x1, #264]
     mrs     x2, hpfar_el2
-    str     x2, [x0, #280]
-    mov     x0, x1
-    add     sp, sp, #16
+    str     x2, [x1, #280]
+    add     sp, sp, #32
     ldp     x19, x20, [sp], #16
     ldp     x21, x22, [sp], #16
     ldp     x23, x24, [sp], #16
@@ -206,76 +218,123 @@ guest_exit:
 );
 
 unsafe extern "C" {
-    fn guest_enter(regs: *mut VcpuRegs, owner: *mut core::ffi::c_void) -> u64;
+    fn guest_enter(
+        regs: *mut VcpuRegs,
+        owner: *mut core::ffi::c_void,
+        sync: *const (),
+        irq: *const (),
+    ) -> u64;
 }
 
-/// Runs the loaded vCPU until it takes a full exit; returns through which
-/// vector. Exits that the fast path (`vm::fast`, given `owner`)
-/// handles resume the guest without returning here.
+/// What the exit fast path decided, as the assembly takes it: 0 resumes
+/// the guest, anything else is the vector number of the full exit.
+/// [`GuestCpu::fast_sync`] answers `Resume` or `FullSync`,
+/// [`GuestCpu::fast_irq`] `Resume` or `FullIrq` (the value passes through
+/// unchanged, so a fast path ending in a call returns by a tail call).
+#[repr(u64)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FastExit {
+    /// The exit is handled: resume the guest at once.
+    Resume = 0,
+    /// Take the full exit for a synchronous exception ([`run`] returns
+    /// [`ExitVector::Sync`]).
+    FullSync = 8,
+    /// Take the full exit for an IRQ ([`run`] returns [`ExitVector::Irq`]).
+    FullIrq = 9,
+}
+
+/// The vCPU the world switch runs (core's `Vcpu`): its register file and
+/// its exit fast path. The fast path runs between the guest's exit and its
+/// resumption, with only the registers a call clobbers saved in
+/// [`GuestCpu::regs`] (x0..x18, x30; x19..x29 are still the guest's, kept
+/// by the calling convention; pc, pstate and the syndrome are not stored).
+pub trait GuestCpu {
+    /// The register file `run` loads and the exits store.
+    fn regs(&mut self) -> &mut VcpuRegs;
+    /// A synchronous exception from the guest (ESR_EL2 holds its syndrome).
+    fn fast_sync(&mut self) -> FastExit;
+    /// An IRQ taken while the guest ran (not yet acknowledged).
+    fn fast_irq(&mut self) -> FastExit;
+}
+
+/// The assembly's call into the fast path for a synchronous exception.
+extern "C" fn fast_sync<G: GuestCpu>(owner: *mut G) -> u64 {
+    // SAFETY: the assembly passes on the `owner` that `run` put in the
+    // context slot: the `&mut G` that `run` holds until `guest_enter`
+    // returns, used by nobody else meanwhile (this CPU is in the guest's
+    // exit, and the register file is not touched by the assembly while
+    // this call runs).
+    let guest = unsafe { &mut *owner };
+    guest.fast_sync() as u64
+}
+
+/// The assembly's call into the fast path for an IRQ.
+extern "C" fn fast_irq<G: GuestCpu>(owner: *mut G) -> u64 {
+    // SAFETY: as in `fast_sync`.
+    let guest = unsafe { &mut *owner };
+    guest.fast_irq() as u64
+}
+
+/// Runs the loaded vCPU `guest` until it takes a full exit; returns
+/// through which vector. Exits that its fast path handles
+/// ([`GuestCpu::fast_sync`], [`GuestCpu::fast_irq`]) resume the guest
+/// without returning here.
 ///
 /// The caller must have loaded this vCPU's EL1, FP and stage-2 state
 /// (`load_el1`, `load_fp`, `load_stage2`) on this CPU, with IRQs masked.
-///
-/// # Safety
-///
-/// `regs` must point to the register file inside the object `owner` points
-/// to, both valid and not otherwise accessed until this returns; the fast
-/// path receives `owner` and may use it as the object it is.
-pub unsafe fn run(regs: *mut VcpuRegs, owner: *mut core::ffi::c_void) -> ExitVector {
+pub fn run<G: GuestCpu>(guest: &mut G) -> ExitVector {
+    let owner: *mut G = guest;
+    // SAFETY: `owner` comes from a live `&mut G`, borrowed for this whole
+    // call; the register file is part of it.
+    let regs: *mut VcpuRegs = unsafe { (*owner).regs() };
     // SAFETY: `guest_enter` saves and restores every callee-saved register
-    // and the stack pointer; it reads and writes only `*regs` (valid per
-    // the caller's contract) and passes `owner` to the fast path. The guest
-    // runs under its own stage-2 tables (loaded by the caller), so it cannot
-    // reach hypervisor memory, and every exception from it returns here
-    // through the full exit in `guest_sync_fast`/`guest_irq_fast`/`guest_exit`, or resumes
-    // the guest from the fast path.
-    let kind = unsafe { guest_enter(regs, owner) };
+    // and the stack pointer; it reads and writes only `*regs` (inside
+    // `*owner`, exclusively ours for this call) and hands `owner` to
+    // `fast_sync::<G>` / `fast_irq::<G>`, which take it back as the `&mut G`
+    // it is; the assembly does not touch `*regs` while they run. The guest
+    // runs under its own stage-2 tables (loaded by the caller), so it
+    // cannot reach hypervisor memory, and every exception from it returns
+    // here through the full exit (`guest_sync_fast`, `guest_irq_fast`,
+    // `guest_exit`) or resumes the guest from the fast path.
+    let kind =
+        unsafe { guest_enter(regs, owner.cast(), fast_sync::<G> as *const (), fast_irq::<G> as *const ()) };
     ExitVector::from_raw(kind)
 }
 
 macro_rules! el1_regs {
-    ($($field:ident: $reg:literal),* $(,)?) => {
+    ($($field:ident: $reg:ident),* $(,)?) => {
         /// The EL1 system registers that belong to a vCPU.
         #[repr(C)]
         #[derive(Clone, Debug, Default)]
         pub struct El1Regs {
             $(
-                #[doc = concat!("`", $reg, "`")]
+                #[doc = concat!("`", stringify!($reg), "`")]
                 pub $field: u64,
             )*
         }
 
         /// Saves the running vCPU's EL1 system registers.
         pub fn save_el1(r: &mut El1Regs) {
-            $(
-                // SAFETY: reading an EL1 system register at EL2 has no side
-                // effects.
-                unsafe { asm!(concat!("mrs {}, ", $reg), out(reg) r.$field, options(nomem, nostack)) };
-            )*
+            $( r.$field = $reg.get(); )*
         }
 
-        /// Loads a vCPU's EL1 system registers for the next `run`.
+        /// Loads a vCPU's EL1 system registers for the next `run`. EL1
+        /// registers only affect EL1/EL0 execution, which is the guest's.
         pub fn load_el1(r: &El1Regs) {
-            $(
-                // SAFETY: EL1 registers only affect EL1/EL0 execution, which
-                // is the guest's; the hypervisor runs at EL2 with its own
-                // registers.
-                unsafe { asm!(concat!("msr ", $reg, ", {}"), in(reg) r.$field, options(nomem, nostack)) };
-            )*
-            // SAFETY: a context synchronisation event has no side effects.
-            unsafe { asm!("isb", options(nomem, nostack)) };
+            $( $reg.set(r.$field); )*
+            barrier::isb(barrier::SY);
         }
     };
 }
 
 el1_regs! {
-    sctlr: "sctlr_el1", cpacr: "cpacr_el1", ttbr0: "ttbr0_el1", ttbr1: "ttbr1_el1",
-    tcr: "tcr_el1", esr: "esr_el1", afsr0: "afsr0_el1", afsr1: "afsr1_el1",
-    far: "far_el1", mair: "mair_el1", amair: "amair_el1", vbar: "vbar_el1",
-    contextidr: "contextidr_el1", tpidr_el0: "tpidr_el0", tpidrro_el0: "tpidrro_el0",
-    tpidr_el1: "tpidr_el1", cntkctl: "cntkctl_el1", par: "par_el1", sp_el0: "sp_el0",
-    sp_el1: "sp_el1", elr_el1: "elr_el1", spsr_el1: "spsr_el1", csselr: "csselr_el1",
-    mdscr: "mdscr_el1", cntv_ctl: "cntv_ctl_el0", cntv_cval: "cntv_cval_el0",
+    sctlr: SCTLR_EL1, cpacr: CPACR_EL1, ttbr0: TTBR0_EL1, ttbr1: TTBR1_EL1,
+    tcr: TCR_EL1, esr: ESR_EL1, afsr0: AFSR0_EL1, afsr1: AFSR1_EL1,
+    far: FAR_EL1, mair: MAIR_EL1, amair: AMAIR_EL1, vbar: VBAR_EL1,
+    contextidr: CONTEXTIDR_EL1, tpidr_el0: TPIDR_EL0, tpidrro_el0: TPIDRRO_EL0,
+    tpidr_el1: TPIDR_EL1, cntkctl: CNTKCTL_EL1, par: PAR_EL1, sp_el0: SP_EL0,
+    sp_el1: SP_EL1, elr_el1: ELR_EL1, spsr_el1: SPSR_EL1, csselr: CSSELR_EL1,
+    mdscr: MDSCR_EL1, cntv_ctl: CNTV_CTL_EL0, cntv_cval: CNTV_CVAL_EL0,
 }
 
 /// EL1 register values of a vCPU at reset (MMU and caches off).
@@ -360,25 +419,17 @@ pub const MDCR_GUEST: u64 = (1 << 5) | (1 << 6) | (1 << 9) | (1 << 10) | (1 << 1
 /// registers for the vCPU, and turns guest mode on with `hcr` (normally
 /// [`HCR_GUEST`]).
 pub fn load_stage2(vtcr: u64, vttbr: u64, vmpidr: u64, cntvoff: u64, hcr: u64) {
-    // SAFETY: these EL2 registers only affect how EL1/EL0 (the guest) is
+    // These EL2 registers only affect how EL1/EL0 (the guest) is
     // translated and identified; the hypervisor's own EL2 translation is
     // separate (TTBR0_EL2).
-    unsafe {
-        asm!(
-            "msr vtcr_el2, {vtcr}",
-            "msr vttbr_el2, {vttbr}",
-            "msr vmpidr_el2, {vmpidr}",
-            "mrs {t}, midr_el1",
-            "msr vpidr_el2, {t}",
-            "msr cntvoff_el2, {off}",
-            "msr hcr_el2, {hcr}",
-            "msr mdcr_el2, {mdcr}",
-            "isb",
-            vtcr = in(reg) vtcr, vttbr = in(reg) vttbr, vmpidr = in(reg) vmpidr,
-            off = in(reg) cntvoff, hcr = in(reg) hcr, mdcr = in(reg) MDCR_GUEST,
-            t = out(reg) _, options(nomem, nostack),
-        )
-    };
+    VTCR_EL2.set(vtcr);
+    VTTBR_EL2.set(vttbr);
+    VMPIDR_EL2.set(vmpidr);
+    sysreg::write_vpidr_el2(MIDR_EL1.get());
+    CNTVOFF_EL2.set(cntvoff);
+    HCR_EL2.set(hcr);
+    MDCR_EL2.set(MDCR_GUEST);
+    barrier::isb(barrier::SY);
 }
 
 /// Invalidates every stage-1 and stage-2 TLB entry of the VMID in `vttbr`,
@@ -408,28 +459,21 @@ pub fn flush_guest_tlb(vtcr: u64, vttbr: u64) {
 
 /// Makes page-table updates visible to the table walker before use.
 pub fn publish_tables() {
-    // SAFETY: a barrier has no side effects beyond ordering.
-    unsafe { asm!("dsb ishst", options(nostack)) };
+    barrier::dsb(barrier::ISHST);
 }
 
 /// VBAR_EL1 of the loaded vCPU.
 pub fn read_vbar_el1() -> u64 {
-    let v: u64;
-    // SAFETY: reading VBAR_EL1 has no side effects.
-    unsafe { asm!("mrs {}, vbar_el1", out(reg) v, options(nomem, nostack)) };
-    v
+    VBAR_EL1.get()
 }
 
-/// Sets the loaded vCPU's exception registers for an injected exception.
+/// Sets the loaded vCPU's exception registers for an injected exception
+/// (EL1 exception registers belong to the loaded guest vCPU).
 pub fn write_exception_regs(elr: u64, spsr: u64, esr: u64, far: Option<u64>) {
-    // SAFETY: EL1 exception registers belong to the loaded guest vCPU.
-    unsafe {
-        asm!(
-            "msr elr_el1, {elr}", "msr spsr_el1, {spsr}", "msr esr_el1, {esr}",
-            elr = in(reg) elr, spsr = in(reg) spsr, esr = in(reg) esr, options(nomem, nostack),
-        );
-        if let Some(far) = far {
-            asm!("msr far_el1, {}", in(reg) far, options(nomem, nostack));
-        }
+    ELR_EL1.set(elr);
+    SPSR_EL1.set(spsr);
+    ESR_EL1.set(esr);
+    if let Some(far) = far {
+        FAR_EL1.set(far);
     }
 }

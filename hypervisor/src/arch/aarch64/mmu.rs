@@ -55,3 +55,22 @@ const fn build() -> Table {
 /// The level-1 table loaded into TTBR0_EL2 by the boot code.
 #[unsafe(no_mangle)]
 pub static EL2_TABLES: Table = build();
+
+/// Whether `[base, base + size)` is non-empty and lies in the part of the
+/// map that is normal write-back memory (where RAM must be for the
+/// hypervisor to read blobs and write guest RAM through it).
+pub const fn is_normal_memory(base: u64, size: u64) -> bool {
+    let Some(end) = base.checked_add(size) else { return false };
+    size > 0 && base >= NORMAL_BLOCKS.start as u64 * GIB && end <= NORMAL_BLOCKS.end as u64 * GIB
+}
+
+/// Whether `[base, base + size)` is non-empty, mapped (inside the 39-bit
+/// range) and Device-nGnRE: where device registers must be for the
+/// hypervisor's MMIO accesses.
+pub const fn is_device_memory(base: u64, size: u64) -> bool {
+    let Some(end) = base.checked_add(size) else { return false };
+    let mapped_end = 512 * GIB;
+    let low = end <= NORMAL_BLOCKS.start as u64 * GIB;
+    let high = base >= NORMAL_BLOCKS.end as u64 * GIB && end <= mapped_end;
+    size > 0 && (low || high)
+}

@@ -9,8 +9,13 @@
 //! - `vectors`: the trap frame and exception entry.
 //! - `gicv`, `lrbank`: the virtual GIC CPU interface and its list
 //!   registers (the vGIC's `LrBank`).
-//! - `guest`: the world switch into a vCPU and back, EL1/FP/stage-2 state.
-//! - `mmu`: the hypervisor's own static identity map.
+//! - `guest`: the world switch into a vCPU and back (the vCPU is a
+//!   `GuestCpu`: its register file and its exit fast path), EL1/FP/stage-2
+//!   state.
+//! - `mmu`: the hypervisor's own static identity map, and which addresses
+//!   it maps as device or normal memory (checked by `platform`).
+//! - `sysreg`: the few system registers `aarch64-cpu` has no accessor for;
+//!   every other register goes through that crate.
 
 pub mod boot;
 pub mod cpu;
@@ -20,5 +25,6 @@ pub mod idregs;
 pub mod lrbank;
 pub mod mmu;
 pub mod psci;
+pub mod sysreg;
 pub mod timer;
 pub mod vectors;

@@ -21,8 +21,6 @@ pub fn disarm() {
 /// Arms the EL2 physical timer to fire `ticks` from now, unmasked.
 pub fn arm_in(ticks: u64) {
     let tval = ticks.min(i32::MAX as u64);
-    // SAFETY: writing CNTHP_TVAL_EL2 only reprograms this CPU's EL2 timer,
-    // which the hypervisor owns.
-    unsafe { core::arch::asm!("msr cnthp_tval_el2, {}", in(reg) tval, options(nomem, nostack)) };
+    super::sysreg::write_cnthp_tval_el2(tval);
     CNTHP_CTL_EL2.write(CNTHP_CTL_EL2::ENABLE::SET + CNTHP_CTL_EL2::IMASK::CLEAR);
 }

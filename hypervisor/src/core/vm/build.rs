@@ -8,7 +8,7 @@ use super::devices::{
 };
 use super::{RamSlab, VcpuShared, Vm, VmMemory, VmState};
 use crate::arch::aarch64::guest;
-use crate::core::{cpus, host, memory};
+use crate::core::{cpus, host};
 use crate::platform::hostram::HostRam;
 use alloc::boxed::Box;
 use alloc::format;
@@ -69,7 +69,7 @@ pub fn create(id: usize, config: GuestConfig) -> Result<Arc<Vm>, BuildError> {
         // Exactly the range the validator planned (identity: the guest
         // address itself).
         let host = HostRegion::new(region.host.raw(), region.size);
-        memory::reserve(host, &config.name).map_err(|e| {
+        let host_ram = HostRam::reserve(host, &config.name).map_err(|e| {
             build_error(
                 &config,
                 &region.path,
@@ -77,11 +77,6 @@ pub fn create(id: usize, config: GuestConfig) -> Result<Arc<Vm>, BuildError> {
                 PLAN_HINT,
             )
         })?;
-        // SAFETY: `host` was just reserved for this guest by the RAM
-        // allocator, which never hands a range out twice; it is host RAM,
-        // identity-mapped at EL2, and 4 KiB aligned (the validator plans
-        // whole pages).
-        let host_ram = unsafe { HostRam::claim(host) };
         // From here the slab gives the range back when dropped.
         ram.push(RamSlab { gpa: region.gpa, host: host_ram, identity: region.identity });
         stage2

@@ -1,8 +1,8 @@
 //! The exit fast path: what the hypervisor does for the most frequent guest
 //! exits without leaving the guest's context.
 //!
-//! The lower-EL vectors call [`ferrovisor_fast_sync`] for every synchronous
-//! exception and [`ferrovisor_fast_irq`] for every IRQ from a guest, with
+//! The lower-EL vectors call [`GuestCpu::fast_sync`] for every synchronous
+//! exception and [`GuestCpu::fast_irq`] for every IRQ from a guest, with
 //! only the registers a call clobbers saved (`guest_sync_fast` and
 //! `guest_irq_fast` in `arch/aarch64/guest.rs`). It handles, and
 //! resumes the guest at once:
@@ -25,51 +25,34 @@
 
 use super::vcpu::{Vcpu, VTIMER_INTID};
 use super::{exit, ExitReason};
+use crate::arch::aarch64::guest::{FastExit, GuestCpu, VcpuRegs};
 use crate::core::{cpus, irq};
 use crate::platform::gicv3;
 
-/// Vector numbers: synchronous and IRQ, lower EL, AArch64; returned to
-/// the assembly to take the full exit.
-const SYNC: u64 = 8;
-const IRQ: u64 = 9;
-/// Returned to the assembly: the exit is handled, resume the guest.
-const RESUME: u64 = 0;
-/// Called by `guest_sync_fast` for a synchronous exception, with the vCPU
-/// `guest::run` was given; returns [`RESUME`] or [`SYNC`] (full exit).
-///
-/// # Safety
-///
-/// `owner` must be null or point to a valid vCPU that nothing else
-/// accesses during the call: the vCPU that `sched::run_slice` handed to
-/// `guest::run`, which the assembly passes on from a guest exit.
-#[unsafe(no_mangle)]
-unsafe extern "C" fn ferrovisor_fast_sync(owner: *mut Vcpu) -> u64 {
-    // SAFETY: per the contract above: `sched::run_slice` enters the guest
-    // through `guest::run` with `owner` pointing to the running vCPU, which
-    // it does not touch until `guest::run` returns; the assembly calls this
-    // only in between, on the same CPU, so this is the only reference.
-    match unsafe { owner.as_mut() } {
-        Some(v) => sync(v),
-        None => SYNC,
+/// What the fast path returns to the world switch: take the full exit
+/// (synchronous or IRQ), or the exit is handled, resume the guest.
+const SYNC: FastExit = FastExit::FullSync;
+const IRQ: FastExit = FastExit::FullIrq;
+const RESUME: FastExit = FastExit::Resume;
+
+/// The world switch (`arch::aarch64::guest::run`) calls these from the
+/// exit vectors, with the vCPU it runs.
+impl GuestCpu for Vcpu {
+    #[inline(always)]
+    fn regs(&mut self) -> &mut VcpuRegs {
+        &mut self.regs
+    }
+    #[inline(always)]
+    fn fast_sync(&mut self) -> FastExit {
+        sync(self)
+    }
+    #[inline(always)]
+    fn fast_irq(&mut self) -> FastExit {
+        interrupt(self)
     }
 }
 
-/// Called by `guest_irq_fast` for an IRQ, with the vCPU `guest::run` was
-/// given; returns [`RESUME`] or [`IRQ`] (full exit).
-///
-/// # Safety
-///
-/// As for [`ferrovisor_fast_sync`].
-#[unsafe(no_mangle)]
-unsafe extern "C" fn ferrovisor_fast_irq(owner: *mut Vcpu) -> u64 {
-    // SAFETY: as in `ferrovisor_fast_sync`.
-    match unsafe { owner.as_mut() } {
-        Some(v) => interrupt(v),
-        None => IRQ,
-    }
-}
-
-fn sync(v: &mut Vcpu) -> u64 {
+fn sync(v: &mut Vcpu) -> FastExit {
     // Every `hvc #0` is counted here, answered or not (the full exit does
     // not count it again), and before answering: the exit-count hypercall
     // includes itself. An HVC with another immediate is not an SMCCC call:
@@ -84,7 +67,7 @@ fn sync(v: &mut Vcpu) -> u64 {
 }
 
 /// Acknowledges and handles the IRQ that made the guest exit.
-fn interrupt(v: &mut Vcpu) -> u64 {
+fn interrupt(v: &mut Vcpu) -> FastExit {
     let Some(host) = irq::acknowledge() else {
         count(v, ExitReason::Irq);
         return RESUME;
@@ -108,7 +91,7 @@ fn interrupt(v: &mut Vcpu) -> u64 {
 /// [`other_interrupt`], so the direct injection stays short.
 #[cold]
 #[inline(never)]
-fn raise_forwarded(v: &mut Vcpu, guest: ferrovisor_types::GuestIrq) -> u64 {
+fn raise_forwarded(v: &mut Vcpu, guest: ferrovisor_types::GuestIrq) -> FastExit {
     v.vm.vgic_update(|vgic, fx| vgic.raise_edge(guest, ferrovisor_types::VcpuId::of::<0>(), fx));
     IRQ
 }
@@ -116,7 +99,7 @@ fn raise_forwarded(v: &mut Vcpu, guest: ferrovisor_types::GuestIrq) -> u64 {
 /// Any interrupt but a forwarded one: its handler runs; the virtual timer
 /// goes to the guest.
 #[inline(never)]
-fn other_interrupt(v: &mut Vcpu, host: ferrovisor_types::HostIrq) -> u64 {
+fn other_interrupt(v: &mut Vcpu, host: ferrovisor_types::HostIrq) -> FastExit {
     let reason = match irq::handle(host) {
         irq::Outcome::Forwarded => ExitReason::Forwarded,
         irq::Outcome::Done if host == cpus::MAINTENANCE_PPI => ExitReason::Maintenance,

