@@ -220,24 +220,33 @@ pub(super) fn answer_query(vcpu: &mut Vcpu) -> bool {
             let loads = s.loads.load(core::sync::atomic::Ordering::Relaxed);
             [loads, crate::core::cpus::pinned(s.pcpu) as u64, 0, 0]
         }
-        _ => {
-            // An SCMI call changes state: the full exit answers it.
-            if vcpu.regs.x[0] as u32 == ferrovisor_config::scmi::SMC_ID {
-                return false;
-            }
-            let args = [vcpu.regs.x[0], vcpu.regs.x[1], vcpu.regs.x[2], vcpu.regs.x[3]];
-            let call = ferrovisor_psci::decode(&args);
-            if !call.is_query() {
-                return false;
-            }
-            match ferrovisor_psci::handle(&call, vcpu.id, &*vcpu.vm) {
-                Action::Return(ret) => ret,
-                _ => return false,
-            }
-        }
+        _ => match psci_query(vcpu) {
+            Some(reply) => reply,
+            None => return false,
+        },
     };
     vcpu.regs.x[..4].copy_from_slice(&reply);
     true
+}
+
+/// A PSCI/SMCCC query's answer, or None for a call that is no query (an
+/// SCMI call among them). Out of line: ferrovisor's own hypercalls stay
+/// short.
+#[inline(never)]
+fn psci_query(vcpu: &Vcpu) -> Option<[u64; 4]> {
+    // An SCMI call changes state: the full exit answers it.
+    if vcpu.regs.x[0] as u32 == ferrovisor_config::scmi::SMC_ID {
+        return None;
+    }
+    let args = [vcpu.regs.x[0], vcpu.regs.x[1], vcpu.regs.x[2], vcpu.regs.x[3]];
+    let call = ferrovisor_psci::decode(&args);
+    if !call.is_query() {
+        return None;
+    }
+    match ferrovisor_psci::handle(&call, vcpu.id, &*vcpu.vm) {
+        Action::Return(ret) => Some(ret),
+        _ => None,
+    }
 }
 
 /// ICC_SGI1R_EL1: op0=3, op1=0, CRn=12, CRm=11, op2=5.
