@@ -12,6 +12,7 @@ use std::time::Duration;
 mod faults;
 mod gpio;
 mod memory;
+mod scmi;
 
 /// What every test gets: the built hypervisor image.
 pub struct Env {
@@ -110,6 +111,11 @@ pub const TESTS: &[Test] = &[
         name: "linux-gpio",
         about: "the host PL061 and PL031 passed through: the guest DT's gpio node is a GPIO and interrupt controller, Linux's pl061 driver binds it, hwclock reads the RTC",
         run: gpio::linux_gpio,
+    },
+    Test {
+        name: "linux-scmi",
+        about: "the PL031's clock, power domain and reset through the hypervisor's SCMI platform: Linux's SCMI driver probes, powers the domain on before use; unbinding the RTC driver powers it off (device unmapped), binding again works",
+        run: scmi::linux_scmi,
     },
     Test {
         name: "virtio-blk",

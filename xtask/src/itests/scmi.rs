@@ -1,0 +1,79 @@
+//! `linux-scmi`: a stock Debian Linux guest drives the clock, power domain
+//! and reset of its passed-through PL031 RTC through the hypervisor's SCMI
+//! platform (configs/qemu-virt/scmi.dts). Its SCMI driver must probe, power
+//! the domain and enable the clock before using the RTC; unbinding the RTC
+//! driver powers the domain off (the device is unmapped from the guest),
+//! binding it again powers it on and the RTC works.
+
+use super::*;
+
+/// The guest's command to (un)bind its RTC driver.
+fn rtc_driver(what: &str) -> String {
+    format!("echo 9010000.pl031 > /sys/bus/amba/drivers/rtc-pl031/{what}")
+}
+
+pub(super) fn linux_scmi(env: &Env) -> Result<()> {
+    let mut boot = boot_with(env, Some(&config("scmi.dts")), None)?;
+    boot.extra = vec!["-rtc".into(), format!("base={RTC_BASE}")];
+    let attach = || {
+        vec![Step::Send("console attach linux0\r".into()), Step::Expect("[console attached to linux0".into())]
+    };
+    let mut steps = vec![
+        // Linux's SCMI core found the platform.
+        Step::Expect("SCMI Protocol v2.0 'ferrovisor:qemu-virt'".into()),
+        Step::Expect(linux_ready("linux0")),
+    ];
+    steps.extend(attach());
+    steps.push(Step::Send("echo HW=$(hwclock -r -u)\r".into()));
+    steps.push(Step::Expect("HW=".into()));
+    // Back to the shell: the domain is on and the clock runs.
+    steps.push(Step::Send("\x1d".into()));
+    steps.push(Step::Expect("[console detached]".into()));
+    steps.push(Step::Send("passthrough list\r".into()));
+    steps.push(Step::ExpectAll(vec![
+        "scmi  power domain rtc: on".into(),
+        "scmi  clock apb-pclk: running".into(),
+    ]));
+    steps.extend(attach());
+    steps.push(Step::Send(format!("{}; sleep 2; echo UNBOUND=$((1+1))\r", rtc_driver("unbind"))));
+    steps.push(Step::ExpectAll(vec![
+        "guest linux0: /guests/linux0/rtc powered off (unmapped)".into(),
+        "UNBOUND=2".into(),
+    ]));
+    // Bound again, the RTC may get a new number (rtc1).
+    steps.push(Step::Send(format!(
+        "{}; sleep 1; echo HW2=$(hwclock -r -u -f /dev/$(ls /sys/class/rtc | head -1))\r",
+        rtc_driver("bind")
+    )));
+    steps.push(Step::ExpectAll(vec![
+        "guest linux0: /guests/linux0/rtc powered on (mapped)".into(),
+        "HW2=".into(),
+    ]));
+    steps.push(Step::Send("poweroff -f\r".into()));
+    steps.push(Step::Expect("guest linux0: powered off (PSCI SYSTEM_OFF".into()));
+    steps.push(Step::Expect("[console detached: guest linux0 stopped]".into()));
+    // A stopped guest's domain is off again.
+    steps.push(Step::Send("passthrough list\r".into()));
+    steps.push(Step::ExpectAll(vec![
+        "scmi  power domain rtc: off".into(),
+        "scmi  clock apb-pclk: stopped".into(),
+    ]));
+    steps.push(Step::Send("halt\r".into()));
+    steps.push(Step::Expect("ferrovisor: halting".into()));
+    let text = linux_session(&boot, steps)?;
+    let (day, year) = RTC_BASE_SHOWN;
+    for key in ["HW=", "HW2="] {
+        let line = text.lines().rev().find(|l| l.trim_start().starts_with(key)).unwrap_or("");
+        let shown = collapse_spaces(line);
+        with_transcript(
+            if shown.contains(day) && shown.contains(year) {
+                Ok(())
+            } else {
+                Err(anyhow::anyhow!("hwclock said '{line}', the RTC started at {RTC_BASE}"))
+            },
+            &text,
+        )?;
+    }
+    println!("    SCMI probed; the RTC's domain went off on unbind and on again on bind; hwclock read it both times");
+    Ok(())
+}
