@@ -19,8 +19,10 @@ pub(crate) const fn aligned(value: u64) -> bool {
 }
 
 /// Size of the emulated PL011 register window.
-pub const VUART_SIZE: u64 = 0x1000;
-/// Most virtual CPUs one guest may have.
+pub const VUART_SIZE: u64 = ferrovisor_types::platform::PL011_WINDOW;
+/// Most virtual CPUs one guest may have: a policy below what the vGIC and
+/// [`ferrovisor_types::VcpuId`] could address (16), and the hypervisor's
+/// physical CPUs (8).
 pub const MAX_VCPUS: u32 = 8;
 /// Longest guest name.
 pub const MAX_GUEST_NAME: usize = 32;

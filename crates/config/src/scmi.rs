@@ -27,7 +27,7 @@ pub const CHANNEL_SIZE: u64 = 0x1000;
 /// The SMCCC function id of SCMI calls (fast call, SMC64, vendor-specific
 /// hypervisor service): the same for every guest, the channel being the
 /// calling guest's own.
-pub const SMC_ID: u32 = 0xc600_8000;
+pub const SMC_ID: u32 = ferrovisor_hvcall::SCMI;
 
 /// Longest resource name an SCMI attributes message carries.
 pub const MAX_NAME: usize = 15;

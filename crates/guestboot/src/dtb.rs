@@ -27,17 +27,18 @@ pub use scmi::{DeviceScmi, ScmiDt};
 pub const ROOT_COMPATIBLE: &str = "ferrovisor,virt";
 /// Architected timer PPIs (INTIDs): secure phys, non-secure phys, virtual,
 /// hypervisor phys, as on QEMU `virt`.
-pub const DEFAULT_TIMER_PPIS: [u32; 4] = [29, 30, 27, 26];
+pub const DEFAULT_TIMER_PPIS: [u32; 4] = ferrovisor_types::platform::TIMER_PPIS;
 /// Size of one GICv3 redistributor frame pair (RD + SGI).
-pub const GICR_STRIDE: u64 = 0x2_0000;
+pub const GICR_STRIDE: u64 = ferrovisor_types::platform::GICR_STRIDE;
 /// Size of the GICv3 distributor window.
-pub const GICD_SIZE: u64 = 0x1_0000;
+pub const GICD_SIZE: u64 = ferrovisor_types::platform::GICD_SIZE;
 /// Size of the PL011 register window.
-pub const PL011_SIZE: u64 = 0x1000;
+pub const PL011_SIZE: u64 = ferrovisor_types::platform::PL011_WINDOW;
 /// Frequency of the fixed `apb-pclk` clock feeding the PL011.
 pub const APB_PCLK_HZ: u32 = 24_000_000;
-/// Most vCPUs: `reg` of a CPU node is its MPIDR Aff0 (0..=255).
-pub const MAX_DT_VCPUS: usize = 256;
+/// Most vCPUs: `reg` of a CPU node is its MPIDR Aff0, one per
+/// [`ferrovisor_types::VcpuId`].
+pub const MAX_DT_VCPUS: usize = ferrovisor_types::VcpuId::LIMIT;
 
 const GIC_PHANDLE: u32 = 1;
 /// Phandle of the `apb-pclk` fixed clock, for pass-through AMBA (primecell)
@@ -49,7 +50,7 @@ const IRQ_TYPE_EDGE_RISING: u32 = 1;
 const IRQ_TYPE_LEVEL_HIGH: u32 = 4;
 const IRQ_TYPE_LEVEL_LOW: u32 = 8;
 /// GICv3 maintenance interrupt: PPI 9 (INTID 25).
-const GIC_MAINTENANCE_PPI: u32 = 9;
+const GIC_MAINTENANCE_PPI: u32 = ferrovisor_types::platform::MAINTENANCE_INTID - 16;
 /// Properties a [`PassthroughNode`] may not set through `props`: the
 /// generator writes them, or (phandles) they would clash with its own.
 const RESERVED_PROPS: [&str; 7] = [

@@ -7,6 +7,8 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+pub mod platform;
+
 use core::fmt;
 
 macro_rules! addr_type {

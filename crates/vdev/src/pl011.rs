@@ -16,7 +16,7 @@ use alloc::vec::Vec;
 use crate::bus::MmioDevice;
 
 /// Size of the register window.
-pub const PL011_WINDOW: u64 = 0x1000;
+pub const PL011_WINDOW: u64 = ferrovisor_types::platform::PL011_WINDOW;
 /// Bytes kept in the transmit buffer before the oldest are dropped.
 pub const TX_BUFFER_CAP: usize = 4096;
 /// Depth of the receive FIFO when LCR_H.FEN is set.

@@ -126,11 +126,12 @@ use set::IntidSet;
 pub use shared::SharedVgic;
 
 /// Size of the distributor frame.
-pub const DIST_SIZE: u64 = 0x1_0000;
+pub const DIST_SIZE: u64 = ferrovisor_types::platform::GICD_SIZE;
 /// Size of one vCPU's redistributor (RD_base + SGI_base frames).
-pub const REDIST_STRIDE: u64 = 0x2_0000;
-/// Most vCPUs one vGIC serves (Aff0 0..=15, no range selectors needed).
-pub const MAX_VCPUS: usize = 16;
+pub const REDIST_STRIDE: u64 = ferrovisor_types::platform::GICR_STRIDE;
+/// Most vCPUs one vGIC serves: every [`VcpuId`] (Aff0 0..=15, no range
+/// selectors needed). A config allows fewer (`ferrovisor_config::MAX_VCPUS`).
+pub const MAX_VCPUS: usize = VcpuId::LIMIT;
 /// Most SPIs (INTIDs 32..=1019).
 pub const MAX_SPIS: u32 = 988;
 

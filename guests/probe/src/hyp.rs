@@ -10,13 +10,7 @@ use core::sync::atomic::{AtomicBool, Ordering};
 
 /// The root `compatible` entry of a ferrovisor-generated DT.
 pub const FERROVISOR_COMPATIBLE: &str = "ferrovisor,virt";
-/// ferrovisor NOP hypercall: does nothing, returns 0.
-pub const FID_NOP: u32 = 0xC600_0000;
-/// ferrovisor exit counters of the calling vCPU (x0..x3, see [`Exits`]).
-pub const FID_EXITS: u32 = 0xC600_0001;
-/// ferrovisor scheduling of the calling vCPU: x0 times scheduled in, x1
-/// vCPUs sharing its pCPU.
-pub const FID_SCHED: u32 = 0xC600_0002;
+pub use ferrovisor_hvcall::{Exits, EXITS as FID_EXITS, NOP as FID_NOP, SCHED as FID_SCHED};
 
 static UNDER_FERROVISOR: AtomicBool = AtomicBool::new(false);
 
@@ -77,39 +71,14 @@ pub fn call_loop(fid: u32, n: u64) -> u64 {
     first
 }
 
-/// The exit counters of the calling vCPU, as ferrovisor reports them.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Exits {
-    /// All exits so far (including the hypercalls that read the counters).
-    pub total: u64,
-    /// Data-abort exits: emulated MMIO and unhandled accesses.
-    pub dabt: u64,
-    /// Exits caused by forwarded (passed-through) device interrupts.
-    pub fwd: u64,
-    /// Exits caused by GIC maintenance interrupts.
-    pub maint: u64,
-}
-
-impl Exits {
-    /// Counter-wise `self - before` (wrapping: the counters only grow).
-    pub fn since(&self, before: &Exits) -> Exits {
-        Exits {
-            total: self.total.wrapping_sub(before.total),
-            dabt: self.dabt.wrapping_sub(before.dabt),
-            fwd: self.fwd.wrapping_sub(before.fwd),
-            maint: self.maint.wrapping_sub(before.maint),
-        }
-    }
-}
-
 /// Reads the exit counters; None natively, or if the hypervisor answers
 /// NOT_SUPPORTED (x0 = -1).
 pub fn exits() -> Option<Exits> {
     if !under_ferrovisor() {
         return None;
     }
-    let [total, dabt, fwd, maint] = call4(FID_EXITS);
-    (total != u64::MAX && total as u32 != u32::MAX).then_some(Exits { total, dabt, fwd, maint })
+    let regs = call4(FID_EXITS);
+    (regs[0] != u64::MAX && regs[0] as u32 != u32::MAX).then_some(Exits::from_regs(regs))
 }
 
 /// How often ferrovisor has scheduled this vCPU in so far, and how many
@@ -118,6 +87,6 @@ pub fn sched() -> Option<(u64, u64)> {
     if !under_ferrovisor() {
         return None;
     }
-    let [loads, pinned, _, _] = call4(FID_SCHED);
-    (loads as u32 != u32::MAX).then_some((loads, pinned))
+    let s = ferrovisor_hvcall::Sched::from_regs(call4(FID_SCHED));
+    (s.loads as u32 != u32::MAX).then_some((s.loads, s.pinned))
 }

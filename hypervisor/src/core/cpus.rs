@@ -35,9 +35,9 @@ static VTIMER_FIRED: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) };
 
 /// The guests' virtual timer (PPI 27) and the GIC maintenance interrupt
 /// (PPI 25), as the host sees them.
-const VTIMER_PPI: HostIrq = HostIrq::of::<27>();
+const VTIMER_PPI: HostIrq = HostIrq::of::<{ ferrovisor_types::platform::VTIMER_INTID }>();
 /// The GIC maintenance interrupt's INTID.
-pub const MAINTENANCE_PPI: HostIrq = HostIrq::of::<25>();
+pub const MAINTENANCE_PPI: HostIrq = HostIrq::of::<{ ferrovisor_types::platform::MAINTENANCE_INTID }>();
 
 /// The loaded guest's virtual timer fired on this pCPU: mask it (the guest
 /// gets a virtual interrupt and re-arms it) and note it for the scheduler.

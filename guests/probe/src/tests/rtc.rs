@@ -306,14 +306,17 @@ pub fn irqexits(env: &Env, arg: &str) -> bool {
         return report!(test, false, "exit counters vanished");
     };
     let d = after.since(&before);
-    let ok = stats.irqs as u64 == n && d.fwd == u64::from(stats.irqs) && d.maint == 0 && d.dabt == 0;
+    let ok = stats.irqs as u64 == n
+        && d.forwarded == u64::from(stats.irqs)
+        && d.maintenance == 0
+        && d.data_aborts == 0;
     report!(
         test,
         ok,
         "n={n} {stats} d_total={} d_dabt={} d_fwd={} d_maint={}",
         d.total,
-        d.dabt,
-        d.fwd,
-        d.maint
+        d.data_aborts,
+        d.forwarded,
+        d.maintenance
     )
 }

@@ -74,11 +74,11 @@ pub fn mmioread(env: &Env, arg: &str) -> bool {
         _ => None,
     };
     let ticks = t1.wrapping_sub(t0);
-    let (dabt, total) = (Maybe(delta.map(|d| d.dabt)), Maybe(delta.map(|d| d.total)));
+    let (dabt, total) = (Maybe(delta.map(|d| d.data_aborts)), Maybe(delta.map(|d| d.total)));
     let detail = format_args!("addr={addr:#x} n={n} ticks={ticks} exits_dabt={dabt} exits_total={total}");
     match (hyp::under_ferrovisor(), env.opts.expect_exits, delta) {
         (true, Some(_), None) => report!(test, false, "{detail} (no exit counters)"),
-        (true, Some(want), Some(d)) if d.dabt != want => {
+        (true, Some(want), Some(d)) if d.data_aborts != want => {
             report!(test, false, "{detail} (expected exits_dabt={want})")
         }
         _ => report!(test, true, "{detail}"),
@@ -110,7 +110,15 @@ pub fn exits(test: &str) -> bool {
         return report!(test, false, "needs ferrovisor");
     }
     match hyp::exits() {
-        Some(e) => report!(test, true, "total={} dabt={} fwd={} maint={}", e.total, e.dabt, e.fwd, e.maint),
+        Some(e) => report!(
+            test,
+            true,
+            "total={} dabt={} fwd={} maint={}",
+            e.total,
+            e.data_aborts,
+            e.forwarded,
+            e.maintenance
+        ),
         None => report!(test, false, "exit-counter hypercall {:#x} not supported", hyp::FID_EXITS),
     }
 }

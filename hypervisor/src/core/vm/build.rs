@@ -272,15 +272,9 @@ fn guest_dtb(vm: &Vm, initrd: Option<(GuestPhysAddr, u64)>) -> Result<Vec<u8>, S
     let nodes: Vec<PassthroughNode<'_>> = devices.iter().map(PtNodeParts::node).collect();
     let gic = host::gic_layout();
     let spec = GuestDtb {
-        name: &vm.name,
-        vcpus: vm.vcpus.len(),
-        memory: &memory,
         bootargs: vm.config.bootargs.as_deref(),
         initrd,
         vuart: vm.config.vuart.as_ref().map(|v| (v.gpa, v.irq)),
-        gic: GicLayout { dist: gic.0, redist: gic.1, redist_stride: 0x20000 },
-        timer_ppis: [29, 30, 27, 26],
-        psci_conduit: "hvc",
         passthrough: &nodes,
         scmi: vm.scmi.as_ref().zip(vm.config.scmi_channel).map(|(agent, channel)| ScmiDt {
             channel,
@@ -289,6 +283,8 @@ fn guest_dtb(vm: &Vm, initrd: Option<(GuestPhysAddr, u64)>) -> Result<Vec<u8>, S
             clocks: !agent.view.clocks.is_empty(),
             resets: !agent.view.resets.is_empty(),
         }),
+        // QEMU virt's timer PPIs, the `hvc` PSCI conduit.
+        ..GuestDtb::new(&vm.name, vm.vcpus.len(), &memory, GicLayout::new(gic.0, gic.1))
     };
     ferrovisor_guestboot::build(&spec).map_err(|e| format!("guest device tree: {e}"))
 }

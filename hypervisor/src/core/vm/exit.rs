@@ -9,6 +9,7 @@ use super::devices::Caller;
 use super::faults::{self, Denial};
 use super::vcpu::Vcpu;
 use super::{control, ExitReason, VmState};
+use ferrovisor_hvcall as hvcall;
 use ferrovisor_psci::{Action, VcpuPower};
 use ferrovisor_trap::{Access, DataAbort, El1Context, Exit, Injection, SysRegAccess};
 
@@ -138,20 +139,6 @@ fn data_abort(vcpu: &mut Vcpu, da: &DataAbort) -> Next {
     Next::Resume
 }
 
-/// ferrovisor's own hypercalls (SMCCC vendor-specific hypervisor service
-/// range, 64-bit fast calls).
-mod hvc_ids {
-    /// Does nothing; returns 0 (the hypercall round-trip benchmark).
-    pub const NOP: u32 = 0xC600_0000;
-    /// Exit counters of the calling vCPU: x0 total, x1 data aborts (emulated
-    /// MMIO and unhandled accesses), x2 forwarded device interrupts, x3
-    /// maintenance interrupts.
-    pub const EXITS: u32 = 0xC600_0001;
-    /// Scheduling of the calling vCPU: x0 times it was loaded onto its
-    /// pCPU (scheduled in), x1 vCPUs pinned to that pCPU (1: dedicated).
-    pub const SCHED: u32 = 0xC600_0002;
-}
-
 /// An SMCCC call; `queries`: read-only calls are not answered yet (SMC;
 /// the fast path answered those made by HVC).
 fn smccc(vcpu: &mut Vcpu, queries: bool) -> Next {
@@ -160,7 +147,7 @@ fn smccc(vcpu: &mut Vcpu, queries: bool) -> Next {
     }
     let vm = vcpu.vm.clone();
     // SCMI (the function id in w0): answered in the guest's channel.
-    if vcpu.regs.x[0] as u32 == ferrovisor_config::scmi::SMC_ID && super::scmi::call(&vm) {
+    if vcpu.regs.x[0] as u32 == hvcall::SCMI && super::scmi::call(&vm) {
         vcpu.regs.x[0] = 0;
         return Next::Resume;
     }
@@ -209,16 +196,21 @@ fn smccc(vcpu: &mut Vcpu, queries: bool) -> Next {
 /// changes no vCPU, guest or vGIC state beyond the caller's registers.
 pub(super) fn answer_query(vcpu: &mut Vcpu) -> bool {
     let reply = match vcpu.regs.x[0] as u32 {
-        hvc_ids::NOP => [0; 4],
-        hvc_ids::EXITS => {
+        hvcall::NOP => [0; 4],
+        hvcall::EXITS => {
             let Some(s) = vcpu.shared() else { return false };
-            let dabt = s.exits_for(ExitReason::Mmio) + s.exits_for(ExitReason::Fault);
-            [s.total_exits(), dabt, s.exits_for(ExitReason::Forwarded), s.exits_for(ExitReason::Maintenance)]
+            hvcall::Exits {
+                total: s.total_exits(),
+                data_aborts: s.exits_for(ExitReason::Mmio) + s.exits_for(ExitReason::Fault),
+                forwarded: s.exits_for(ExitReason::Forwarded),
+                maintenance: s.exits_for(ExitReason::Maintenance),
+            }
+            .to_regs()
         }
-        hvc_ids::SCHED => {
+        hvcall::SCHED => {
             let Some(s) = vcpu.shared() else { return false };
             let loads = s.loads.load(core::sync::atomic::Ordering::Relaxed);
-            [loads, crate::core::cpus::pinned(s.pcpu) as u64, 0, 0]
+            hvcall::Sched { loads, pinned: crate::core::cpus::pinned(s.pcpu) as u64 }.to_regs()
         }
         _ => match psci_query(vcpu) {
             Some(reply) => reply,
@@ -235,7 +227,7 @@ pub(super) fn answer_query(vcpu: &mut Vcpu) -> bool {
 #[inline(never)]
 fn psci_query(vcpu: &Vcpu) -> Option<[u64; 4]> {
     // An SCMI call changes state: the full exit answers it.
-    if vcpu.regs.x[0] as u32 == ferrovisor_config::scmi::SMC_ID {
+    if vcpu.regs.x[0] as u32 == hvcall::SCMI {
         return None;
     }
     let args = [vcpu.regs.x[0], vcpu.regs.x[1], vcpu.regs.x[2], vcpu.regs.x[3]];

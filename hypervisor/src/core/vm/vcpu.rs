@@ -12,7 +12,7 @@ use ferrovisor_types::{GuestIrq, VcpuId};
 use ferrovisor_vgic::LrCache;
 
 /// The guest's virtual timer interrupt (PPI 27).
-pub const VTIMER_INTID: GuestIrq = GuestIrq::of::<27>();
+pub const VTIMER_INTID: GuestIrq = GuestIrq::of::<{ ferrovisor_types::platform::VTIMER_INTID }>();
 
 /// One virtual CPU.
 pub struct Vcpu {
