@@ -9,6 +9,8 @@ use ferrovisor_bundle::{Bundle, CONFIG_FILE};
 use ferrovisor_config::{GuestConfig, Hypervisor, LoadOutcome};
 use spin::Mutex;
 
+use crate::core::vm::error::{Failure, VmBuildError};
+
 /// A guest that could not be set up, with the messages that explain why.
 pub struct Rejected {
     /// The guest's name (the config node name).
@@ -102,22 +104,12 @@ pub fn create_vms(configs: alloc::vec::Vec<ferrovisor_config::GuestConfig>, fail
         let built = crate::core::vm::build::create(id, config).and_then(|vm| {
             if let Err(e) = crate::core::passthrough::register(&vm) {
                 crate::core::passthrough::unregister(&vm);
-                return Err(crate::core::vm::build::build_error(
-                    &vm.config,
-                    &vm.config.path,
-                    e,
-                    "the validator gives each host interrupt to one guest; a hypervisor bug: report it",
-                ));
+                return Err(e);
             }
             if fail_build == Some(name.as_str()) {
                 crate::core::passthrough::unregister(&vm);
-                let msg = alloc::format!("build failure injected by ferrovisor.fail-build={name}");
-                return Err(crate::core::vm::build::build_error(
-                    &vm.config,
-                    &vm.config.path,
-                    msg,
-                    "a test option: remove ferrovisor.fail-build from the boot arguments",
-                ));
+                let path = vm.config.path.clone();
+                return Err(VmBuildError::new(&vm.config, &path, Failure::Injected));
             }
             Ok(vm)
         });

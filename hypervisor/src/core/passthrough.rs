@@ -22,6 +22,7 @@
 //! programs into its virtual distributor (vGIC `Hw*` effects).
 
 use crate::core::irq::{self, Outcome};
+use crate::core::vm::error::{Failure, VmBuildError};
 use crate::core::vm::{self, Vm};
 use crate::platform::gicv3;
 use core::sync::atomic::{AtomicU16, AtomicU64, Ordering};
@@ -44,24 +45,25 @@ static DROPPED: [AtomicU64; INTIDS] = [const { AtomicU64::new(0) }; INTIDS];
 /// Sets up forwarding of every interrupt in `vm`'s table: records `vm` as
 /// the owner, configures the physical SPI (disabled until the guest
 /// enables it) and registers the handler.
-pub fn register(vm: &Vm) -> Result<(), alloc::string::String> {
+pub fn register(vm: &Vm) -> Result<(), VmBuildError> {
     let target = vm.vcpus.first().map_or(0, |v| v.pcpu.index());
-    let owner =
-        u16::try_from(vm.id + 1).map_err(|_| alloc::format!("guest {}: VM id out of range", vm.name))?;
+    let refuse =
+        |path: &str, irq, reason| VmBuildError::new(&vm.config, path, Failure::HostIrq { irq, reason });
+    let owner = u16::try_from(vm.id + 1).unwrap_or(u16::MAX);
     for f in vm.forwards.iter() {
         let path = vm.config.passthrough.get(f.device).map_or(vm.config.path.as_str(), |pt| pt.path.as_str());
         let slot = OWNER.get(f.host.raw() as usize);
         let taken = slot.map(|s| s.compare_exchange(0, owner, Ordering::AcqRel, Ordering::Acquire));
         if !matches!(taken, Some(Ok(_))) {
-            return Err(alloc::format!(
-                "{path}: host interrupt {} is already forwarded to another guest",
-                f.host
-            ));
+            return Err(refuse(path, f.host, "already forwarded to another guest"));
         }
-        gicv3::configure_spi(f.host, f.edge, FORWARD_PRIORITY, crate::core::cpus::mpidr_of(target))
-            .map_err(|e| alloc::format!("{path}: host interrupt {}: {e:?}", f.host))?;
+        if gicv3::configure_spi(f.host, f.edge, FORWARD_PRIORITY, crate::core::cpus::mpidr_of(target))
+            .is_err()
+        {
+            return Err(refuse(path, f.host, "the physical GIC refused to configure it"));
+        }
         if !irq::register(f.host, on_forwarded) {
-            return Err(alloc::format!("{path}: host interrupt {} cannot be forwarded", f.host));
+            return Err(refuse(path, f.host, "beyond the interrupts the hypervisor dispatches"));
         }
     }
     Ok(())

@@ -6,18 +6,18 @@ use super::devices::{
     vgic::VgicFrames,
     vuart::{Vuart, VuartRegs},
 };
+use super::error::{Failure, LoadError, VmBuildError};
 use super::{RamSlab, VcpuShared, Vm, VmMemory, VmState};
 use crate::arch::aarch64::guest;
 use crate::core::{cpus, host};
 use crate::platform::hostram::HostRam;
 use alloc::boxed::Box;
-use alloc::format;
-use alloc::string::{String, ToString};
+use alloc::string::ToString;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, AtomicUsize, Ordering};
 use ferrovisor_bundle::Bundle;
-use ferrovisor_config::{ConfigError, GuestConfig};
+use ferrovisor_config::GuestConfig;
 use ferrovisor_guestboot::{GicLayout, GuestDtb, PassthroughNode, PtNodeParts, ScmiDt};
 use ferrovisor_stage2::{MemAttrs, Stage2};
 use ferrovisor_types::{GuestPhysAddr, HostRegion, PcpuId};
@@ -37,32 +37,19 @@ fn place(config: &GuestConfig, index: usize) -> PcpuId {
     PcpuId::new(pick % online).unwrap_or(PcpuId::of::<0>())
 }
 
-/// A build failure, in the validator's one-line format: node path, what
-/// went wrong, and a hint.
-pub type BuildError = ConfigError;
-
-/// A build failure of guest `config` at config node `path`.
-pub fn build_error(config: &GuestConfig, path: &str, message: String, hint: &str) -> BuildError {
-    ConfigError { path: path.into(), guest: Some(config.name.clone()), message, hint: hint.into() }
-}
-
-const HEAP_HINT: &str = "the hypervisor heap is full: the validator plans each guest's heap, so this is a hypervisor bug; give the guests fewer regions or boot fewer guests, and report it";
-const PLAN_HINT: &str = "the validator planned this range for the guest; another holder means the boot's placement differs from the plan (a hypervisor bug): report it";
+/// A build failure: what failed at which config node ([`VmBuildError`]).
+pub type BuildError = VmBuildError;
 
 /// Builds the VM for `config` as VM number `id`. Everything the guest
 /// asked for is taken, or nothing: on an error what was taken so far (host
 /// RAM, stage-2 tables) is given back as the partial VM is dropped.
 pub fn create(id: usize, config: GuestConfig) -> Result<Arc<Vm>, BuildError> {
-    let vmid = u16::try_from(id + 1).ok().filter(|&v| v <= ferrovisor_stage2::MAX_VMID).ok_or_else(|| {
-        build_error(
-            &config,
-            &config.path,
-            format!("no free VMID for guest number {}", id + 1),
-            "a config has at most 32 guests",
-        )
-    })?;
+    let vmid = u16::try_from(id + 1)
+        .ok()
+        .filter(|&v| v <= ferrovisor_stage2::MAX_VMID)
+        .ok_or_else(|| VmBuildError::new(&config, &config.path, Failure::NoVmid { number: id + 1 }))?;
     let mut stage2 = Stage2::new(|virt| virt as u64)
-        .map_err(|e| build_error(&config, &config.path, format!("stage-2 tables: {e}"), HEAP_HINT))?;
+        .map_err(|e| VmBuildError::new(&config, &config.path, Failure::Stage2(e)))?;
     let mut ram: Vec<RamSlab> = Vec::new();
     let mut ram_ranges = Vec::new();
     for region in &config.memory {
@@ -70,32 +57,31 @@ pub fn create(id: usize, config: GuestConfig) -> Result<Arc<Vm>, BuildError> {
         // address itself).
         let host = HostRegion::new(region.host.raw(), region.size);
         let host_ram = HostRam::reserve(host, &config.name).map_err(|e| {
-            build_error(
+            VmBuildError::new(
                 &config,
                 &region.path,
-                format!("cannot take the planned host RAM {:#x}-{:#x}: {e}", host.base.raw(), host.end() - 1),
-                PLAN_HINT,
+                Failure::PlannedRam { range: host, reason: e.to_string() },
             )
         })?;
         // From here the slab gives the range back when dropped.
         ram.push(RamSlab { gpa: region.gpa, host: host_ram, identity: region.identity });
         stage2
             .map(region.gpa, host.base, region.size, MemAttrs::Ram)
-            .map_err(|e| build_error(&config, &region.path, format!("stage-2 mapping: {e}"), HEAP_HINT))?;
+            .map_err(|e| VmBuildError::new(&config, &region.path, Failure::Stage2(e)))?;
         ram_ranges.push((region.gpa, host));
     }
     for pt in &config.passthrough {
         for r in &pt.regions {
             stage2
                 .map(r.gpa, r.hpa, r.size, MemAttrs::Device)
-                .map_err(|e| build_error(&config, &pt.path, format!("stage-2 mapping: {e}"), HEAP_HINT))?;
+                .map_err(|e| VmBuildError::new(&config, &pt.path, Failure::Stage2(e)))?;
             // A device in a power domain starts off: unmapped until its
             // guest powers the domain on (its tables stay, so that needs
             // no allocation then).
             if !super::scmi::mapped_at_start(pt) {
-                stage2.unmap(r.gpa, r.size).map_err(|e| {
-                    build_error(&config, &pt.path, format!("stage-2 mapping: {e}"), HEAP_HINT)
-                })?;
+                stage2
+                    .unmap(r.gpa, r.size)
+                    .map_err(|e| VmBuildError::new(&config, &pt.path, Failure::Stage2(e)))?;
             }
         }
     }
@@ -109,12 +95,7 @@ pub fn create(id: usize, config: GuestConfig) -> Result<Arc<Vm>, BuildError> {
             let vuart = Arc::new(Vuart::new(v.gpa, v.irq, &config.name));
             mmio.insert(v.gpa, ferrovisor_vdev::pl011::PL011_WINDOW, Box::new(VuartRegs(vuart.clone())))
                 .map_err(|e| {
-                    build_error(
-                        &config,
-                        &v.path,
-                        format!("emulated UART: {e}"),
-                        "check the UART's guest-physical-addr",
-                    )
+                    VmBuildError::new(&config, &v.path, Failure::Window { what: "emulated UART", error: e })
                 })?;
             Some(vuart)
         }
@@ -122,17 +103,11 @@ pub fn create(id: usize, config: GuestConfig) -> Result<Arc<Vm>, BuildError> {
     };
     let vcpus: Vec<VcpuShared> =
         (0..config.vcpus as usize).map(|i| VcpuShared::new(place(&config, i))).collect();
-    let vgic = Vgic::new(super::vgic_config(vcpus.len())).map_err(|e| {
-        build_error(&config, &config.path, format!("virtual GIC: {e:?}"), "a guest has 1 to 8 vCPUs")
-    })?;
+    let vgic = Vgic::new(super::vgic_config(vcpus.len()))
+        .map_err(|e| VmBuildError::new(&config, &config.path, Failure::Vgic(e)))?;
     for (base, size) in [vgic.dist_range(), vgic.redist_range()] {
         mmio.insert(base, size, Box::new(VgicFrames { base })).map_err(|e| {
-            build_error(
-                &config,
-                &config.path,
-                format!("virtual GIC: {e}"),
-                "the guest's GIC sits at the host GIC's addresses: move the device that overlaps it",
-            )
+            VmBuildError::new(&config, &config.path, Failure::Window { what: "virtual GIC", error: e })
         })?;
     }
     // (pass-through interrupts are linked into the vGIC when the guest starts)
@@ -141,12 +116,7 @@ pub fn create(id: usize, config: GuestConfig) -> Result<Arc<Vm>, BuildError> {
     if let (Some(agent), Some(gpa)) = (&scmi, config.scmi_channel) {
         let window = super::devices::scmi::CHANNEL_SIZE as u64;
         mmio.insert(gpa, window, Box::new(agent.channel.clone())).map_err(|e| {
-            build_error(
-                &config,
-                &config.path,
-                format!("SCMI channel: {e}"),
-                "move scmi-channel-addr to a free page",
-            )
+            VmBuildError::new(&config, &config.path, Failure::Window { what: "SCMI channel", error: e })
         })?;
     }
     let unbootable = match &config.kernel {
@@ -185,39 +155,32 @@ fn forward_table(config: &GuestConfig) -> Result<ForwardTable, BuildError> {
             device,
         })
     });
-    ForwardTable::new(forwards).map_err(|e| {
-        build_error(
-            config,
-            &config.path,
-            format!("forwarded interrupts: {e}"),
-            "the validator checks interrupt-map entries; a hypervisor bug: report it",
-        )
-    })
+    ForwardTable::new(forwards).map_err(|e| VmBuildError::new(config, &config.path, Failure::Forwarding(e)))
 }
 
-fn bundle_file<'a>(bundle: &Bundle<'a>, name: &str) -> Result<&'a [u8], String> {
-    bundle.get(name).ok_or_else(|| format!("image {name} is not in the boot bundle"))
+fn bundle_file<'a>(bundle: &Bundle<'a>, name: &str) -> Result<&'a [u8], LoadError> {
+    bundle.get(name).ok_or_else(|| LoadError::Missing(name.into()))
 }
 
 /// Writes the guest's kernel, initrd and DTB into its (zeroed) RAM; returns
 /// the entry point and the x0 value (the DTB address) for vCPU 0.
-pub fn load_images(vm: &Vm) -> Result<(u64, u64), String> {
-    let bytes = host::bundle().ok_or_else(|| "no boot bundle".to_string())?;
-    let bundle = Bundle::parse(bytes).map_err(|e| e.to_string())?;
-    let kernel_name = vm.config.kernel.as_deref().ok_or_else(|| "no kernel image configured".to_string())?;
+pub fn load_images(vm: &Vm) -> Result<(u64, u64), LoadError> {
+    let bytes = host::bundle().ok_or(LoadError::NoBundle)?;
+    let bundle = Bundle::parse(bytes).map_err(|e| LoadError::Bundle(e.to_string()))?;
+    let kernel_name = vm.config.kernel.as_deref().ok_or(LoadError::NoKernel)?;
     let kernel = bundle_file(&bundle, kernel_name)?;
     let initrd = match vm.config.initrd.as_deref() {
         Some(name) => Some(bundle_file(&bundle, name)?),
         None => None,
     };
     let mem = vm.memory.lock();
-    let boot = mem.ram.first().ok_or_else(|| "no RAM".to_string())?;
+    let boot = mem.ram.first().ok_or(LoadError::NoRam)?;
     let ram_base = boot.gpa;
     let ram_size = boot.host.region().size;
 
     // The DTB's size does not depend on the addresses in it, so build it
     // once to plan, then again with the planned initrd address.
-    let dtb_for = |initrd_at: Option<(GuestPhysAddr, u64)>| -> Result<Vec<u8>, String> {
+    let dtb_for = |initrd_at: Option<(GuestPhysAddr, u64)>| -> Result<Vec<u8>, LoadError> {
         match vm.config.dtb.as_deref() {
             Some(name) => bundle_file(&bundle, name).map(|d| d.to_vec()),
             None => guest_dtb(vm, initrd_at),
@@ -231,7 +194,7 @@ pub fn load_images(vm: &Vm) -> Result<(u64, u64), String> {
         initrd.map(|i| i.len() as u64),
         probe_dtb.len() as u64,
     )
-    .map_err(|e| e.to_string())?;
+    .map_err(LoadError::Plan)?;
     let dtb = dtb_for(match (plan.initrd, initrd) {
         (Some(at), Some(i)) => Some((at, i.len() as u64)),
         _ => None,
@@ -241,11 +204,9 @@ pub fn load_images(vm: &Vm) -> Result<(u64, u64), String> {
         slab.host.zero();
     }
     let offset = |gpa: GuestPhysAddr| gpa.raw() - ram_base.raw();
-    let place = |at: GuestPhysAddr, data: &[u8], what: &str| -> Result<(), String> {
-        boot.host.write(offset(at), data).map_err(|_| format!("{what} does not fit in guest RAM"))?;
-        boot.host
-            .clean(offset(at), data.len() as u64)
-            .map_err(|_| format!("{what} does not fit in guest RAM"))
+    let place = |at: GuestPhysAddr, data: &[u8], what: &'static str| -> Result<(), LoadError> {
+        boot.host.write(offset(at), data).map_err(|_| LoadError::DoesNotFit(what))?;
+        boot.host.clean(offset(at), data.len() as u64).map_err(|_| LoadError::DoesNotFit(what))
     };
     place(plan.kernel, kernel, "kernel")?;
     if let (Some(at), Some(data)) = (plan.initrd, initrd) {
@@ -256,7 +217,7 @@ pub fn load_images(vm: &Vm) -> Result<(u64, u64), String> {
 }
 
 /// The device tree the guest boots with.
-fn guest_dtb(vm: &Vm, initrd: Option<(GuestPhysAddr, u64)>) -> Result<Vec<u8>, String> {
+fn guest_dtb(vm: &Vm, initrd: Option<(GuestPhysAddr, u64)>) -> Result<Vec<u8>, LoadError> {
     let memory: Vec<(GuestPhysAddr, u64)> = vm.config.memory.iter().map(|m| (m.gpa, m.size)).collect();
     // Devices given by `host-device` get a node (docs/config.md, "The guest
     // DT node of a host device"); raw regions do not.
@@ -286,5 +247,5 @@ fn guest_dtb(vm: &Vm, initrd: Option<(GuestPhysAddr, u64)>) -> Result<Vec<u8>, S
         // QEMU virt's timer PPIs, the `hvc` PSCI conduit.
         ..GuestDtb::new(&vm.name, vm.vcpus.len(), &memory, GicLayout::new(gic.0, gic.1))
     };
-    ferrovisor_guestboot::build(&spec).map_err(|e| format!("guest device tree: {e}"))
+    ferrovisor_guestboot::build(&spec).map_err(LoadError::GuestDt)
 }

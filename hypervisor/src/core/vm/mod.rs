@@ -10,6 +10,7 @@ pub mod build;
 pub mod console;
 pub mod control;
 pub mod devices;
+pub mod error;
 pub mod exit;
 pub mod fast;
 pub mod faults;
