@@ -3,6 +3,7 @@
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::fmt;
+use core::sync::atomic::{AtomicUsize, Ordering};
 use ferrovisor_types::GuestPhysAddr;
 
 /// A device reached through trapped guest loads and stores.
@@ -83,10 +84,14 @@ struct Window<D> {
 /// A set of non-overlapping device windows, looked up by guest physical
 /// address.
 ///
-/// Windows are kept sorted by base, so lookups are a binary search.
+/// Windows are kept sorted by base, so lookups are a binary search; the
+/// shared lookup ([`MmioBus::find`]) first tries the window it found last
+/// (a guest polling one device, e.g. its UART, hits it every time).
 #[derive(Debug)]
 pub struct MmioBus<D> {
     windows: Vec<Window<D>>,
+    /// Index of the window the last [`MmioBus::find`] found.
+    last: AtomicUsize,
 }
 
 impl<D> Default for MmioBus<D> {
@@ -98,7 +103,7 @@ impl<D> Default for MmioBus<D> {
 impl<D> MmioBus<D> {
     /// An empty bus.
     pub const fn new() -> Self {
-        Self { windows: Vec::new() }
+        Self { windows: Vec::new(), last: AtomicUsize::new(0) }
     }
 
     /// Adds `device` on the window `[base, base + size)`.
@@ -131,9 +136,19 @@ impl<D> MmioBus<D> {
     /// inside that window (for devices that lock their own state).
     #[inline]
     pub fn find(&self, addr: GuestPhysAddr) -> Option<(&D, u64)> {
-        let idx = self.windows.partition_point(|w| w.base <= addr.raw()).checked_sub(1)?;
+        let a = addr.raw();
+        if let Some(w) = self.windows.get(self.last.load(Ordering::Relaxed)) {
+            if w.base <= a && a <= w.last {
+                return Some((&w.device, a - w.base));
+            }
+        }
+        let idx = self.windows.partition_point(|w| w.base <= a).checked_sub(1)?;
         let w = self.windows.get(idx)?;
-        (addr.raw() <= w.last).then(|| (&w.device, addr.raw() - w.base))
+        if a > w.last {
+            return None;
+        }
+        self.last.store(idx, Ordering::Relaxed);
+        Some((&w.device, a - w.base))
     }
 
     /// The device whose window contains `addr`, with the offset of `addr`

@@ -145,6 +145,9 @@ proptest! {
                         .iter()
                         .find(|&&(b, l, _)| b <= addr && addr <= l)
                         .map(|&(b, _, id)| (id, addr - b));
+                    // The shared lookup, with its last-window hint left
+                    // by earlier lookups across inserts and removes.
+                    prop_assert_eq!(bus.find(gpa(addr)).map(|(d, o)| (*d, o)), want);
                     prop_assert_eq!(bus.find_mut(gpa(addr)).map(|(d, o)| (*d, o)), want);
                 }
             }
