@@ -134,6 +134,11 @@ pub const TESTS: &[Test] = &[
         run: scmi::linux_scmi,
     },
     Test {
+        name: "scmi-probe",
+        about: "a probe guest as SCMI agent: its domain on (device reads), off (accesses abort), another domain NOT_FOUND, a malformed request refused",
+        run: scmi::scmi_probe,
+    },
+    Test {
         name: "virtio-blk",
         about: "a virtio-blk disk passed to an identity-mapped Linux: its data reads back (sha256), writes persist",
         run: virtio_blk,

@@ -61,6 +61,28 @@ pub fn call4(fid: u32) -> [u64; 4] {
     [x0, x1, x2, x3]
 }
 
+/// An SCMI call on the guest's channel (the command is in the channel
+/// page); returns x0 (0: the response is in the channel).
+pub fn call_scmi() -> u64 {
+    let x0: u64;
+    // SAFETY: an SMCCC fast call through the HVC conduit, clobbering
+    // x0-x17 (all declared); the hypervisor changes only the channel page,
+    // which the caller reads with volatile loads.
+    unsafe {
+        asm!(
+            "hvc #0",
+            inout("x0") u64::from(ferrovisor_hvcall::SCMI) => x0,
+            out("x1") _, out("x2") _, out("x3") _,
+            out("x4") _, out("x5") _, out("x6") _, out("x7") _,
+            out("x8") _, out("x9") _, out("x10") _, out("x11") _,
+            out("x12") _, out("x13") _, out("x14") _, out("x15") _,
+            out("x16") _, out("x17") _,
+            options(nostack),
+        );
+    }
+    x0
+}
+
 /// `n` back-to-back calls of `fid` (only x0 set; the result ignored); the
 /// first call's x0 is returned.
 pub fn call_loop(fid: u32, n: u64) -> u64 {

@@ -77,3 +77,23 @@ pub(super) fn linux_scmi(env: &Env) -> Result<()> {
     println!("    SCMI probed; the RTC's domain went off on unbind and on again on bind; hwclock read it both times");
     Ok(())
 }
+
+/// `scmi-probe`: the probe as an SCMI agent (configs/qemu-virt/scmi-probe.dts).
+pub(super) fn scmi_probe(env: &Env) -> Result<()> {
+    let boot = boot_with(env, Some(&config("scmi-probe.dts")), None)?;
+    let steps = vec![
+        Step::ExpectAll(vec![
+            "guest agent: /guests/agent/rtc powered on (mapped)".into(),
+            "guest agent: /guests/agent/rtc powered off (unmapped)".into(),
+            "guest agent vcpu0: read from 0x9010000".into(),
+            "guest agent: SCMI protocol 0x11 message 0x4 refused (status -4)".into(),
+            "guest agent: SCMI call with no valid request in its channel".into(),
+            "[agent] PROBE agent scmi=0x09fff000:0x09010000: PASS".into(),
+            probe_done("agent", 1),
+        ]),
+        Step::Send("halt\r".into()),
+        Step::Expect("ferrovisor: halting".into()),
+    ];
+    session(&qemu::Machine::default(), &boot, steps, true)?;
+    Ok(())
+}

@@ -38,6 +38,7 @@ mod hvc;
 mod load;
 mod mem;
 mod rtc;
+mod scmi;
 pub mod smp;
 mod timing;
 
@@ -179,6 +180,7 @@ pub fn run(env: &Env, test: &str) -> bool {
         ("hvc", None) => hvc::run(test),
         ("smp", None) => smp::run(env, test),
         ("read", Some(addr)) => access::run(test, addr, false),
+        ("scmi", Some(arg)) => scmi::run(test, arg),
         ("write", Some(addr)) => access::run(test, addr, true),
         ("spin", Some(n)) => load::spin(n),
         ("yield", Some(n)) => load::yield_cpu(n),
