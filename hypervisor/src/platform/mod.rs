@@ -7,6 +7,7 @@
 //! handles on host RAM given to guests.
 
 pub mod blobs;
+pub mod devreset;
 pub mod gicv3;
 pub mod heap;
 pub mod hostram;

@@ -88,6 +88,7 @@ pub(super) fn scmi_probe(env: &Env) -> Result<()> {
             "guest agent vcpu0: read from 0x9010000".into(),
             "guest agent: SCMI protocol 0x11 message 0x4 refused (status -4)".into(),
             "guest agent: SCMI call with no valid request in its channel".into(),
+            "guest agent: /guests/agent/rtc reset (Pl031)".into(),
             "[agent] PROBE agent scmi=0x09fff000:0x09010000: PASS".into(),
             probe_done("agent", 1),
         ]),

@@ -4,7 +4,8 @@
 //! order: the Base protocol version; powering domain 0 on makes the device
 //! readable; off makes its accesses abort; a domain outside the guest's
 //! view is NOT_FOUND; a malformed request (length below the header) gets an
-//! error; on again, the device reads.
+//! error; on again, the device reads; a reset through reset line 0 clears
+//! the device's (a PL031's) interrupt mask.
 
 use super::{parse_u64, report};
 use crate::exception::try_read32;
@@ -89,5 +90,18 @@ pub fn run(test: &str, arg: &str) -> bool {
     if power(ch, 0, POWER_ON) != Some(0) || try_read32(dev).is_err() {
         return report!(test, false, "device not back after power on");
     }
-    report!(test, true, "on: reads; off: aborts; outside domain NOT_FOUND; malformed refused")
+    // Reset line 0 (autonomous reset): the hypervisor puts the device back
+    // in its reset state; for a PL031 its interrupt mask (RTCIMSC) is 0.
+    write32(dev + 0x10, 1);
+    let before = read32(dev + 0x10);
+    let reset = command(ch, 0x16, 0x4, &[0, 1, 0], None).map(|r| r.0);
+    let after = read32(dev + 0x10);
+    if before != 1 || reset != Some(0) || after != 0 {
+        return report!(test, false, "reset: mask {before} -> {after}, status {reset:?}");
+    }
+    report!(
+        test,
+        true,
+        "on: reads; off: aborts; outside domain NOT_FOUND; malformed refused; reset clears the mask"
+    )
 }

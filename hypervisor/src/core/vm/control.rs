@@ -18,10 +18,11 @@ use ferrovisor_types::PcpuId;
 pub type ControlError = String;
 
 /// Marks every vCPU of a stopped guest powered off and quiesces its
-/// passed-through interrupts.
+/// passed-through devices: interrupts masked and deactivated, devices
+/// reset, power domains off (docs/passthrough.md, lifecycle).
 fn power_off_all(vm: &Vm) {
     crate::core::passthrough::quiesce(vm);
-    super::scmi::release(vm);
+    super::scmi::quiesce(vm);
     for v in &vm.vcpus {
         *v.power.lock() = VcpuPower::Off;
         *v.start.lock() = None;
@@ -60,7 +61,7 @@ pub fn start(vm: &Arc<Vm>) -> Result<(), ControlError> {
     quiesce(vm)?;
     let entry = build::load_images(vm).map_err(|e| alloc::format!("guest {}: {e}", vm.name))?;
     crate::core::passthrough::quiesce(vm);
-    super::scmi::release(vm);
+    super::scmi::quiesce(vm);
     match ferrovisor_vgic::Vgic::new(vm.vgic_config()) {
         Ok(mut fresh) => {
             // The validator keeps guest INTIDs inside the vGIC: a refusal

@@ -15,8 +15,9 @@
 //!   physical GIC; on: mapped again, interrupts as the guest's vGIC has
 //!   them enabled. Devices with a power domain start unmapped (the domain
 //!   starts off).
-//! * a reset: logged and counted (`passthrough list`); resetting the device
-//!   itself is left to a later step.
+//! * a reset (pulse or assertion): every device on the line is put back
+//!   into a quiet state where the hypervisor knows how
+//!   ([`reset_device`]) and its interrupt state is dropped.
 
 use alloc::string::String;
 use alloc::sync::Arc;
@@ -183,16 +184,20 @@ fn apply(events: &[Event]) {
                     }
                 }
             }
-            Event::Reset { line, hold } => {
-                log::info!(
-                    "SCMI reset line {line}: {}",
-                    match hold {
-                        None => "pulsed",
-                        Some(true) => "asserted",
-                        Some(false) => "released",
+            // A pulse or an assertion puts the devices on the line back
+            // into their reset state; a release has nothing to undo.
+            Event::Reset { line, hold: None | Some(true) } => {
+                let name = PLATFORM.lock().as_ref().and_then(|p| p.reset_line(line).map(|r| r.name.clone()));
+                let Some(name) = name else { continue };
+                for vm in super::all() {
+                    for (index, pt) in vm.config.passthrough.iter().enumerate() {
+                        if pt.scmi.reset.as_deref() == Some(name.as_str()) {
+                            reset_device(&vm, index, pt);
+                        }
                     }
-                );
+                }
             }
+            Event::Reset { hold: Some(false), .. } => {}
         }
     }
 }
@@ -232,6 +237,40 @@ fn power(vm: &Vm, index: usize, pt: &PassthroughConfig, on: bool) {
         pt.path,
         if on { "on (mapped)" } else { "off (unmapped)" }
     );
+}
+
+/// Puts pass-through `pt` (entry `index`) of `vm` back into a quiet state
+/// where the hypervisor knows how (`platform::devreset`: virtio-mmio reset,
+/// PL031/PL061 interrupts masked and cleared), and drops its interrupts'
+/// state: deactivated on the physical GIC, neither pending nor active in
+/// the guest's vGIC.
+pub fn reset_device(vm: &Vm, index: usize, pt: &PassthroughConfig) {
+    let (Some(dt), Some(region)) = (&pt.dt, pt.regions.first()) else { return };
+    let Some(&(gpa, size)) = dt.regs.first() else { return };
+    let base = region.hpa.raw().wrapping_add(gpa.raw().wrapping_sub(region.gpa.raw()));
+    let what = crate::platform::devreset::reset(&dt.compatible, base, size);
+    let dist = vm.vgic_config().dist_base.raw();
+    for f in vm.forwards.iter().filter(|f| f.device == index) {
+        gicv3::deactivate(f.host);
+        let (word, bit) = (u64::from(f.guest.raw() / 32) * 4, 1u64 << (f.guest.raw() % 32));
+        // GICD_ICPENDR<n> and GICD_ICACTIVER<n>, as the guest would write them.
+        for reg in [0x280u64, 0x380] {
+            let addr = ferrovisor_types::GuestPhysAddr(dist + reg + word);
+            vm.vgic_update(|g, fx| g.mmio_write(VcpuId::of::<0>(), addr, 4, bit, fx));
+        }
+    }
+    log::info!("guest {}: {} reset ({what:?})", vm.name, pt.path);
+}
+
+/// Quiesces every pass-through of a stopping guest before anything else
+/// could reuse what it touched: its devices reset (a DMA master's DMA
+/// stops with it), then its power domains off and clock votes dropped
+/// ([`release`]). The caller has masked and deactivated its interrupts.
+pub fn quiesce(vm: &Vm) {
+    for (index, pt) in vm.config.passthrough.iter().enumerate() {
+        reset_device(vm, index, pt);
+    }
+    release(vm);
 }
 
 /// What the shell shows of the SCMI resources of a pass-through.
