@@ -134,6 +134,11 @@ pub const TESTS: &[Test] = &[
         run: scmi::linux_scmi,
     },
     Test {
+        name: "linux-restarts",
+        about: "a Linux guest with its RTC in an SCMI power domain stopped and started 20 times: every instance reads the RTC, every stop resets it and powers it off",
+        run: scmi::linux_restarts,
+    },
+    Test {
         name: "scmi-probe",
         about: "a probe guest as SCMI agent: its domain on (device reads), off (accesses abort), another domain NOT_FOUND, a malformed request refused",
         run: scmi::scmi_probe,

@@ -98,3 +98,52 @@ pub(super) fn scmi_probe(env: &Env) -> Result<()> {
     session(&qemu::Machine::default(), &boot, steps, true)?;
     Ok(())
 }
+
+/// Stop-and-restart cycles of `linux-restarts`.
+const CYCLES: usize = 20;
+
+/// `linux-restarts`: a Linux guest whose RTC sits in an SCMI power domain,
+/// stopped and started again 20 times (configs/qemu-virt/scmi.dts): every
+/// new instance powers the device on and reads the RTC, every stop resets
+/// it and powers its domain off.
+pub(super) fn linux_restarts(env: &Env) -> Result<()> {
+    let mut boot = boot_with(env, Some(&config("scmi.dts")), None)?;
+    boot.extra = vec!["-rtc".into(), format!("base={RTC_BASE}")];
+    let mut steps = Vec::new();
+    for cycle in 1..=CYCLES {
+        steps.push(Step::Expect(linux_ready("linux0")));
+        steps.push(Step::Send("console attach linux0\r".into()));
+        steps.push(Step::Expect("[console attached to linux0".into()));
+        steps.push(Step::Send(format!("echo CYCLE{cycle}=$(hwclock -r -u)\r")));
+        steps.push(Step::Expect(format!("CYCLE{cycle}=")));
+        steps.push(Step::Send("poweroff -f\r".into()));
+        steps.push(Step::ExpectAll(vec![
+            "guest linux0: /guests/linux0/rtc reset (Pl031)".into(),
+            "guest linux0: /guests/linux0/rtc powered off (unmapped)".into(),
+            "[console detached: guest linux0 stopped]".into(),
+        ]));
+        if cycle < CYCLES {
+            steps.push(Step::Send("guest start linux0\r".into()));
+            steps.push(Step::Expect("guest linux0: started".into()));
+        }
+    }
+    steps.push(Step::Send("halt\r".into()));
+    steps.push(Step::Expect("ferrovisor: halting".into()));
+    let text = linux_session(&boot, steps)?;
+    let (day, year) = RTC_BASE_SHOWN;
+    for cycle in 1..=CYCLES {
+        let key = format!("CYCLE{cycle}=");
+        let line = text.lines().rev().find(|l| l.trim_start().starts_with(&key)).unwrap_or("");
+        let shown = collapse_spaces(line);
+        with_transcript(
+            if shown.contains(day) && shown.contains(year) {
+                Ok(())
+            } else {
+                Err(anyhow::anyhow!("instance {cycle}: hwclock said '{line}'"))
+            },
+            &text,
+        )?;
+    }
+    println!("    {CYCLES} instances: each read the RTC; each stop reset it and powered its domain off");
+    Ok(())
+}
