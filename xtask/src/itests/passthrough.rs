@@ -26,6 +26,23 @@ pub(crate) const RTC_BASE: &str = "2026-01-05T12:00:00";
 pub(crate) const RTC_BASE_SHOWN: (&str, &str) = ("Jan 5 12:", "2026");
 
 /// `text` with every run of white space turned into one space.
+/// The last output line starting with `key` (`HW=` and the like, from
+/// `echo HW=$(hwclock -r -u)`), checked to show the date QEMU's RTC started
+/// at (`-rtc base=`).
+pub(crate) fn rtc_date<'t>(text: &'t str, key: &str) -> Result<&'t str> {
+    let (day, year) = RTC_BASE_SHOWN;
+    let line = text.lines().rev().find(|l| l.trim_start().starts_with(key)).unwrap_or("");
+    let shown = collapse_spaces(line);
+    with_transcript(
+        if shown.contains(day) && shown.contains(year) {
+            Ok(line)
+        } else {
+            Err(anyhow::anyhow!("hwclock said '{line}', the RTC started at {RTC_BASE} (-rtc base=)"))
+        },
+        text,
+    )
+}
+
 pub(crate) fn collapse_spaces(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
@@ -33,7 +50,6 @@ pub(crate) fn collapse_spaces(text: &str) -> String {
 pub(crate) fn rtc_test(env: &Env, cfg: &str, guest_intid: u32, guest_addr: &str) -> Result<()> {
     let mut boot = boot_with(env, Some(&config(cfg)), None)?;
     boot.extra = vec!["-rtc".into(), format!("base={RTC_BASE}")];
-    let (day, year) = RTC_BASE_SHOWN;
     let mut steps = vec![Step::Expect(linux_ready("linux0"))];
     steps.extend(linux_commands(
         "linux0",
@@ -48,16 +64,7 @@ pub(crate) fn rtc_test(env: &Env, cfg: &str, guest_intid: u32, guest_addr: &str)
     steps.push(Step::Send("halt\r".into()));
     steps.push(Step::Expect("ferrovisor: halting".into()));
     let text = linux_session(&boot, steps)?;
-    let hw = text.lines().rev().find(|l| l.trim_start().starts_with("HW=")).unwrap_or("");
-    let shown = collapse_spaces(hw);
-    with_transcript(
-        if shown.contains(day) && shown.contains(year) {
-            Ok(())
-        } else {
-            Err(anyhow::anyhow!("hwclock said '{hw}', the RTC started at {RTC_BASE} (-rtc base=)"))
-        },
-        &text,
-    )?;
+    let hw = rtc_date(&text, "HW=")?;
     let (count, intid) = with_transcript(rtc_irqs(&text).context("no RTCIRQ line"), &text)?;
     with_transcript(
         if count >= 1 && intid == guest_intid {

@@ -61,18 +61,8 @@ pub(super) fn linux_scmi(env: &Env) -> Result<()> {
     steps.push(Step::Send("halt\r".into()));
     steps.push(Step::Expect("ferrovisor: halting".into()));
     let text = linux_session(&boot, steps)?;
-    let (day, year) = RTC_BASE_SHOWN;
     for key in ["HW=", "HW2="] {
-        let line = text.lines().rev().find(|l| l.trim_start().starts_with(key)).unwrap_or("");
-        let shown = collapse_spaces(line);
-        with_transcript(
-            if shown.contains(day) && shown.contains(year) {
-                Ok(())
-            } else {
-                Err(anyhow::anyhow!("hwclock said '{line}', the RTC started at {RTC_BASE}"))
-            },
-            &text,
-        )?;
+        rtc_date(&text, key)?;
     }
     println!("    SCMI probed; the RTC's domain went off on unbind and on again on bind; hwclock read it both times");
     Ok(())
@@ -130,19 +120,8 @@ pub(super) fn linux_restarts(env: &Env) -> Result<()> {
     steps.push(Step::Send("halt\r".into()));
     steps.push(Step::Expect("ferrovisor: halting".into()));
     let text = linux_session(&boot, steps)?;
-    let (day, year) = RTC_BASE_SHOWN;
     for cycle in 1..=CYCLES {
-        let key = format!("CYCLE{cycle}=");
-        let line = text.lines().rev().find(|l| l.trim_start().starts_with(&key)).unwrap_or("");
-        let shown = collapse_spaces(line);
-        with_transcript(
-            if shown.contains(day) && shown.contains(year) {
-                Ok(())
-            } else {
-                Err(anyhow::anyhow!("instance {cycle}: hwclock said '{line}'"))
-            },
-            &text,
-        )?;
+        rtc_date(&text, &format!("CYCLE{cycle}=")).with_context(|| format!("instance {cycle}"))?;
     }
     println!("    {CYCLES} instances: each read the RTC; each stop reset it and powered its domain off");
     Ok(())
