@@ -157,14 +157,9 @@ impl LrCache {
         if free == 0 {
             return false;
         }
-        let value = {
-            let mut model = vgic.lock();
-            if vgic.generation() != self.seen {
-                return false;
-            }
-            model.raise_edge_into_lr(intid, vcpu)
+        let Some(value) = self.if_unchanged(vgic, |model| model.raise_edge_into_lr(intid, vcpu)) else {
+            return false;
         };
-        let Some(value) = value else { return false };
         let i = free.trailing_zeros() as usize;
         bank.write(i, value);
         self.live |= 1 << i;
@@ -188,11 +183,7 @@ impl LrCache {
         if free == 0 {
             return false;
         }
-        let value = {
-            let mut model = vgic.lock();
-            if vgic.generation() != self.seen {
-                return false;
-            }
+        let value = self.if_unchanged(vgic, |model| {
             let mut bits = completed;
             let done = core::iter::from_fn(|| {
                 let i = bits.trailing_zeros() as usize;
@@ -208,7 +199,7 @@ impl LrCache {
                 vgic.invalidate();
             }
             value
-        };
+        });
         let Some(value) = value else { return false };
         let i = free.trailing_zeros() as usize;
         // The retired LRs are cleared: one left invalid with its EOI bit
@@ -221,6 +212,18 @@ impl LrCache {
         bank.write(i, value);
         self.live = live | (1 << i);
         true
+    }
+
+    /// Runs `f` on the model if nothing changed in it since the last
+    /// refill (checked under its lock: every change bumps the generation
+    /// while holding it); else None.
+    #[inline(always)]
+    fn if_unchanged<R>(&self, vgic: &SharedVgic, f: impl FnOnce(&mut crate::Vgic) -> Option<R>) -> Option<R> {
+        let mut model = vgic.lock();
+        if vgic.generation() != self.seen {
+            return None;
+        }
+        f(&mut model)
     }
 
     /// Schedules the vCPU out: reads its list registers back and hands the
