@@ -73,6 +73,9 @@ pub fn start(vm: &Arc<Vm>) -> Result<(), ControlError> {
         }
         Err(e) => return Err(alloc::format!("guest {}: virtual GIC: {e:?}", vm.name)),
     }
+    // With the fresh vGIC: the device interrupts stay off until the guest
+    // enables them.
+    super::scmi::map_at_start(vm);
     for (i, v) in vm.vcpus.iter().enumerate() {
         *v.power.lock() = if i == 0 { VcpuPower::OnPending } else { VcpuPower::Off };
         *v.start.lock() = if i == 0 { Some(entry) } else { None };

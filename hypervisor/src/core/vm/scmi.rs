@@ -205,6 +205,18 @@ fn apply(events: &[Event]) {
 /// Maps or unmaps pass-through `pt` (entry `index`) of `vm`, and its
 /// interrupts with it.
 fn power(vm: &Vm, index: usize, pt: &PassthroughConfig, on: bool) {
+    set_mapped(vm, index, pt, on);
+    log::info!(
+        "guest {}: {} powered {}",
+        vm.name,
+        pt.path,
+        if on { "on (mapped)" } else { "off (unmapped)" }
+    );
+}
+
+/// Maps (`on`) or unmaps pass-through `pt`'s registers in `vm`'s stage 2,
+/// and enables (as the guest's vGIC has them) or disables its interrupts.
+fn set_mapped(vm: &Vm, index: usize, pt: &PassthroughConfig, on: bool) {
     {
         let mut mem = vm.memory.lock();
         for r in &pt.regions {
@@ -231,12 +243,6 @@ fn power(vm: &Vm, index: usize, pt: &PassthroughConfig, on: bool) {
             on && vm.vgic.inspect(|g| g.irq_info(f.guest, VcpuId::of::<0>()).is_some_and(|i| i.enabled));
         let _ = gicv3::set_enabled(f.host, enabled);
     }
-    log::info!(
-        "guest {}: {} powered {}",
-        vm.name,
-        pt.path,
-        if on { "on (mapped)" } else { "off (unmapped)" }
-    );
 }
 
 /// Puts pass-through `pt` (entry `index`) of `vm` back into a quiet state
@@ -265,12 +271,29 @@ pub fn reset_device(vm: &Vm, index: usize, pt: &PassthroughConfig) {
 /// Quiesces every pass-through of a stopping guest before anything else
 /// could reuse what it touched: its devices reset (a DMA master's DMA
 /// stops with it), then its power domains off and clock votes dropped
-/// ([`release`]). The caller has masked and deactivated its interrupts.
+/// ([`release`]), then every device unmapped. The caller has masked and
+/// deactivated its interrupts.
 pub fn quiesce(vm: &Vm) {
     for (index, pt) in vm.config.passthrough.iter().enumerate() {
         reset_device(vm, index, pt);
     }
     release(vm);
+    // Devices outside a power domain leave the stopped guest's stage 2 too.
+    for (index, pt) in vm.config.passthrough.iter().enumerate() {
+        if mapped_at_start(pt) {
+            set_mapped(vm, index, pt, false);
+        }
+    }
+}
+
+/// A guest starts: its devices outside a power domain are mapped again
+/// (those in one wait for the guest to power it on).
+pub fn map_at_start(vm: &Vm) {
+    for (index, pt) in vm.config.passthrough.iter().enumerate() {
+        if mapped_at_start(pt) {
+            set_mapped(vm, index, pt, true);
+        }
+    }
 }
 
 /// What the shell shows of the SCMI resources of a pass-through.
