@@ -216,12 +216,15 @@ struct Session {
     child: Child,
     rx: mpsc::Receiver<Vec<u8>>,
     text: String,
+    /// QEMU's monitor socket, for the CPUs' registers after a timeout.
+    monitor: std::path::PathBuf,
 }
 
 impl Drop for Session {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.monitor);
     }
 }
 
@@ -245,7 +248,14 @@ pub fn run_steps(
 /// Runs QEMU with `cmd` and drives `script` on its console.
 pub fn run_script(mut cmd: Command, script: &Script) -> Result<Transcript, SessionError> {
     let fail = |reason: String, text: &str| SessionError { reason, transcript: text.to_string() };
-    cmd.args(["-display", "none", "-monitor", "none", "-serial", "stdio", "-no-reboot"])
+    // The monitor listens on a socket of its own, read only after a
+    // timeout (where every CPU is: a hung hypervisor shows its PCs).
+    static SESSIONS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = SESSIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let monitor = std::env::temp_dir().join(format!("ferrovisor-monitor-{}-{n}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&monitor);
+    let monitor_arg = format!("unix:{},server,nowait", monitor.display());
+    cmd.args(["-display", "none", "-monitor", &monitor_arg, "-serial", "stdio", "-no-reboot"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -262,7 +272,7 @@ pub fn run_script(mut cmd: Command, script: &Script) -> Result<Transcript, Sessi
         std::thread::spawn(move || pump(stream, tx));
     }
     drop(tx);
-    let mut s = Session { child, rx, text: String::new() };
+    let mut s = Session { child, rx, text: String::new(), monitor };
     let mut forbid: Vec<String> = script.forbid.clone();
     if !script.expect_panic {
         forbid.extend(ALWAYS_FORBIDDEN.iter().map(|s| s.to_string()));
@@ -388,6 +398,38 @@ fn diagnose(s: &mut Session) {
             Err(_) => break,
         }
     }
+    s.text.push_str("\n----- where the CPUs are (QEMU monitor) -----\n");
+    s.text.push_str(&cpu_states(&s.monitor));
+}
+
+/// Each CPU's PC, exception level and PSTATE from QEMU's monitor
+/// (`info registers -a`), or why they could not be read.
+fn cpu_states(socket: &Path) -> String {
+    use std::os::unix::net::UnixStream;
+    let mut stream = match UnixStream::connect(socket) {
+        Ok(s) => s,
+        Err(e) => return format!("monitor unreachable: {e}\n"),
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+    let _ = stream.write_all(b"info registers -a\n");
+    let mut out = Vec::new();
+    let mut buf = [0u8; 8192];
+    let end = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < end {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(_) if !out.is_empty() => break,
+            Err(_) => {}
+        }
+    }
+    let text = String::from_utf8_lossy(&out);
+    let lines: Vec<&str> =
+        text.lines().filter(|l| l.contains("CPU#") || l.contains("PC=") || l.contains("PSTATE=")).collect();
+    if lines.is_empty() {
+        return "no register dump from the monitor\n".into();
+    }
+    lines.join("\n") + "\n"
 }
 
 fn pump(mut stream: Box<dyn Read + Send>, tx: mpsc::Sender<Vec<u8>>) {
