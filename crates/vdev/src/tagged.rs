@@ -90,10 +90,9 @@ impl LineTagger {
             match byte {
                 b'\n' => return self.emit(out),
                 b'\r' => return,
-                0x1b => {
-                    self.escape = Escape::Started;
-                    return;
-                }
+                // A new sequence; an ESC it cuts short was shown above, so
+                // the length check below still applies (ESC ESC ESC ...).
+                0x1b => self.escape = Escape::Started,
                 _ => show(&mut self.line, byte),
             }
         }
@@ -205,6 +204,10 @@ mod tests {
         // A lone ESC, an ESC cut short by a newline, a CSI cut short.
         assert_eq!(run(&mut t, b"x\x1b\x01y\x1b\n"), ["[g] x\\x1b\\x01y\\x1b"]);
         assert_eq!(run(&mut t, b"\x1b[12\x01z\n"), ["[g] \\x01z"]);
+        // A run of ESCs shows each one and still splits long lines.
+        let escs = [0x1bu8; 3 * MAX_LINE];
+        let lines = run(&mut t, &escs);
+        assert!(!lines.is_empty() && lines.iter().all(|l| l.len() <= 4 + MAX_LINE + 7), "{:?}", lines.len());
         let odd = LineTagger::new("bad\nname\u{1b}");
         assert_eq!(odd.prefix(), "[bad\\x0aname\\x1b] ");
     }
