@@ -24,7 +24,7 @@ pub use fromconfig::PtNodeParts;
 pub use scmi::{DeviceScmi, ScmiDt};
 
 /// Root `compatible` of every generated guest DTB.
-pub const ROOT_COMPATIBLE: &str = "ferrovisor,virt";
+pub const ROOT_COMPATIBLE: &str = ferrovisor_hvcall::ROOT_COMPATIBLE;
 /// Architected timer PPIs (INTIDs): secure phys, non-secure phys, virtual,
 /// hypervisor phys, as on QEMU `virt`.
 pub const DEFAULT_TIMER_PPIS: [u32; 4] = ferrovisor_types::platform::TIMER_PPIS;

@@ -11,6 +11,10 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+/// The root `compatible` of the device tree ferrovisor generates for a
+/// guest: how a guest tells it runs under ferrovisor.
+pub const ROOT_COMPATIBLE: &str = "ferrovisor,virt";
+
 /// Does nothing; returns 0 in x0 (the hypercall round-trip benchmark).
 pub const NOP: u32 = 0xC600_0000;
 

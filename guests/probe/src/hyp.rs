@@ -9,7 +9,7 @@ use core::arch::asm;
 use core::sync::atomic::{AtomicBool, Ordering};
 
 /// The root `compatible` entry of a ferrovisor-generated DT.
-pub const FERROVISOR_COMPATIBLE: &str = "ferrovisor,virt";
+pub const FERROVISOR_COMPATIBLE: &str = ferrovisor_hvcall::ROOT_COMPATIBLE;
 pub use ferrovisor_hvcall::{Exits, EXITS as FID_EXITS, NOP as FID_NOP, SCHED as FID_SCHED};
 
 static UNDER_FERROVISOR: AtomicBool = AtomicBool::new(false);
