@@ -154,6 +154,11 @@ pub const TESTS: &[Test] = &[
         run: passthrough_isolation,
     },
     Test {
+        name: "passthrough-assign",
+        about: "passthrough assign moves the RTC from a running probe (its next read aborts) to a stopped Linux guest, which has it at its next start (own address and INTID: hwclock, alarm interrupt)",
+        run: passthrough_assign,
+    },
+    Test {
         name: "exits",
         about: "10,000 reads of a passed-through register cost no exits; a forwarded interrupt costs one exit, none on EOI",
         run: exits,

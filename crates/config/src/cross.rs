@@ -2,7 +2,8 @@
 //! to one guest only (whether the guests' RAM and heap fit is `plan`'s).
 //!
 //! Invariant: a conflict is reported on the later guest (DT order) and names
-//! the earlier one. What a guest owns is the host pages stage 2 maps for it
+//! the earlier one. A host device several guests list, all but one with
+//! `standby`, is no conflict: it belongs to one of them at a time. What a guest owns is the host pages stage 2 maps for it
 //! (a sub-page device's whole page), so two guests never share a page.
 
 use alloc::format;
@@ -34,13 +35,13 @@ pub(crate) fn check_against(g: &GuestConfig, who: Who<'_>, earlier: &[GuestConfi
         }
         for pt in &g.passthrough {
             let mut clash = false;
-            for other in &e.passthrough {
+            for other in e.passthrough.iter().filter(|o| !movable_pair(pt, o)) {
                 let Some(shared) = host_clash(pt, other) else { continue };
                 clash = true;
                 let (msg, hint) = match (&pt.host_device, &other.host_device) {
                     (Some(a), Some(b)) if a == b => (
                         format!("host device {a} is already passed through to guest {}", e.name),
-                        "give each device to one guest only; remove it from one of the two guests",
+                        "give each device to one guest only; to move it between guests, add standby; to every listing but one (the shell's passthrough assign moves it)",
                     ),
                     _ => (
                         format!(
@@ -58,8 +59,10 @@ pub(crate) fn check_against(g: &GuestConfig, who: Who<'_>, earlier: &[GuestConfi
                 continue;
             }
             for route in &pt.irqs {
-                if let Some(other) =
-                    e.passthrough.iter().find(|o| o.irqs.iter().any(|x| x.host == route.host))
+                if let Some(other) = e
+                    .passthrough
+                    .iter()
+                    .find(|o| !movable_pair(pt, o) && o.irqs.iter().any(|x| x.host == route.host))
                 {
                     let msg = format!(
                         "host INTID {} is already forwarded to guest {} by {}",
@@ -72,6 +75,13 @@ pub(crate) fn check_against(g: &GuestConfig, who: Who<'_>, earlier: &[GuestConfi
             }
         }
     }
+}
+
+/// Whether `a` and `b` (in two guests) list the same host device and at
+/// least one of them is `standby`: one device that `passthrough assign`
+/// moves between the guests, which own it one at a time.
+pub(crate) fn movable_pair(a: &PassthroughConfig, b: &PassthroughConfig) -> bool {
+    (a.standby || b.standby) && a.host_device.is_some() && a.host_device == b.host_device
 }
 
 /// Hint for two pass-throughs that share host pages.

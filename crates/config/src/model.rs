@@ -63,6 +63,9 @@ pub struct GuestConfig {
     /// Guest-physical base of its SCMI channel (one 4 KiB page), when one
     /// of its pass-throughs has a clock, power domain or reset line.
     pub scmi_channel: Option<GuestPhysAddr>,
+    /// `manual-start`: the hypervisor does not start it at boot (the shell's
+    /// `guest start` does).
+    pub manual_start: bool,
 }
 
 /// One region of guest RAM.
@@ -190,6 +193,12 @@ pub struct PassthroughConfig {
     pub dt: Option<PtDtNode>,
     /// Its clocks, power domain and reset line, switched through SCMI.
     pub scmi: ScmiResources,
+    /// `standby`: listed for reassignment only. The guest gets the device
+    /// when the shell's `passthrough assign` moves it there; until then it
+    /// is neither mapped, forwarded nor in the guest's DT. At most one of
+    /// the guests that list a host device lists it without `standby` (its
+    /// owner at boot).
+    pub standby: bool,
 }
 
 /// What a pass-through device needs from the platform's clock, power and

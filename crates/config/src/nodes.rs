@@ -24,6 +24,7 @@ const PT_PROPS: &[&str] = &[
     "dma-unprotected-ack",
     "scmi-power-domain",
     "scmi-reset",
+    "standby",
 ];
 /// Properties dtc may add anywhere.
 pub(crate) const ALWAYS_ALLOWED: &[&str] = &["phandle", "linux,phandle"];
@@ -225,6 +226,7 @@ pub(crate) fn parse_passthrough(c: &mut Ctx<'_, '_, '_>) -> Option<RawPassthroug
     let dma_ack = c.flag("dma-unprotected-ack");
     let scmi_power = c.string("scmi-power-domain");
     let scmi_reset = c.string("scmi-reset");
+    let standby = c.flag("standby");
     let mut irq_map = Vec::new();
     if let Some(cells) = c.cell_list("interrupt-map", "interrupt-map = <34 34>;") {
         if cells.len() % 2 != 0 {
@@ -261,6 +263,11 @@ pub(crate) fn parse_passthrough(c: &mut Ctx<'_, '_, '_>) -> Option<RawPassthroug
             PtSource::Device(device?)
         }
         (false, true) => {
+            if standby {
+                let msg = "standby is only for a host device: a raw region cannot be moved between guests"
+                    .to_string();
+                c.error(msg, "pass the device through with host-device = \"/...\"; to make it movable, or remove standby");
+            }
             let size = c.required("size", size, "size = <0x0 0x1000>; (raw regions need a size)");
             PtSource::Raw { hpa: hpa?, size: size? }
         }
@@ -274,5 +281,6 @@ pub(crate) fn parse_passthrough(c: &mut Ctx<'_, '_, '_>) -> Option<RawPassthroug
         dma_ack,
         scmi_power,
         scmi_reset,
+        standby,
     })
 }

@@ -35,6 +35,7 @@ const GUEST_PROPS: &[&str] = &[
     "dtb",
     "bootargs",
     "scmi-channel-addr",
+    "manual-start",
     "#address-cells",
     "#size-cells",
 ];
@@ -60,6 +61,7 @@ pub(crate) struct RawPassthrough {
     pub dma_ack: bool,
     pub scmi_power: Option<String>,
     pub scmi_reset: Option<String>,
+    pub standby: bool,
 }
 
 /// A guest node as written.
@@ -77,6 +79,7 @@ pub(crate) struct RawGuest {
     pub vuart: Option<VuartConfig>,
     pub passthrough: Vec<RawPassthrough>,
     pub scmi_channel: Option<u64>,
+    pub manual_start: bool,
 }
 
 fn valid_name(name: &str) -> bool {
@@ -210,6 +213,7 @@ fn parse_guest(
         dtb: c.string("dtb"),
         bootargs: c.string("bootargs"),
         scmi_channel: c.u64_prop("scmi-channel-addr"),
+        manual_start: c.flag("manual-start"),
         ..RawGuest::default()
     };
     let (mut memories, mut passthroughs) = (0usize, 0usize);

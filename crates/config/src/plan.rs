@@ -201,6 +201,7 @@ mod tests {
             vuart: None,
             passthrough: Vec::new(),
             scmi_channel: None,
+            manual_start: false,
         }
     }
 

@@ -401,5 +401,6 @@ pub(crate) fn resolve(
         compatible,
         dt,
         scmi,
+        standby: pt.standby,
     })
 }

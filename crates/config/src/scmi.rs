@@ -13,6 +13,7 @@ use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
+use crate::cross::movable_pair;
 use crate::devices::{DeviceInfo, HostClock};
 use crate::error::{Report, Who};
 use crate::model::{GuestConfig, PassthroughConfig, ScmiResources};
@@ -111,17 +112,51 @@ type Pick = fn(&ScmiResources) -> Option<&String>;
 /// Power domains and reset lines belong to one guest: `g`'s against every
 /// earlier guest's.
 pub(crate) fn check_against(g: &GuestConfig, who: Who<'_>, earlier: &[GuestConfig], r: &mut Report) {
+    let kinds: [(&str, Pick); 2] =
+        [("power domain", |s| s.power.as_ref()), ("reset line", |s| s.reset.as_ref())];
     for pt in &g.passthrough {
-        let kinds: [(&str, Pick); 2] =
-            [("power domain", |s| s.power.as_ref()), ("reset line", |s| s.reset.as_ref())];
         for (what, pick) in kinds {
+            // The same device listed in an earlier guest (movable): one
+            // power domain and reset line wherever it is listed.
+            for e in earlier {
+                for o in e.passthrough.iter().filter(|o| movable_pair(pt, o)) {
+                    if pick(&pt.scmi) != pick(&o.scmi) {
+                        let name = |v: Option<&String>| v.map_or("none".into(), |n| format!("\"{n}\""));
+                        let msg = format!(
+                            "its {what} is {} here but {} in guest {} ({}), which lists the same host device",
+                            name(pick(&pt.scmi)),
+                            name(pick(&o.scmi)),
+                            e.name,
+                            o.path
+                        );
+                        r.error(who, &pt.path, msg, "a device has one power domain and one reset line: give every listing of it the same scmi-power-domain and scmi-reset");
+                    }
+                }
+            }
             let Some(name) = pick(&pt.scmi) else { continue };
-            let owner = earlier
-                .iter()
-                .find_map(|e| e.passthrough.iter().find(|o| pick(&o.scmi) == Some(name)).map(|o| (e, o)));
+            let owner = earlier.iter().find_map(|e| {
+                e.passthrough
+                    .iter()
+                    .find(|o| pick(&o.scmi) == Some(name) && !movable_pair(pt, o))
+                    .map(|o| (e, o))
+            });
             if let Some((e, o)) = owner {
                 let msg = format!("{what} \"{name}\" already belongs to guest {} ({})", e.name, o.path);
                 r.error(who, &pt.path, msg, "a power domain or reset line switches devices of one guest only: give the devices in it to one guest");
+                continue;
+            }
+            // A movable device takes its domain and line along: nothing
+            // else may be in them.
+            let moves = earlier.iter().any(|e| e.passthrough.iter().any(|o| movable_pair(pt, o)));
+            let beside = g.passthrough.iter().find(|o| {
+                !core::ptr::eq(*o, pt) && o.host_device != pt.host_device && pick(&o.scmi) == Some(name)
+            });
+            if let (true, Some(o)) = (moves, beside) {
+                let msg = format!(
+                    "{what} \"{name}\" moves with this device between guests, but {} is in it too",
+                    o.path
+                );
+                r.error(who, &pt.path, msg, "a device listed in several guests (standby) must be alone in its power domain and reset line: give the other device its own");
             }
         }
     }

@@ -272,6 +272,7 @@ pub(crate) fn check_guest(
         vuart: g.vuart.clone(),
         passthrough: pts,
         scmi_channel: scmi_channel.map(ferrovisor_types::GuestPhysAddr),
+        manual_start: g.manual_start,
     }
 }
 

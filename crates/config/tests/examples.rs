@@ -96,8 +96,10 @@ fn default_config_is_clean_and_typed() {
                 }],
                 ..ScmiResources::default()
             },
+            standby: false,
         }],
         scmi_channel: Some(GuestPhysAddr(ferrovisor_config::scmi::DEFAULT_CHANNEL)),
+        manual_start: false,
     };
     let probe0 = GuestConfig {
         name: "probe0".into(),
@@ -112,6 +114,7 @@ fn default_config_is_clean_and_typed() {
         vuart: vuart("probe0"),
         passthrough: vec![],
         scmi_channel: None,
+        manual_start: false,
     };
     assert_eq!(out.config.guests, vec![linux0, probe0]);
 }

@@ -143,6 +143,19 @@ fn every_rule_reports_path_and_message() {
                 &["a", "d"],
             )
         },
+        case(
+            rule!("standby"),
+            &[
+                ("/guests/d/raw", &["standby is only for a host device"]),
+                ("/guests/c/rtc", &["host device /pl031@9010000 is already passed through to guest a"]),
+                ("/guests/c/rtc", &["power domain \"rtcpd\" already belongs to guest a"]),
+                ("/guests/c/rtc", &["reset line \"rtcrst\" already belongs to guest a"]),
+                ("/guests/e/rtc", &["power domain \"rtcpd\" moves with this device between guests, but /guests/e/gpio is in it too"]),
+                ("/guests/e/gpio", &["power domain \"rtcpd\" already belongs to guest a"]),
+                ("/guests/d/raw", &["its host page 0x9030000-0x9030fff is already passed through to guest e"]),
+            ],
+            &["a", "b"],
+        ),
         Case {
             host: MANY_CPUS,
             ..case(
@@ -447,7 +460,7 @@ fn display_is_one_line_path_message_hint() {
     let out = load(QEMU, rule!("shared-device").1, BUNDLE);
     assert_eq!(
         out.errors[0].to_string(),
-        "/guests/linux1/rtc: host device /pl031@9010000 is already passed through to guest linux0 (hint: give each device to one guest only; remove it from one of the two guests)"
+        "/guests/linux1/rtc: host device /pl031@9010000 is already passed through to guest linux0 (hint: give each device to one guest only; to move it between guests, add standby; to every listing but one (the shell's passthrough assign moves it))"
     );
     assert_eq!(out.errors[0].guest.as_deref(), Some("linux1"));
     let out = load(QEMU, rule!("dma-no-ack").1, BUNDLE);
@@ -464,7 +477,7 @@ fn display_is_one_line_path_message_hint() {
     let out = load(QEMU, rule!("unknown-property").1, BUNDLE);
     assert_eq!(
         out.errors[0].to_string(),
-        "/guests/g: unknown property \"colour\" (hint: allowed properties here: compatible, vcpus, cpu-affinity, kernel, initrd, dtb, bootargs, scmi-channel-addr, #address-cells, #size-cells)"
+        "/guests/g: unknown property \"colour\" (hint: allowed properties here: compatible, vcpus, cpu-affinity, kernel, initrd, dtb, bootargs, scmi-channel-addr, manual-start, #address-cells, #size-cells)"
     );
 }
 

@@ -171,9 +171,15 @@ impl Platform {
     }
 
     /// Gives power domain `domain` and reset line `line` (either may be
-    /// None) to `owner` (a device moved to another guest, or to nobody).
+    /// None) to `owner` (a device moved to another guest, or to nobody). A
+    /// domain that changes hands is switched off first (queued as an
+    /// event): its new owner finds it off, as at boot.
     pub fn set_owner(&mut self, domain: Option<u32>, line: Option<u32>, owner: Option<usize>) {
-        if let Some(d) = domain.and_then(|d| self.power.get_mut(d as usize)) {
+        if let Some((i, d)) = domain.and_then(|i| Some((i, self.power.get_mut(i as usize)?))) {
+            if d.owner != owner && d.on {
+                d.on = false;
+                self.events.push(Event::Power { domain: i, on: false });
+            }
             d.owner = owner;
         }
         if let Some(r) = line.and_then(|r| self.resets.get_mut(r as usize)) {

@@ -159,6 +159,7 @@ pub extern "C" fn primary_main(dtb: u64) -> ! {
         dtb: blob.map(|b| (dtb, dtb + b.len() as u64)),
         ram: fdt.and_then(|f| f.memory_containing(boot::image_range().0)),
         cpus,
+        fdt,
         opts: opts.test,
     };
     let (mut pass, mut fail) = (0u32, 0u32);

@@ -186,11 +186,15 @@ fn init_memory(
     reserved
 }
 
-/// Starts every guest that has a kernel image.
+/// Starts every guest that has a kernel image, but those marked
+/// `manual-start`.
 fn start_guests() {
     for g in vm::all() {
         match &g.unbootable {
             Some(why) => log::info!("guest {}: not started: {why}", g.name),
+            None if g.config.manual_start => {
+                log::info!("guest {}: not started (manual-start): 'guest start {}' starts it", g.name, g.name)
+            }
             None => {
                 if let Err(e) = vm::control::start(&g) {
                     log::error!("{e}");

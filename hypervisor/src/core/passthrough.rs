@@ -27,6 +27,7 @@ use crate::core::vm::{self, Vm};
 use crate::platform::gicv3;
 use core::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use ferrovisor_types::{HostIrq, VcpuId};
+use ferrovisor_vgic::Forward;
 
 /// Priority of forwarded interrupts on the physical GIC (below the
 /// hypervisor's own at 0x80).
@@ -42,31 +43,63 @@ static OWNER: [AtomicU16; INTIDS] = [const { AtomicU16::new(0) }; INTIDS];
 /// path itself counts nothing extra.
 static DROPPED: [AtomicU64; INTIDS] = [const { AtomicU64::new(0) }; INTIDS];
 
-/// Sets up forwarding of every interrupt in `vm`'s table: records `vm` as
-/// the owner, configures the physical SPI (disabled until the guest
-/// enables it) and registers the handler.
+/// Sets up forwarding of every interrupt in `vm`'s table that is on (of
+/// the devices it has; `standby` ones wait for `passthrough assign`).
 pub fn register(vm: &Vm) -> Result<(), VmBuildError> {
-    let target = vm.vcpus.first().map_or(0, |v| v.pcpu.index());
-    let refuse =
-        |path: &str, irq, reason| VmBuildError::new(&vm.config, path, Failure::HostIrq { irq, reason });
-    let owner = u16::try_from(vm.id + 1).unwrap_or(u16::MAX);
-    for f in vm.forwards.iter() {
-        let path = vm.config.passthrough.get(f.device).map_or(vm.config.path.as_str(), |pt| pt.path.as_str());
-        let slot = OWNER.get(f.host.raw() as usize);
-        let taken = slot.map(|s| s.compare_exchange(0, owner, Ordering::AcqRel, Ordering::Acquire));
-        if !matches!(taken, Some(Ok(_))) {
-            return Err(refuse(path, f.host, "already forwarded to another guest"));
-        }
-        if gicv3::configure_spi(f.host, f.edge, FORWARD_PRIORITY, crate::core::cpus::mpidr_of(target))
-            .is_err()
-        {
-            return Err(refuse(path, f.host, "the physical GIC refused to configure it"));
-        }
-        if !irq::register(f.host, on_forwarded) {
-            return Err(refuse(path, f.host, "beyond the interrupts the hypervisor dispatches"));
-        }
+    for f in vm.forwards.on() {
+        take(vm, f).map_err(|(irq, reason)| {
+            let path =
+                vm.config.passthrough.get(f.device).map_or(vm.config.path.as_str(), |pt| pt.path.as_str());
+            VmBuildError::new(&vm.config, path, Failure::HostIrq { irq, reason })
+        })?;
     }
     Ok(())
+}
+
+/// Forwards host interrupt `f.host` to `vm`: records `vm` as its owner,
+/// configures the physical SPI (disabled until the guest enables it) and
+/// registers the handler.
+fn take(vm: &Vm, f: &Forward) -> Result<(), (HostIrq, &'static str)> {
+    let target = vm.vcpus.first().map_or(0, |v| v.pcpu.index());
+    let owner = u16::try_from(vm.id + 1).unwrap_or(u16::MAX);
+    let slot = OWNER.get(f.host.raw() as usize);
+    let taken = slot.map(|s| s.compare_exchange(0, owner, Ordering::AcqRel, Ordering::Acquire));
+    if !matches!(taken, Some(Ok(_))) {
+        return Err((f.host, "already forwarded to another guest"));
+    }
+    if gicv3::configure_spi(f.host, f.edge, FORWARD_PRIORITY, crate::core::cpus::mpidr_of(target)).is_err() {
+        return Err((f.host, "the physical GIC refused to configure it"));
+    }
+    if !irq::register(f.host, on_forwarded) {
+        return Err((f.host, "beyond the interrupts the hypervisor dispatches"));
+    }
+    Ok(())
+}
+
+/// Pass-through `device` of `vm` comes to it (`passthrough assign`): its
+/// interrupts are forwarded to `vm` from now on (after [`give_up`] by
+/// their last owner).
+pub fn take_device(vm: &Vm, device: usize) -> Result<(), (HostIrq, &'static str)> {
+    vm.forwards.iter().filter(|f| f.device == device).try_for_each(|f| take(vm, f))
+}
+
+/// Pass-through `device` of `vm` leaves it: its interrupts are disabled,
+/// deactivated and no longer anybody's (the handler stays: an interrupt
+/// nobody owns is dropped).
+pub fn give_up(vm: &Vm, device: usize) {
+    for f in vm.forwards.iter().filter(|f| f.device == device && owned_by(f.host, vm)) {
+        let _ = gicv3::set_enabled(f.host, false);
+        gicv3::deactivate(f.host);
+        if let Some(slot) = OWNER.get(f.host.raw() as usize) {
+            slot.store(0, Ordering::Release);
+        }
+    }
+}
+
+/// The guest that host interrupt `irq` is forwarded to now, by VM id.
+pub fn owner_of(irq: HostIrq) -> Option<usize> {
+    let owner = OWNER.get(irq.raw() as usize).map_or(0, |o| o.load(Ordering::Acquire));
+    usize::from(owner).checked_sub(1)
 }
 
 /// Undoes [`register`] for `vm` (a guest whose build failed): the
@@ -99,8 +132,7 @@ fn owned_by(host: HostIrq, vm: &Vm) -> bool {
 
 /// A forwarded interrupt taken outside its guest's exit fast path.
 fn on_forwarded(irq: HostIrq) -> Outcome {
-    let owner = OWNER.get(irq.raw() as usize).map_or(0, |o| o.load(Ordering::Acquire));
-    let Some(vm) = usize::from(owner).checked_sub(1).and_then(vm::by_id) else { return dropped(irq) };
+    let Some(vm) = owner_of(irq).and_then(vm::by_id) else { return dropped(irq) };
     let Some(guest) = vm.forwards.guest_of(irq) else { return dropped(irq) };
     if !vm.state().receives_interrupts() {
         let _ = gicv3::set_enabled(irq, false);

@@ -85,6 +85,12 @@ const COMMANDS: &[Command] = &[
         run: passthrough_list,
     },
     Command {
+        words: &["passthrough", "assign"],
+        usage: "passthrough assign DEVICE GUEST",
+        help: "move a host device (its host DT path) to a stopped guest that lists it; the guest that had it loses it at once",
+        run: passthrough_assign,
+    },
+    Command {
         words: &["vcpu", "list"],
         usage: "vcpu list",
         help: "list the vCPUs: pCPU, state, exits by reason, times scheduled in, faults, stuck",
@@ -210,8 +216,9 @@ fn guest_list(_: &[&str]) {
         }
         for g in &vms {
             println!("  {g}");
-            for pt in &g.config.passthrough {
-                println!("      device {}", pt.name);
+            for (index, pt) in g.config.passthrough.iter().enumerate() {
+                let standby = if g.has_device(index) { "" } else { " (standby)" };
+                println!("      device {}{standby}", pt.name);
             }
             for (i, v) in g.vcpus.iter().enumerate() {
                 if let Some(stuck) = stuck(g, v) {
@@ -321,6 +328,17 @@ fn passthrough_list(_: &[&str]) {
     for g in vm::all() {
         for (index, pt) in g.config.passthrough.iter().enumerate() {
             any = true;
+            if !g.has_device(index) {
+                let device = pt.host_device.as_deref().unwrap_or("raw region");
+                let holder = vm::all()
+                    .into_iter()
+                    .find(|o| o.listing(device).is_some_and(|i| o.has_device(i)))
+                    .map_or(alloc::string::String::from("nobody has it"), |o| {
+                        alloc::format!("guest {} has it", o.name)
+                    });
+                println!("  {device} -> guest {} ({}): standby, {holder}", g.name, pt.name);
+                continue;
+            }
             let dma = match pt.dma {
                 DmaProtection::None => "no DMA (not a bus master)",
                 DmaProtection::Iommu => "DMA behind the SMMU",
@@ -359,6 +377,18 @@ fn passthrough_list(_: &[&str]) {
     }
     if !any {
         println!("no pass-through devices configured");
+    }
+}
+
+fn passthrough_assign(args: &[&str]) {
+    let (Some(device), Some(_)) = (args.first(), args.get(1)) else {
+        println!("usage: passthrough assign DEVICE GUEST (DEVICE: a host DT path, e.g. /pl031@9010000)");
+        return;
+    };
+    let Some(g) = named(args.get(1..).unwrap_or(&[]), "passthrough assign DEVICE GUEST") else { return };
+    match vm::assign::assign(device, &g) {
+        Ok(done) => println!("{done}"),
+        Err(e) => println!("{e}"),
     }
 }
 

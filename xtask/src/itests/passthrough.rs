@@ -164,6 +164,64 @@ pub(crate) fn passthrough_isolation(env: &Env) -> Result<()> {
     )
 }
 
+/// `passthrough-assign`: the RTC moves from a running probe guest to a
+/// stopped Linux guest that lists it on standby (configs/qemu-virt/assign.dts).
+/// The probe's next access aborts; Linux, started after the move, finds the
+/// device at its own address, reads the clock and takes its interrupt.
+pub(crate) fn passthrough_assign(env: &Env) -> Result<()> {
+    let mut boot = boot_with(env, Some(&config("assign.dts")), None)?;
+    boot.extra = vec!["-rtc".into(), format!("base={RTC_BASE}")];
+    let dev = "/pl031@9010000";
+    let mut steps = vec![
+        Step::Expect("guest second: not started (manual-start)".into()),
+        Step::Expect("[first] PROBE first rtcirq: PASS".into()),
+        Step::Send(format!("passthrough assign {dev} first\r")),
+        Step::Expect(format!("guest first has {dev} already")),
+        Step::Send(format!("passthrough assign {dev} second\r")),
+        Step::ExpectAll(vec![
+            "guest first: /guests/first/rtc reset (Pl031)".into(),
+            "guest first: /guests/first/rtc taken away (unmapped, interrupts off)".into(),
+            format!("{dev}: moved from guest first to guest second"),
+        ]),
+        // The probe's sleep ends: its read of the RTC now aborts.
+        Step::ExpectAll(vec![
+            "guest first vcpu0: read from 0x9010000".into(),
+            "[first] PROBE first read=0x09010000: PASS aborted".into(),
+        ]),
+        Step::Send("passthrough list\r".into()),
+        Step::Expect(format!("{dev} -> guest first (rtc): standby, guest second has it")),
+        Step::Send("guest start second\r".into()),
+        Step::Expect(linux_ready("second")),
+    ];
+    steps.extend(linux_commands(
+        "second",
+        &[
+            ("echo RTCDEV=$(ls /sys/bus/amba/devices | grep pl031)", "RTCDEV=c000000.pl031"),
+            ("echo HW=$(hwclock -r -u)", "HW="),
+            RTC_ALARM,
+        ],
+    ));
+    steps.extend([
+        Step::Send(format!("passthrough assign {dev} first\r")),
+        Step::Expect("guest first is running: stop it first".into()),
+        Step::Send("halt\r".into()),
+        Step::Expect("ferrovisor: halting".into()),
+    ]);
+    let text = linux_session(&boot, steps)?;
+    let hw = rtc_date(&text, "HW=")?;
+    let (count, intid) = with_transcript(rtc_irqs(&text).context("no RTCIRQ line"), &text)?;
+    with_transcript(
+        if count >= 1 && intid == 64 {
+            Ok(())
+        } else {
+            Err(anyhow::anyhow!("RTC interrupts in second: {count} on INTID {intid}; want >= 1 on 64"))
+        },
+        &text,
+    )?;
+    println!("    moved RTC: hwclock in second {}; its alarm interrupts {count} (INTID {intid})", hw.trim());
+    Ok(())
+}
+
 pub(crate) fn exits(env: &Env) -> Result<()> {
     let mut boot = boot_with(env, Some(&config("exits.dts")), None)?;
     boot.extra = vec!["-rtc".into(), "base=2020-01-01T00:00:00,clock=vm".into()];

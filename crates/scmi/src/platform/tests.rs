@@ -96,7 +96,12 @@ fn ownership_moves_with_the_device() {
     assert_eq!(p.agent(0).set_power(d, true), Err(Status::Denied));
     assert_eq!(p.agent(0).reset(r, None), Err(Status::Denied));
     p.agent(1).set_power(d, true).unwrap();
+    p.take_events();
+    p.set_owner(Some(d), None, Some(1));
+    assert!(p.take_events().is_empty(), "no change of hands, no event");
     p.set_owner(Some(d), None, None);
+    assert_eq!(p.take_events(), [Event::Power { domain: d, on: false }], "handed over off");
+    assert!(!p.power_domain(d).unwrap().on);
     assert_eq!(p.agent(1).set_power(d, false), Err(Status::Denied), "nobody owns it now");
 }
 

@@ -53,6 +53,8 @@ pub struct Env {
     pub ram: Option<(u64, u64)>,
     /// The CPUs listed in the DT.
     pub cpus: Cpus,
+    /// The DT itself, if there is a usable one.
+    pub fdt: Option<crate::fdt::Fdt<'static>>,
     /// Test options from the boot arguments.
     pub opts: TestOptions,
 }
@@ -205,6 +207,7 @@ pub fn run(env: &Env, test: &str) -> bool {
             crate::console::unfinished(format_args!("unfinished"));
             crate::end()
         }
+        ("dtnode", Some(name)) => dtnode(env, test, name),
         ("echo", None) => echo(test),
         ("idregs", None) => idregs(test),
         _ => report!(test, false, "unknown test"),
@@ -214,6 +217,16 @@ pub fn run(env: &Env, test: &str) -> bool {
 /// The detail of the `escapes` line: a colour sequence around `bold`, a BEL
 /// and a tab.
 pub const ESCAPES: &str = "\x1b[1mbold\x1b[0m bell\x07 tab\tend";
+
+/// `dtnode=NAME`: PASS if the DT's root has a node NAME (`name@unit` must
+/// match exactly; a name without unit address matches any) with a
+/// `compatible`, which the line shows.
+fn dtnode(env: &Env, test: &str, name: &str) -> bool {
+    match env.fdt.and_then(|f| f.string(&[name], "compatible")) {
+        Some(compatible) => report!(test, true, "compatible={compatible}"),
+        None => report!(test, false, "no node /{name} with a compatible"),
+    }
+}
 
 /// Checks that features whose state the hypervisor does not switch are
 /// hidden from the guest.

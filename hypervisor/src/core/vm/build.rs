@@ -76,9 +76,10 @@ pub fn create(id: usize, config: GuestConfig) -> Result<Arc<Vm>, BuildError> {
                 .map(r.gpa, r.hpa, r.size, MemAttrs::Device)
                 .map_err(|e| VmBuildError::new(&config, &pt.path, Failure::Stage2(e)))?;
             // A device in a power domain starts off: unmapped until its
-            // guest powers the domain on (its tables stay, so that needs
-            // no allocation then).
-            if !super::scmi::mapped_at_start(pt) {
+            // guest powers the domain on; one on standby until it is
+            // assigned to the guest and the guest starts (its tables stay,
+            // so neither needs an allocation then).
+            if !super::scmi::mapped_at_start(pt) || pt.standby {
                 stage2
                     .unmap(r.gpa, r.size)
                     .map_err(|e| VmBuildError::new(&config, &pt.path, Failure::Stage2(e)))?;
@@ -140,8 +141,12 @@ pub fn create(id: usize, config: GuestConfig) -> Result<Arc<Vm>, BuildError> {
         reset_requested: AtomicBool::new(false),
         forwards,
         scmi,
+        assigned: config.passthrough.iter().map(|pt| AtomicBool::new(!pt.standby)).collect(),
         config,
     };
+    for (index, pt) in vm.config.passthrough.iter().enumerate() {
+        vm.set_device(index, !pt.standby);
+    }
     Ok(Arc::new(vm))
 }
 
@@ -225,10 +230,8 @@ fn guest_dtb(vm: &Vm, initrd: Option<(GuestPhysAddr, u64)>) -> Result<Vec<u8>, L
     let ids = ferrovisor_config::scmi::GuestScmi::of(&vm.config);
     let scmi_ids = |pt| if vm.scmi.is_some() { ids.device(pt) } else { (None, None, Vec::new()) };
     let devices: Vec<PtNodeParts> = vm
-        .config
-        .passthrough
-        .iter()
-        .filter_map(|pt| Some(PtNodeParts::new(pt.dt.as_ref()?).with_scmi(scmi_ids(pt))))
+        .devices()
+        .filter_map(|(_, pt)| Some(PtNodeParts::new(pt.dt.as_ref()?).with_scmi(scmi_ids(pt))))
         .collect();
     let nodes: Vec<PassthroughNode<'_>> = devices.iter().map(PtNodeParts::node).collect();
     let gic = host::gic_layout();

@@ -6,6 +6,7 @@
 //! touches it. Everything other CPUs may look at or change lives in atomics
 //! or behind short locks in [`Vm`] and [`VcpuShared`].
 
+pub mod assign;
 pub mod build;
 pub mod console;
 pub mod control;
@@ -21,7 +22,7 @@ use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
-use ferrovisor_config::GuestConfig;
+use ferrovisor_config::{GuestConfig, PassthroughConfig};
 use ferrovisor_psci::VcpuPower;
 use ferrovisor_stage2::Stage2;
 use ferrovisor_types::{GuestPhysAddr, HostRegion, PcpuId};
@@ -214,8 +215,13 @@ pub struct Vm {
     pub scmi: Option<scmi::Agent>,
     /// Its forwarded interrupts (host to guest INTID), from the config:
     /// the one table the exit fast path, the slow path, the vGIC links and
-    /// the shell use.
+    /// the shell use. The interrupts of a device it does not have now are
+    /// in it, switched off.
     pub forwards: ForwardTable,
+    /// Which of its config's pass-throughs it has now (by index): all but
+    /// the `standby` ones at boot; `passthrough assign` moves devices
+    /// (`assign`). Changed only while none of its vCPUs runs.
+    assigned: Vec<AtomicBool>,
 }
 
 impl Vm {
@@ -292,6 +298,31 @@ impl Vm {
         vgic_config(self.vcpus.len())
     }
 
+    /// Whether the guest has pass-through `index` (of its config) now.
+    pub fn has_device(&self, index: usize) -> bool {
+        self.assigned.get(index).is_some_and(|a| a.load(Ordering::Acquire))
+    }
+
+    /// Gives pass-through `index` to the guest or takes it away: its DT,
+    /// mappings and forwarded interrupts follow (callers: `build`,
+    /// `assign`).
+    fn set_device(&self, index: usize, on: bool) {
+        if let Some(a) = self.assigned.get(index) {
+            a.store(on, Ordering::Release);
+        }
+        self.forwards.set_device(index, on);
+    }
+
+    /// The pass-throughs the guest has now, with their config index.
+    pub fn devices(&self) -> impl Iterator<Item = (usize, &PassthroughConfig)> + '_ {
+        self.config.passthrough.iter().enumerate().filter(|(i, _)| self.has_device(*i))
+    }
+
+    /// The index of the pass-through of host device `path` in its config.
+    pub fn listing(&self, path: &str) -> Option<usize> {
+        self.config.passthrough.iter().position(|pt| pt.host_device.as_deref() == Some(path))
+    }
+
     /// Whether `gpa` lies in this guest's RAM.
     pub fn in_ram(&self, gpa: u64) -> bool {
         self.ram_ranges.iter().any(|(base, host)| gpa >= base.raw() && gpa - base.raw() < host.size)
@@ -310,7 +341,7 @@ impl core::fmt::Display for Vm {
             self.state().name(),
             self.vcpus.len(),
             mem >> 20,
-            self.config.passthrough.len()
+            self.devices().count()
         )
     }
 }

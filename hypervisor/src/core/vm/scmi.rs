@@ -47,20 +47,30 @@ pub struct Agent {
 }
 
 /// Fills the platform model from every accepted guest's config, before any
-/// guest is built: power domains and reset lines owned by the guest (VM id
-/// = position among the accepted guests), clocks shared by name.
+/// guest is built: power domains and reset lines owned by the guest that
+/// has their device at boot (VM id = position among the accepted guests;
+/// nobody if every listing is `standby`), clocks shared by name.
 pub fn init(configs: &[GuestConfig]) {
     let mut p = Platform::new();
     for (id, g) in configs.iter().enumerate() {
         for pt in &g.passthrough {
+            let owner = (!pt.standby).then_some(id);
             if let Some(name) = &pt.scmi.power {
-                if p.power_named(name).is_none() {
-                    p.add_power(name, Some(id));
+                match p.power_named(name) {
+                    None => {
+                        p.add_power(name, owner);
+                    }
+                    Some(d) if owner.is_some() => p.set_owner(Some(d), None, owner),
+                    Some(_) => {}
                 }
             }
             if let Some(name) = &pt.scmi.reset {
-                if p.reset_named(name).is_none() {
-                    p.add_reset(name, Some(id));
+                match p.reset_named(name) {
+                    None => {
+                        p.add_reset(name, owner);
+                    }
+                    Some(r) if owner.is_some() => p.set_owner(None, Some(r), owner),
+                    Some(_) => {}
                 }
             }
             for c in &pt.scmi.clocks {
@@ -177,7 +187,7 @@ fn apply(events: &[Event]) {
                     PLATFORM.lock().as_ref().and_then(|p| p.power_domain(domain).map(|d| d.name.clone()));
                 let Some(name) = name else { continue };
                 for vm in super::all() {
-                    for (index, pt) in vm.config.passthrough.iter().enumerate() {
+                    for (index, pt) in vm.devices() {
                         if pt.scmi.power.as_deref() == Some(name.as_str()) {
                             power(&vm, index, pt, on);
                         }
@@ -190,7 +200,7 @@ fn apply(events: &[Event]) {
                 let name = PLATFORM.lock().as_ref().and_then(|p| p.reset_line(line).map(|r| r.name.clone()));
                 let Some(name) = name else { continue };
                 for vm in super::all() {
-                    for (index, pt) in vm.config.passthrough.iter().enumerate() {
+                    for (index, pt) in vm.devices() {
                         if pt.scmi.reset.as_deref() == Some(name.as_str()) {
                             reset_device(&vm, index, pt);
                         }
@@ -216,7 +226,7 @@ fn power(vm: &Vm, index: usize, pt: &PassthroughConfig, on: bool) {
 
 /// Maps (`on`) or unmaps pass-through `pt`'s registers in `vm`'s stage 2,
 /// and enables (as the guest's vGIC has them) or disables its interrupts.
-fn set_mapped(vm: &Vm, index: usize, pt: &PassthroughConfig, on: bool) {
+pub(super) fn set_mapped(vm: &Vm, index: usize, pt: &PassthroughConfig, on: bool) {
     {
         let mut mem = vm.memory.lock();
         for r in &pt.regions {
@@ -274,12 +284,12 @@ pub fn reset_device(vm: &Vm, index: usize, pt: &PassthroughConfig) {
 /// ([`release`]), then every device unmapped. The caller has masked and
 /// deactivated its interrupts.
 pub fn quiesce(vm: &Vm) {
-    for (index, pt) in vm.config.passthrough.iter().enumerate() {
+    for (index, pt) in vm.devices() {
         reset_device(vm, index, pt);
     }
     release(vm);
     // Devices outside a power domain leave the stopped guest's stage 2 too.
-    for (index, pt) in vm.config.passthrough.iter().enumerate() {
+    for (index, pt) in vm.devices() {
         if mapped_at_start(pt) {
             set_mapped(vm, index, pt, false);
         }
@@ -289,11 +299,27 @@ pub fn quiesce(vm: &Vm) {
 /// A guest starts: its devices outside a power domain are mapped again
 /// (those in one wait for the guest to power it on).
 pub fn map_at_start(vm: &Vm) {
-    for (index, pt) in vm.config.passthrough.iter().enumerate() {
+    for (index, pt) in vm.devices() {
         if mapped_at_start(pt) {
             set_mapped(vm, index, pt, true);
         }
     }
+}
+
+/// A device changes hands (`passthrough assign`): its power domain and
+/// reset line go to guest `to` (a VM id; None: nobody), the domain switched
+/// off on the way (the model queues that; no guest has the device while
+/// this runs, so nothing is mapped or unmapped by it).
+pub fn hand_over(pt: &PassthroughConfig, to: Option<usize>) {
+    let events = {
+        let mut guard = PLATFORM.lock();
+        let Some(p) = guard.as_mut() else { return };
+        let domain = pt.scmi.power.as_deref().and_then(|n| p.power_named(n));
+        let line = pt.scmi.reset.as_deref().and_then(|n| p.reset_named(n));
+        p.set_owner(domain, line, to);
+        p.take_events()
+    };
+    apply(&events);
 }
 
 /// What the shell shows of the SCMI resources of a pass-through.
