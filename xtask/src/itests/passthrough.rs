@@ -64,18 +64,25 @@ pub(crate) fn rtc_test(env: &Env, cfg: &str, guest_intid: u32, guest_addr: &str)
     steps.push(Step::Send("halt\r".into()));
     steps.push(Step::Expect("ferrovisor: halting".into()));
     let text = linux_session(&boot, steps)?;
-    let hw = rtc_date(&text, "HW=")?;
-    let (count, intid) = with_transcript(rtc_irqs(&text).context("no RTCIRQ line"), &text)?;
+    let (hw, count) = rtc_checks(&text, guest_intid)?;
+    println!("    hwclock: {hw}; RTC alarm interrupts in the guest: {count} (INTID {guest_intid})");
+    Ok(())
+}
+
+/// The Linux RTC checks of a transcript: `HW=` shows the RTC's start date,
+/// and the alarm interrupt arrived (`RTCIRQ`) on `guest_intid`. Returns the
+/// `hwclock` line and the interrupt count.
+fn rtc_checks(text: &str, guest_intid: u32) -> Result<(String, u64)> {
+    let hw = rtc_date(text, "HW=")?.trim().to_string();
+    let (count, intid) = with_transcript(rtc_irqs(text).context("no RTCIRQ line"), text)?;
     with_transcript(
         if count >= 1 && intid == guest_intid {
-            Ok(())
+            Ok((hw, count))
         } else {
             Err(anyhow::anyhow!("RTC interrupts: {count} on INTID {intid}; want >= 1 on {guest_intid}"))
         },
-        &text,
-    )?;
-    println!("    hwclock: {}; RTC alarm interrupts in the guest: {count} (INTID {intid})", hw.trim());
-    Ok(())
+        text,
+    )
 }
 
 pub(crate) fn linux_rtc(env: &Env) -> Result<()> {
@@ -208,17 +215,8 @@ pub(crate) fn passthrough_assign(env: &Env) -> Result<()> {
         Step::Expect("ferrovisor: halting".into()),
     ]);
     let text = linux_session(&boot, steps)?;
-    let hw = rtc_date(&text, "HW=")?;
-    let (count, intid) = with_transcript(rtc_irqs(&text).context("no RTCIRQ line"), &text)?;
-    with_transcript(
-        if count >= 1 && intid == 64 {
-            Ok(())
-        } else {
-            Err(anyhow::anyhow!("RTC interrupts in second: {count} on INTID {intid}; want >= 1 on 64"))
-        },
-        &text,
-    )?;
-    println!("    moved RTC: hwclock in second {}; its alarm interrupts {count} (INTID {intid})", hw.trim());
+    let (hw, count) = rtc_checks(&text, 64)?;
+    println!("    moved RTC: hwclock in second {hw}; its alarm interrupts {count} (INTID 64)");
     Ok(())
 }
 
