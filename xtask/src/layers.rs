@@ -44,7 +44,7 @@ pub fn layer(module: &str) -> Option<u8> {
         "println" | "print" => Some(1),
         "core" => match parts.next()? {
             "cpus" | "irq" | "ticks" | "console" | "logger" | "heap" | "memory" | "host" | "footprint"
-            | "power" | "panic" => Some(1),
+            | "iommu" | "power" | "panic" => Some(1),
             "vm" | "passthrough" => Some(2),
             "sched" => Some(3),
             "guests" | "boot" => Some(4),

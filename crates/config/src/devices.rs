@@ -73,6 +73,16 @@ pub struct DeviceInfo {
     pub guest_node: GuestProps,
     /// Its clocks (`clocks`), in order: what an SCMI agent gets for it.
     pub clocks: Vec<HostClock>,
+    /// Its GIC interrupts by `interrupt-names` (an SMMU's `eventq`,
+    /// `gerror`, ...), where the node names them.
+    pub named_irqs: Vec<(String, HostIrq)>,
+}
+
+impl DeviceInfo {
+    /// The interrupt the node calls `name` (`interrupt-names`).
+    pub fn irq_named(&self, name: &str) -> Option<HostIrq> {
+        self.named_irqs.iter().find(|(n, _)| n == name).map(|(_, irq)| *irq)
+    }
 }
 
 /// One clock of a host device.
@@ -325,6 +335,12 @@ pub(crate) fn device_at(tree: &Tree<'_>, idx: usize) -> Result<Option<DeviceInfo
     let dma = master && !NON_DMA_COMPATIBLES.iter().any(|c| has(c));
     let slots = irq_slots(tree, idx)?;
     let guest_node = guest_props(tree, idx, &slots);
+    let named_irqs = node
+        .str_list("interrupt-names")
+        .iter()
+        .zip(&slots)
+        .filter_map(|(name, slot)| Some((name.to_string(), slot.as_ref()?.irq)))
+        .collect();
     let irqs = slots.into_iter().flatten().collect();
     Ok(Some(DeviceInfo {
         path: node.path.clone(),
@@ -336,6 +352,7 @@ pub(crate) fn device_at(tree: &Tree<'_>, idx: usize) -> Result<Option<DeviceInfo
         dma_coherent,
         guest_node,
         clocks: host_clocks(tree, idx),
+        named_irqs,
     }))
 }
 

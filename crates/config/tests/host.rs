@@ -55,6 +55,13 @@ fn qemu_virt_gicv3_smmuv3() {
     check_common(&p);
     assert_eq!(p.smmus.len(), 1);
     assert_eq!(p.smmus[0].regions, [HostRegion::new(0x0905_0000, 0x2_0000)]);
+    // Its interrupts by name: SPIs 74 to 77.
+    let named = |n| p.smmus[0].irq_named(n).map(|i| i.raw());
+    assert_eq!(
+        (named("eventq"), named("priq"), named("cmdq-sync"), named("gerror")),
+        (Some(106), Some(107), Some(108), Some(109))
+    );
+    assert_eq!(named("nonesuch"), None);
     let pcie = p.device("/pcie@10000000").unwrap();
     assert_eq!(pcie.iommu.as_ref().unwrap().smmu, "/smmuv3@9050000");
     assert!(p.hypervisor_owned().iter().any(|(path, _, why)| path == "/smmuv3@9050000" && *why == "SMMU"));

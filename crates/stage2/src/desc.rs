@@ -1,6 +1,6 @@
 //! Stage-2 descriptor encoding and decoding (VMSAv8-64, 4 KiB granule, levels 1-3).
 
-use crate::MemAttrs;
+use crate::{Format, MemAttrs};
 
 /// Entries per table.
 pub(crate) const ENTRIES: usize = 512;
@@ -30,11 +30,23 @@ const XN_NEVER: u64 = 0b10 << 53;
 /// Every attribute bit of a block or page: lower \[11:2\] and upper \[63:50\].
 const ATTR_MASK: u64 = 0xfffc_0000_0000_0ffc;
 
+/// Stage-1 AttrIndx\[4:2\] of MAIR entry 1 (Device-nGnRE in the SMMU
+/// contexts' MAIR; entry 0, Normal write-back, is AttrIndx 0).
+const S1_ATTRINDX_DEVICE: u64 = 1 << 2;
+/// Stage-1 AP\[7:6\] = 0b01: read/write, at any privilege.
+const S1AP_RW_ANY: u64 = 0b01 << 6;
+/// Stage-1 nG, bit 11: the entry belongs to its context's ASID.
+const S1_NG: u64 = 1 << 11;
+/// Stage-1 PXN (bit 53) and UXN (bit 54): never executable.
+const S1_XN: u64 = 0b11 << 53;
+
 /// Attribute bits of a block or page descriptor for `attrs`.
-pub(crate) const fn attr_bits(attrs: MemAttrs) -> u64 {
-    match attrs {
-        MemAttrs::Ram => MEMATTR_NORMAL_WB | S2AP_RW | SH_INNER | AF,
-        MemAttrs::Device => MEMATTR_DEVICE_NGNRE | S2AP_RW | AF | XN_NEVER,
+pub(crate) const fn attr_bits(format: Format, attrs: MemAttrs) -> u64 {
+    match (format, attrs) {
+        (Format::Stage2, MemAttrs::Ram) => MEMATTR_NORMAL_WB | S2AP_RW | SH_INNER | AF,
+        (Format::Stage2, MemAttrs::Device) => MEMATTR_DEVICE_NGNRE | S2AP_RW | AF | XN_NEVER,
+        (Format::SmmuStage1, MemAttrs::Ram) => S1AP_RW_ANY | SH_INNER | AF | S1_NG | S1_XN,
+        (Format::SmmuStage1, MemAttrs::Device) => S1_ATTRINDX_DEVICE | S1AP_RW_ANY | AF | S1_NG | S1_XN,
     }
 }
 
@@ -73,8 +85,8 @@ pub(crate) enum Entry {
     },
 }
 
-/// Decodes `desc` found at `level`.
-pub(crate) const fn decode(desc: u64, level: u8) -> Entry {
+/// Decodes `desc` found at `level` of tables in `format`.
+pub(crate) const fn decode(format: Format, desc: u64, level: u8) -> Entry {
     if desc & VALID == 0 {
         return Entry::Invalid;
     }
@@ -87,9 +99,9 @@ pub(crate) const fn decode(desc: u64, level: u8) -> Entry {
         return Entry::Invalid;
     }
     let bits = desc & ATTR_MASK;
-    let attrs = if bits == attr_bits(MemAttrs::Ram) {
+    let attrs = if bits == attr_bits(format, MemAttrs::Ram) {
         Some(MemAttrs::Ram)
-    } else if bits == attr_bits(MemAttrs::Device) {
+    } else if bits == attr_bits(format, MemAttrs::Device) {
         Some(MemAttrs::Device)
     } else {
         None
@@ -98,9 +110,9 @@ pub(crate) const fn decode(desc: u64, level: u8) -> Entry {
 }
 
 /// A block (levels 1-2) or page (level 3) descriptor.
-pub(crate) const fn leaf(level: u8, oa: u64, attrs: MemAttrs) -> u64 {
+pub(crate) const fn leaf(format: Format, level: u8, oa: u64, attrs: MemAttrs) -> u64 {
     let kind = if level >= LAST_LEVEL { VALID | TABLE_OR_PAGE } else { VALID };
-    (oa & OA_MASK) | attr_bits(attrs) | kind
+    (oa & OA_MASK) | attr_bits(format, attrs) | kind
 }
 
 /// A table descriptor pointing at the table at `pa`.

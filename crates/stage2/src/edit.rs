@@ -46,7 +46,7 @@ impl Stage2 {
             let h = hpa.0 + offset;
             let level = block_level(g, h, size - offset);
             let step = desc::entry_size(level);
-            if let Err(e) = self.install(g, level, desc::leaf(level, h, attrs)) {
+            if let Err(e) = self.install(g, level, desc::leaf(self.format, level, h, attrs)) {
                 // Undo the part mapped so far and any table created for it;
                 // the range was entirely unmapped, so this restores it.
                 let _ = self.clear(self.root, ROOT_LEVEL, 0, gpa.0, g + step);
@@ -93,7 +93,7 @@ impl Stage2 {
             let mut t = self.root;
             let mut next = None;
             for level in ROOT_LEVEL..=LAST_LEVEL {
-                match desc::decode(self.entry(t, desc::index(pos, level))?, level) {
+                match desc::decode(self.format, self.entry(t, desc::index(pos, level))?, level) {
                     Entry::Invalid => {
                         let size = desc::entry_size(level);
                         next = Some((pos & !(size - 1)).saturating_add(size));
@@ -114,7 +114,7 @@ impl Stage2 {
         let mut t = self.root;
         for l in ROOT_LEVEL..level {
             let i = desc::index(gpa, l);
-            match desc::decode(self.entry(t, i)?, l) {
+            match desc::decode(self.format, self.entry(t, i)?, l) {
                 Entry::Table(pa) => t = self.child(pa)?,
                 Entry::Invalid => {
                     let (child, pa) = self.alloc_table()?;
@@ -140,7 +140,7 @@ impl Stage2 {
         let mut t = self.root;
         for level in ROOT_LEVEL..=LAST_LEVEL {
             let i = desc::index(addr, level);
-            match desc::decode(self.entry(t, i)?, level) {
+            match desc::decode(self.format, self.entry(t, i)?, level) {
                 Entry::Invalid => break,
                 Entry::Table(pa) => t = self.child(pa)?,
                 Entry::Leaf { oa, attrs } => {
@@ -153,7 +153,7 @@ impl Stage2 {
                     let (child, pa) = self.alloc_table()?;
                     let mut out = oa;
                     for j in 0..ENTRIES {
-                        self.set_entry(child, j, desc::leaf(next, out, attrs))?;
+                        self.set_entry(child, j, desc::leaf(self.format, next, out, attrs))?;
                         out = out.saturating_add(step);
                     }
                     // Fill the new table completely before linking it.
@@ -194,7 +194,7 @@ impl Stage2 {
             let e_start = base + ((i as u64) << shift);
             let e_end = e_start + size;
             let whole = start <= e_start && e_end <= end;
-            match desc::decode(self.entry(t, i)?, level) {
+            match desc::decode(self.format, self.entry(t, i)?, level) {
                 Entry::Invalid => {}
                 Entry::Leaf { .. } if whole => {
                     self.set_entry(t, i, 0)?;

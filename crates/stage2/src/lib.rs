@@ -107,6 +107,22 @@ pub const fn vttbr(root_pa: u64, vmid: u16) -> u64 {
     (((vmid & MAX_VMID) as u64) << 48) | (root_pa & desc::OA_MASK)
 }
 
+/// The descriptor format of a set of tables. Both translate the same
+/// 39-bit input space with a 4 KiB granule, starting at level 1, into
+/// 40-bit output addresses; only the leaf attributes differ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// The CPU's stage 2 (VTCR_EL2 above): S2AP, MemAttr, XN.
+    Stage2,
+    /// A stage-1 context of the SMMU (`ferrovisor_smmu::cd`): AttrIndx 0
+    /// (Normal write-back) for RAM and 1 (Device-nGnRE) for devices, read
+    /// and write at any privilege, non-global (tagged with the context's
+    /// ASID), never executable. ferrovisor gives a guest's DMA-capable
+    /// devices such tables, mapping exactly the guest's RAM as its stage 2
+    /// does (QEMU 7.2's SMMU has no stage 2).
+    SmmuStage1,
+}
+
 /// Memory type and permissions of a mapping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MemAttrs {

@@ -6,6 +6,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use crate::desc::{self, Entry, ENTRIES, LAST_LEVEL, OA_MASK, ROOT_LEVEL};
+use crate::Format;
 use crate::{GuestPhysAddr, HostPhysAddr, Mapping, MemAttrs, Stage2Error, IPA_LIMIT, PAGE_SIZE};
 
 /// One 4 KiB translation table, as the hardware reads it.
@@ -44,6 +45,8 @@ pub struct Stage2 {
     pub(crate) root: usize,
     /// Physical address of the root table.
     root_pa: u64,
+    /// Descriptor format (CPU stage 2, or the SMMU's stage 1).
+    pub(crate) format: Format,
 }
 
 impl fmt::Debug for Stage2 {
@@ -68,7 +71,14 @@ impl Stage2 {
     /// [`Stage2Error::BadTableAddress`] if the root table's physical address
     /// is not 4 KiB aligned or not below [`crate::PA_LIMIT`].
     pub fn new(phys_of: fn(usize) -> u64) -> Result<Self, Stage2Error> {
+        Self::with_format(phys_of, Format::Stage2)
+    }
+
+    /// Creates empty tables in `format` ([`Format::SmmuStage1`]: the same
+    /// map for a guest's DMA through the SMMU). Errors as [`Stage2::new`].
+    pub fn with_format(phys_of: fn(usize) -> u64, format: Format) -> Result<Self, Stage2Error> {
         let mut s2 = Stage2 {
+            format,
             phys_of,
             slots: Vec::new(),
             free_slots: Vec::new(),
@@ -102,7 +112,7 @@ impl Stage2 {
         let mut t = self.root;
         for level in ROOT_LEVEL..=LAST_LEVEL {
             let d = self.entry(t, desc::index(gpa.0, level)).ok()?;
-            match desc::decode(d, level) {
+            match desc::decode(self.format, d, level) {
                 Entry::Invalid => return None,
                 Entry::Table(pa) => t = self.child(pa).ok()?,
                 Entry::Leaf { .. } => return Some((level, d)),
@@ -116,7 +126,7 @@ impl Stage2 {
     /// guest would take a stage-2 translation fault).
     pub fn translate(&self, gpa: GuestPhysAddr) -> Option<(HostPhysAddr, MemAttrs)> {
         let (level, d) = self.descriptor(gpa)?;
-        match desc::decode(d, level) {
+        match desc::decode(self.format, d, level) {
             Entry::Leaf { oa, attrs: Some(attrs) } => {
                 let offset = gpa.0 & (desc::entry_size(level) - 1);
                 Some((HostPhysAddr(oa | offset), attrs))
@@ -141,7 +151,7 @@ impl Stage2 {
         let size = desc::entry_size(level);
         let mut gpa = base;
         for &d in table.0.iter() {
-            match desc::decode(d, level) {
+            match desc::decode(self.format, d, level) {
                 Entry::Invalid => {}
                 Entry::Table(pa) => {
                     if let Ok(child) = self.child(pa) {
@@ -200,7 +210,7 @@ impl Stage2 {
     pub(crate) fn free_subtree(&mut self, t: usize, level: u8) -> Result<(), Stage2Error> {
         if level < LAST_LEVEL {
             for i in 0..ENTRIES {
-                if let Entry::Table(pa) = desc::decode(self.entry(t, i)?, level) {
+                if let Entry::Table(pa) = desc::decode(self.format, self.entry(t, i)?, level) {
                     let child = self.child(pa)?;
                     self.free_subtree(child, level + 1)?;
                 }

@@ -243,3 +243,24 @@ fn mappings_merge_contiguous_runs_only() {
     assert_eq!(m[0].size, 2 * PAGE_SIZE);
     assert_eq!(m[0].to_string(), "GPA 0x0..0x2000 -> HPA 0x100000 (0x2000 bytes, ram)");
 }
+
+#[test]
+fn smmu_stage1_tables_map_the_same_way_with_stage1_attributes() {
+    let mut s1 = Stage2::with_format(fake_phys, Format::SmmuStage1).unwrap();
+    s1.map(g(0x4000_0000), h(0x8000_0000), MIB2 + PAGE_SIZE, MemAttrs::Ram).unwrap();
+    s1.map(g(0x0900_0000), h(0x0900_0000), PAGE_SIZE, MemAttrs::Device).unwrap();
+    assert_eq!(s1.translate(g(0x4000_1234)), Some((h(0x8000_1234), MemAttrs::Ram)));
+    assert_eq!(s1.translate(g(0x4020_0010)), Some((h(0x8020_0010), MemAttrs::Ram)));
+    assert_eq!(s1.translate(g(0x0900_0004)), Some((h(0x0900_0004), MemAttrs::Device)));
+    assert_eq!(s1.translate(g(0x4020_1000)), None);
+    // A 2 MiB block of RAM: AttrIndx 0, AP 0b01, inner shareable, AF, nG,
+    // PXN and UXN; a page of device memory: AttrIndx 1, no shareability.
+    assert_eq!(s1.descriptor(g(0x4000_0000)), Some((2, 0x8000_0000 | 0x0060_0000_0000_0f41)));
+    assert_eq!(s1.descriptor(g(0x0900_0000)), Some((3, 0x0900_0000 | 0x0060_0000_0000_0c47)));
+    // The CPU's stage 2 encodes the same map differently.
+    let mut s2 = new();
+    s2.map(g(0x4000_0000), h(0x8000_0000), MIB2, MemAttrs::Ram).unwrap();
+    assert_ne!(s2.descriptor(g(0x4000_0000)), s1.descriptor(g(0x4000_0000)));
+    s1.unmap(g(0x4000_0000), MIB2 + PAGE_SIZE).unwrap();
+    assert_eq!(s1.translate(g(0x4000_1234)), None);
+}

@@ -112,6 +112,7 @@ pub extern "C" fn primary_main(dtb_addr: usize) -> ! {
         host::set_bundle(b);
     }
     let reserved = init_memory(platform, dtb, bundle);
+    let smmu = crate::core::iommu::init(platform);
     heap::note_boot_use();
     let boot_use = heap::boot_use() as u64;
     if boot_use > ferrovisor_config::BOOT_HEAP {
@@ -126,7 +127,7 @@ pub extern "C" fn primary_main(dtb_addr: usize) -> ! {
     };
     let configs = guests::load(dtb, bundle, &hyp);
     guests::create_vms(configs, options.fail_build.as_deref());
-    banner(platform, online, answered);
+    banner(platform, online, answered, smmu.as_deref());
 
     if let Some(uart) = &platform.console {
         if let Some(irq) = uart.irq {
@@ -223,7 +224,7 @@ fn apply_bootargs(platform: &HostPlatform) -> BootOptions {
 }
 
 /// The boot banner: what runs, on what, with which guests.
-fn banner(platform: &HostPlatform, online: usize, answered: usize) {
+fn banner(platform: &HostPlatform, online: usize, answered: usize, smmu: Option<&str>) {
     let fp = footprint::measure();
     let ram: u64 = platform.memory.iter().map(|m| m.size).sum();
     let kib = |n: usize| n.div_ceil(1024);
@@ -245,6 +246,9 @@ fn banner(platform: &HostPlatform, online: usize, answered: usize) {
     );
     if let Some(uart) = &platform.console {
         crate::println!("  console:   {} ({})", uart.path, uart.region.base);
+    }
+    if let Some(smmu) = smmu {
+        crate::println!("  smmu:      {smmu}");
     }
     crate::println!(
         "  boot:      {} counter ticks since reset ({} us)",

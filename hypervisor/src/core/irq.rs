@@ -21,7 +21,7 @@ pub enum Outcome {
     Forwarded,
 }
 
-type Handler = fn(HostIrq) -> Outcome;
+pub type Handler = fn(HostIrq) -> Outcome;
 
 static HANDLERS: RwLock<[Option<Handler>; MAX_HANDLED]> = RwLock::new([None; MAX_HANDLED]);
 static COUNTS: [AtomicU64; MAX_HANDLED] = [const { AtomicU64::new(0) }; MAX_HANDLED];

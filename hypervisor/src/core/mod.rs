@@ -14,6 +14,7 @@ pub mod footprint;
 pub mod guests;
 pub mod heap;
 pub mod host;
+pub mod iommu;
 pub mod irq;
 pub mod logger;
 pub mod memory;

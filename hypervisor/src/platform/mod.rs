@@ -14,3 +14,4 @@ pub mod hostram;
 pub mod image;
 pub mod mmio;
 pub mod pl011;
+pub mod smmuv3;

@@ -378,6 +378,10 @@ fn passthrough_list(_: &[&str]) {
     if !any {
         println!("no pass-through devices configured");
     }
+    let (events, lost) = crate::core::iommu::counts();
+    if events + lost > 0 {
+        println!("  smmu: {events} blocked DMA or configuration event(s) reported, {lost} overflow(s)");
+    }
 }
 
 fn passthrough_assign(args: &[&str]) {
