@@ -330,10 +330,8 @@ fn passthrough_list(_: &[&str]) {
             any = true;
             if !g.has_device(index) {
                 let device = pt.host_device.as_deref().unwrap_or("raw region");
-                let holder = vm::all()
-                    .into_iter()
-                    .find(|o| o.listing(device).is_some_and(|i| o.has_device(i)))
-                    .map_or(alloc::string::String::from("nobody has it"), |o| {
+                let holder = vm::assign::holder(device)
+                    .map_or(alloc::string::String::from("nobody has it"), |(o, _)| {
                         alloc::format!("guest {} has it", o.name)
                     });
                 println!("  {device} -> guest {} ({}): standby, {holder}", g.name, pt.name);

@@ -47,11 +47,7 @@ pub fn assign(device: &str, to: &Arc<Vm>) -> Result<String, ControlError> {
             if to.state() == VmState::Stopped { "restarting" } else { to.state().name() }
         ));
     }
-    let owner = super::all().into_iter().find_map(|vm| {
-        let i = vm.listing(device)?;
-        vm.has_device(i).then_some((vm, i))
-    });
-    let from = match owner {
+    let from = match holder(device) {
         Some((vm, i)) => {
             take_away(&vm, i)?;
             format!("from guest {}", vm.name)
@@ -76,9 +72,18 @@ pub fn assign(device: &str, to: &Arc<Vm>) -> Result<String, ControlError> {
     Ok(format!("{device}: moved {from} to guest {} (it has the device from its next start)", to.name))
 }
 
-/// Takes pass-through `index` away from `vm`, which has it (steps 1 to 5
-/// of the module's notes; the hand-over of the domain comes with the new
-/// owner, or here when nobody takes it).
+/// The guest that has host device `device` now, with the index of its
+/// listing, if any guest has it.
+pub fn holder(device: &str) -> Option<(Arc<Vm>, usize)> {
+    super::all().into_iter().find_map(|vm| {
+        let i = vm.listing(device)?;
+        vm.has_device(i).then_some((vm, i))
+    })
+}
+
+/// Takes pass-through `index` away from `vm`, which has it (steps 1 to 6
+/// of the module's notes; its domain and line go to nobody here, and to
+/// the new owner when it takes the device).
 fn take_away(vm: &Arc<Vm>, index: usize) -> Result<(), ControlError> {
     let Some(pt) = vm.config.passthrough.get(index) else { return Ok(()) };
     let running = vm.state() == VmState::Running;
