@@ -34,6 +34,16 @@ pub(crate) fn check_against(g: &GuestConfig, who: Who<'_>, earlier: &[GuestConfi
             }
         }
         for pt in &g.passthrough {
+            let bdf = pt.pci.map(|f| f.bdf);
+            let same = |o: &&PassthroughConfig| bdf.is_some() && o.pci.map(|f| f.bdf) == bdf;
+            if let (Some(bdf), Some(other)) = (bdf, e.passthrough.iter().find(same)) {
+                let msg = format!(
+                    "pci-function {bdf} is already passed through to guest {} by {}",
+                    e.name, other.path
+                );
+                r.error(who, &pt.path, msg, "give each PCIe function to one guest only");
+                continue;
+            }
             let mut clash = false;
             for other in e.passthrough.iter().filter(|o| !movable_pair(pt, o)) {
                 let Some(shared) = host_clash(pt, other) else { continue };
@@ -70,7 +80,12 @@ pub(crate) fn check_against(g: &GuestConfig, who: Who<'_>, earlier: &[GuestConfi
                         e.name,
                         other.path
                     );
-                    r.error(who, &pt.path, msg, "a host interrupt can go to one guest only");
+                    let hint = if pt.pci.is_some() {
+                        "a host interrupt can go to one guest only: PCIe functions sharing an INTx line belong to one guest (or give one intx = \"none\";)"
+                    } else {
+                        "a host interrupt can go to one guest only"
+                    };
+                    r.error(who, &pt.path, msg, hint);
                 }
             }
         }

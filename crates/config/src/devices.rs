@@ -200,7 +200,7 @@ fn interrupt_parent(tree: &Tree<'_>, mut idx: usize) -> Option<usize> {
 }
 
 /// Decodes one GIC specifier; `None` for classes we do not route.
-fn gic_spec(spec: &[u32]) -> Option<HostIrqSpec> {
+pub(crate) fn gic_spec(spec: &[u32]) -> Option<HostIrqSpec> {
     let (kind, num, flags) = (*spec.first()?, *spec.get(1)?, *spec.get(2)?);
     let intid = match (kind, num) {
         (0, 0..=987) => 32 + num,

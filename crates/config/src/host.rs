@@ -13,6 +13,7 @@ use ferrovisor_types::{HostIrq, HostRegion, Mpidr};
 use crate::devices::{all_devices, decode_irqs, find_gic, split_reg, DeviceInfo, SMMU_V3_COMPATIBLE};
 use crate::dt::{as_cells, as_str, cells_to_u64, Node, Tree};
 use crate::error::HostDtError;
+use crate::hostpci::HostPci;
 
 /// The host's GICv3.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -85,6 +86,8 @@ pub struct HostPlatform {
     pub smmus: Vec<DeviceInfo>,
     /// Every memory-mapped device (see [`crate::host_devices`]).
     pub devices: Vec<DeviceInfo>,
+    /// The PCIe host bridge, if the host DT has one ferrovisor can drive.
+    pub pci: Option<HostPci>,
 }
 
 /// Compatible string of the console UART.
@@ -258,7 +261,8 @@ impl HostPlatform {
             .filter(|d| d.compatible.iter().any(|c| c == SMMU_V3_COMPATIBLE))
             .cloned()
             .collect();
-        Ok(HostPlatform { memory, cpus, gic, console, timer, psci, bootargs, initrd, smmus, devices })
+        let pci = crate::hostpci::parse(&tree);
+        Ok(HostPlatform { memory, cpus, gic, console, timer, psci, bootargs, initrd, smmus, devices, pci })
     }
 
     /// The memory-mapped host device at this full DT path.
@@ -284,7 +288,7 @@ impl HostPlatform {
 
     /// Host regions the hypervisor keeps for itself, with the owner's DT path
     /// and why: the GIC distributor, redistributors and ITS, the console UART,
-    /// and every SMMU.
+    /// every SMMU, and the ECAM window of the PCIe host bridge.
     pub fn hypervisor_owned(&self) -> Vec<(String, HostRegion, &'static str)> {
         let mut out = Vec::new();
         out.push((self.gic.path.clone(), self.gic.dist, "GIC distributor"));
@@ -306,6 +310,13 @@ impl HostPlatform {
             for r in &s.regions {
                 out.push((s.path.clone(), *r, "SMMU"));
             }
+        }
+        if let Some(pci) = &self.pci {
+            out.push((
+                pci.path.clone(),
+                pci.ecam,
+                "PCIe host bridge (its functions go to guests one by one)",
+            ));
         }
         out
     }

@@ -25,11 +25,13 @@ mod dt;
 mod error;
 mod guestnode;
 mod host;
+mod hostpci;
 mod limits;
 mod model;
 mod nodes;
 mod pages;
 mod parse;
+mod pcifn;
 mod plan;
 mod resolve;
 pub mod scmi;
@@ -46,16 +48,19 @@ pub use dt::DtbError;
 pub use error::{ConfigError, HostDtError};
 pub use guestnode::GuestProps;
 pub use host::{GicInfo, HostPlatform, PsciMethod, TimerInfo, UartInfo};
+pub use hostpci::{HostPci, PciWindow, PCI_ECAM_COMPATIBLE};
 pub use limits::{
     Hypervisor, BOOT_HEAP, GUEST_IPA_LIMIT, GUEST_SPIS, HEAP_PER_GUEST, HEAP_PER_NODE, HEAP_PER_TABLE,
     HEAP_PER_VCPU, HEAP_PER_VUART, MAX_CONFIG_DTB, MAX_FINDINGS, MAX_GUESTS, MAX_GUEST_INTID,
     MAX_MEMORY_REGIONS, MAX_PASSTHROUGH, RAM_BLOCK, RUNTIME_HEAP_RESERVE,
 };
 pub use model::{
-    Config, DmaProtection, DtProp, GuestConfig, IrqRoute, MemoryRegion, PassthroughConfig, PtDtNode,
-    PtRegion, ScmiResources, VuartConfig, MAX_GUEST_NAME, MAX_VCPUS, PAGE_SIZE, VUART_SIZE,
+    Config, DmaProtection, DtProp, GuestConfig, IrqRoute, MemoryRegion, PassthroughConfig, PciFunction,
+    PtDtNode, PtRegion, ScmiResources, VirtualPci, VuartConfig, MAX_GUEST_NAME, MAX_VCPUS, PAGE_SIZE,
+    VUART_SIZE,
 };
 pub use parse::{CONFIG_COMPATIBLE, GUEST_COMPATIBLE, PASSTHROUGH_COMPATIBLE, VUART_COMPATIBLE};
+pub use pcifn::{DEFAULT_ECAM, DEFAULT_WINDOW, MAX_STREAMS, VIRTUAL_ECAM_SIZE};
 pub use plan::{heap_estimate, stage2_tables};
 
 /// What [`load`] found: the accepted guests, and every error and warning.

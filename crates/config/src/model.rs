@@ -66,6 +66,8 @@ pub struct GuestConfig {
     /// `manual-start`: the hypervisor does not start it at boot (the shell's
     /// `guest start` does).
     pub manual_start: bool,
+    /// Its virtual PCIe host bridge, when it has PCIe functions.
+    pub pci: Option<VirtualPci>,
 }
 
 /// One region of guest RAM.
@@ -199,6 +201,35 @@ pub struct PassthroughConfig {
     /// the guests that list a host device lists it without `standby` (its
     /// owner at boot).
     pub standby: bool,
+    /// The PCIe function of a `pci-function` pass-through (whose regions
+    /// the hypervisor fills in at boot with its BARs).
+    pub pci: Option<PciFunction>,
+    /// SMMU stream IDs of its DMA when `dma` is [`DmaProtection::Iommu`]:
+    /// the hypervisor points them at the guest's context while the guest
+    /// has the device, and makes them abort otherwise.
+    pub streams: Vec<u32>,
+}
+
+/// A PCIe function given to a guest, which sees it at the same
+/// bus:device.function on its virtual host bridge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PciFunction {
+    /// Its host (and guest) address.
+    pub bdf: ferrovisor_pci::Bdf,
+    /// The INTx pin the config expects it to use (`intx`; checked against
+    /// the function's Interrupt Pin register at boot), `None` for none.
+    pub pin: Option<ferrovisor_pci::Pin>,
+}
+
+/// A guest's virtual PCIe host bridge (ECAM, bus 0 only).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VirtualPci {
+    /// Guest-physical base of its 1 MiB ECAM window (`pci-ecam`).
+    pub ecam: GuestPhysAddr,
+    /// Guest-physical window its functions' BARs are placed in (`pci-window`).
+    pub window: (GuestPhysAddr, u64),
+    /// The guest node that configures it.
+    pub path: String,
 }
 
 /// What a pass-through device needs from the platform's clock, power and

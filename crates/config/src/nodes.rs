@@ -25,6 +25,8 @@ const PT_PROPS: &[&str] = &[
     "scmi-power-domain",
     "scmi-reset",
     "standby",
+    "pci-function",
+    "intx",
 ];
 /// Properties dtc may add anywhere.
 pub(crate) const ALWAYS_ALLOWED: &[&str] = &["phandle", "linux,phandle"];
@@ -235,43 +237,7 @@ pub(crate) fn parse_passthrough(c: &mut Ctx<'_, '_, '_>) -> Option<RawPassthroug
         }
         irq_map = cells.chunks_exact(2).filter_map(|p| Some((*p.first()?, *p.get(1)?))).collect();
     }
-    let has = |n: &str| c.node.has(n);
-    let source = match (has("host-device"), has("host-physical-addr")) {
-        (true, true) => {
-            let msg = "host-device and host-physical-addr are mutually exclusive".to_string();
-            c.error(
-                msg,
-                "use host-device for a host DT device, or host-physical-addr + size for a raw region",
-            );
-            return None;
-        }
-        (false, false) => {
-            let msg = "missing host-device or host-physical-addr".to_string();
-            c.error(
-                msg,
-                "add host-device = \"/pl031@9010000\"; or host-physical-addr = <...>; size = <...>;",
-            );
-            return None;
-        }
-        (true, false) => {
-            if has("size") {
-                let msg =
-                    "property \"size\" is only for a raw region: a host device's size comes from its reg"
-                        .to_string();
-                c.error(msg, "remove size, or use host-physical-addr instead of host-device");
-            }
-            PtSource::Device(device?)
-        }
-        (false, true) => {
-            if standby {
-                let msg = "standby is only for a host device: a raw region cannot be moved between guests"
-                    .to_string();
-                c.error(msg, "pass the device through with host-device = \"/...\"; to make it movable, or remove standby");
-            }
-            let size = c.required("size", size, "size = <0x0 0x1000>; (raw regions need a size)");
-            PtSource::Raw { hpa: hpa?, size: size? }
-        }
-    };
+    let source = pt_source(c, device, hpa, size, standby)?;
     Some(RawPassthrough {
         name: c.node.name.to_string(),
         path: c.node.path.clone(),
@@ -283,4 +249,71 @@ pub(crate) fn parse_passthrough(c: &mut Ctx<'_, '_, '_>) -> Option<RawPassthroug
         scmi_reset,
         standby,
     })
+}
+
+/// `pci-window = <base-hi base-lo size-hi size-lo>`.
+pub(crate) fn window_prop(c: &mut Ctx<'_, '_, '_>, name: &str) -> Option<(u64, u64)> {
+    let example = "pci-window = <0x0 0x10000000 0x0 0x10000000>;";
+    match c.cell_list(name, example)?.as_slice() {
+        [b_hi, b_lo, s_hi, s_lo] => {
+            Some((u64::from(*b_hi) << 32 | u64::from(*b_lo), u64::from(*s_hi) << 32 | u64::from(*s_lo)))
+        }
+        _ => {
+            let msg = format!("property \"{name}\" must be 4 cells: 2 for the base, 2 for the size");
+            c.error(msg, &format!("write {example}"));
+            None
+        }
+    }
+}
+
+/// Which of the three forms a pass-through node is, with its checks.
+fn pt_source(
+    c: &mut Ctx<'_, '_, '_>,
+    device: Option<String>,
+    hpa: Option<u64>,
+    size: Option<u64>,
+    standby: bool,
+) -> Option<PtSource> {
+    let has = |n: &str| c.node.has(n);
+    let forms = [has("host-device"), has("host-physical-addr"), has("pci-function")];
+    if forms.iter().filter(|&&f| f).count() > 1 {
+        let msg = "host-device, host-physical-addr and pci-function are mutually exclusive".to_string();
+        c.error(msg, "use host-device for a host DT device, host-physical-addr + size for a raw region, or pci-function for a PCIe function");
+        return None;
+    }
+    if has("intx") && !has("pci-function") {
+        c.error(
+            "property \"intx\" is only for a PCIe function".to_string(),
+            "remove intx, or add pci-function = \"00:02.0\";",
+        );
+    }
+    match forms {
+        [true, _, _] => {
+            if has("size") {
+                let msg =
+                    "property \"size\" is only for a raw region: a host device's size comes from its reg"
+                        .to_string();
+                c.error(msg, "remove size, or use host-physical-addr instead of host-device");
+            }
+            Some(PtSource::Device(device?))
+        }
+        [_, true, _] => {
+            if standby {
+                let msg = "standby is only for a host device: a raw region cannot be moved between guests"
+                    .to_string();
+                c.error(msg, "pass the device through with host-device = \"/...\"; to make it movable, or remove standby");
+            }
+            let size = c.required("size", size, "size = <0x0 0x1000>; (raw regions need a size)");
+            Some(PtSource::Raw { hpa: hpa?, size: size? })
+        }
+        [_, _, true] => crate::pcifn::parse_source(c),
+        _ => {
+            let msg = "missing host-device, host-physical-addr or pci-function".to_string();
+            c.error(
+                msg,
+                "add host-device = \"/pl031@9010000\"; or host-physical-addr = <...>; size = <...>; or pci-function = \"00:02.0\";",
+            );
+            None
+        }
+    }
 }

@@ -36,6 +36,8 @@ const GUEST_PROPS: &[&str] = &[
     "bootargs",
     "scmi-channel-addr",
     "manual-start",
+    "pci-ecam",
+    "pci-window",
     "#address-cells",
     "#size-cells",
 ];
@@ -48,6 +50,8 @@ pub(crate) enum PtSource {
     Device(String),
     /// `host-physical-addr` + `size`.
     Raw { hpa: u64, size: u64 },
+    /// `pci-function = "bb:dd.f"` and its `intx` pin (`None`: no INTx).
+    Pci { bdf: ferrovisor_pci::Bdf, pin: Option<ferrovisor_pci::Pin> },
 }
 
 /// A pass-through node as written.
@@ -80,6 +84,10 @@ pub(crate) struct RawGuest {
     pub passthrough: Vec<RawPassthrough>,
     pub scmi_channel: Option<u64>,
     pub manual_start: bool,
+    /// `pci-ecam`: guest-physical base of the virtual host bridge's ECAM.
+    pub pci_ecam: Option<u64>,
+    /// `pci-window`: guest-physical base and size of its BAR window.
+    pub pci_window: Option<(u64, u64)>,
 }
 
 fn valid_name(name: &str) -> bool {
@@ -214,6 +222,8 @@ fn parse_guest(
         bootargs: c.string("bootargs"),
         scmi_channel: c.u64_prop("scmi-channel-addr"),
         manual_start: c.flag("manual-start"),
+        pci_ecam: c.u64_prop("pci-ecam"),
+        pci_window: crate::nodes::window_prop(&mut c, "pci-window"),
         ..RawGuest::default()
     };
     let (mut memories, mut passthroughs) = (0usize, 0usize);

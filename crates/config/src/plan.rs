@@ -202,6 +202,7 @@ mod tests {
             passthrough: Vec::new(),
             scmi_channel: None,
             manual_start: false,
+            pci: None,
         }
     }
 

@@ -21,6 +21,7 @@ use crate::pages::{device_windows, dt_node, outside_device, warn_neighbours};
 use crate::parse::{PtSource, RawPassthrough};
 
 const OWNED_HINT: &str = "the hypervisor keeps the GIC, its console UART and the SMMUs; a guest gets a virtual GIC, and an emulated UART (compatible = \"ferrovisor,vuart-pl011\")";
+const PCI_OWNED_HINT: &str = "the hypervisor enumerates the PCIe bus and keeps its host bridge: pass its functions one by one with pci-function = \"00:02.0\";";
 const PAGE_OWNED_HINT: &str = "stage-2 maps whole 4 KiB pages, so a device that shares a page with the GIC, the hypervisor's console UART or an SMMU cannot be passed through";
 const DMA_RISK: &str =
     "without an IOMMU the device can DMA anywhere in host memory, including the hypervisor and other guests";
@@ -133,6 +134,8 @@ fn host_side<'h>(
                 what,
             })
         }
+        // Resolved by `pcifn` before any host side is looked up.
+        PtSource::Pci { .. } => None,
     }
 }
 
@@ -151,7 +154,8 @@ fn check_owned(
         }
         let (msg, hint) = match (&pt.source, side.device) {
             (PtSource::Device(path), _) if *path == owner => {
-                (format!("host device {path} is the {why}, owned by the hypervisor"), OWNED_HINT)
+                let hint = if why.starts_with("PCIe") { PCI_OWNED_HINT } else { OWNED_HINT };
+                (format!("host device {path} is the {why}, owned by the hypervisor"), hint)
             }
             (_, Some(dev)) if outside_device(dev, &owned) => {
                 let msg = format!(
@@ -218,7 +222,7 @@ fn map_regions(
                     side.what,
                     range(r.base.0, r.size)
                 ),
-                PtSource::Raw { .. } => {
+                PtSource::Raw { .. } | PtSource::Pci { .. } => {
                     format!("{} is not a whole number of 4 KiB pages", side.what)
                 }
             };
@@ -352,6 +356,9 @@ pub(crate) fn resolve(
     non_identity: Option<&str>,
     report: &mut Report,
 ) -> Option<PassthroughConfig> {
+    if let PtSource::Pci { bdf, pin } = pt.source {
+        return crate::pcifn::resolve(host, pt, bdf, pin, who, report);
+    }
     let side = host_side(host, pt, who, report)?;
     if !check_owned(host, &side, pt, who, report) {
         return None;
@@ -371,7 +378,7 @@ pub(crate) fn resolve(
     }
     let host_device = match &pt.source {
         PtSource::Device(p) => Some(p.clone()),
-        PtSource::Raw { .. } => None,
+        PtSource::Raw { .. } | PtSource::Pci { .. } => None,
     };
     let (regions, gpa0) = mapped?;
     let dt = match side.device.map(|dev| dt_node(dev, gpa0, &pt.irq_map)) {
@@ -402,5 +409,17 @@ pub(crate) fn resolve(
         dt,
         scmi,
         standby: pt.standby,
+        pci: None,
+        streams: if dma == DmaProtection::Iommu { streams(&side) } else { Vec::new() },
     })
+}
+
+/// The stream IDs of the devices of an SMMU-protected pass-through.
+fn streams(side: &HostSide<'_>) -> Vec<u32> {
+    let ranges = side.devices.iter().filter_map(|d| d.iommu.as_ref()).flat_map(|l| l.stream_ids.iter());
+    ranges
+        .flat_map(|&(first, count)| {
+            (0..count.min(crate::pcifn::MAX_STREAMS)).filter_map(move |i| first.checked_add(i))
+        })
+        .collect()
 }

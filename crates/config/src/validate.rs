@@ -249,7 +249,21 @@ pub(crate) fn check_guest(
     let non_identity = g.memory.iter().find(|m| !m.identity).map(|m| m.path.as_str());
     let pts: Vec<_> = g.passthrough.iter().filter_map(|pt| resolve(host, pt, who, non_identity, r)).collect();
     let scmi_channel = crate::scmi::channel(g.scmi_channel, &pts, &g.path, who, r);
+    let pci = crate::pcifn::virtual_bridge(g, &pts, who, r);
     let mut wins = windows(host, g, &pts);
+    if let Some(v) = &pci {
+        let (ecam, (base, size)) = (v.ecam.0, (v.window.0 .0, v.window.1));
+        let what =
+            format!("the virtual PCIe ECAM {} (pci-ecam)", range(ecam, crate::pcifn::VIRTUAL_ECAM_SIZE));
+        wins.push(Window {
+            base: ecam,
+            size: crate::pcifn::VIRTUAL_ECAM_SIZE,
+            what,
+            path: Some(g.path.clone()),
+        });
+        let what = format!("the PCIe BAR window {} (pci-window)", range(base, size));
+        wins.push(Window { base, size, what, path: Some(g.path.clone()) });
+    }
     if let Some(base) = scmi_channel {
         // Named for the guest node, whose scmi-channel-addr moves it.
         let what = format!("the SCMI channel at {base:#x} (scmi-channel-addr)");
@@ -273,6 +287,7 @@ pub(crate) fn check_guest(
         passthrough: pts,
         scmi_channel: scmi_channel.map(ferrovisor_types::GuestPhysAddr),
         manual_start: g.manual_start,
+        pci,
     }
 }
 

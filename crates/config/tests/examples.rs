@@ -97,9 +97,12 @@ fn default_config_is_clean_and_typed() {
                 ..ScmiResources::default()
             },
             standby: false,
+            pci: None,
+            streams: vec![],
         }],
         scmi_channel: Some(GuestPhysAddr(ferrovisor_config::scmi::DEFAULT_CHANNEL)),
         manual_start: false,
+        pci: None,
     };
     let probe0 = GuestConfig {
         name: "probe0".into(),
@@ -115,6 +118,7 @@ fn default_config_is_clean_and_typed() {
         passthrough: vec![],
         scmi_channel: None,
         manual_start: false,
+        pci: None,
     };
     assert_eq!(out.config.guests, vec![linux0, probe0]);
 }

@@ -3,8 +3,9 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use ferrovisor_config::{
-    host_device, host_devices, HostDtError, HostIrqSpec, HostPlatform, PsciMethod, Trigger,
+    host_device, host_devices, HostDtError, HostIrqSpec, HostPlatform, PciWindow, PsciMethod, Trigger,
 };
+use ferrovisor_pci::{Bdf, Pin};
 use ferrovisor_types::{HostIrq, HostRegion, Mpidr};
 
 const PLAIN: &[u8] = include_bytes!("fixtures/qemu-virt-gicv3.dtb");
@@ -65,6 +66,29 @@ fn qemu_virt_gicv3_smmuv3() {
     let pcie = p.device("/pcie@10000000").unwrap();
     assert_eq!(pcie.iommu.as_ref().unwrap().smmu, "/smmuv3@9050000");
     assert!(p.hypervisor_owned().iter().any(|(path, _, why)| path == "/smmuv3@9050000" && *why == "SMMU"));
+}
+
+#[test]
+fn qemu_virt_pcie_host_bridge() {
+    let p = HostPlatform::parse(SMMU).unwrap();
+    let pci = p.pci.as_ref().unwrap();
+    assert_eq!(pci.path, "/pcie@10000000");
+    assert_eq!(pci.ecam, HostRegion::new(0x40_1000_0000, 0x1000_0000));
+    assert_eq!(pci.buses, (0, 255));
+    assert_eq!(pci.mem32, Some(PciWindow { cpu: 0x1000_0000, pci: 0x1000_0000, size: 0x2eff_0000 }));
+    assert_eq!(pci.mem64, Some(PciWindow { cpu: 0x80_0000_0000, pci: 0x80_0000_0000, size: 0x80_0000_0000 }));
+    // Slot s, pin p: SPI 3 + (s + p - 1) mod 4, level.
+    let intx = |d, pin| pci.intx(Bdf::new(0, d, 0).unwrap(), pin).map(|s| (s.irq.raw(), s.trigger));
+    assert_eq!(intx(2, Pin::A), Some((37, Trigger::Level)));
+    assert_eq!(intx(3, Pin::A), Some((38, Trigger::Level)));
+    assert_eq!(intx(3, Pin::B), Some((35, Trigger::Level)));
+    // Stream ID = requester ID (iommu-map <0 &smmu 0 0x10000>).
+    assert_eq!(pci.stream(Bdf::new(0, 2, 0).unwrap()), Some(("/smmuv3@9050000", 0x10)));
+    assert_eq!(pci.stream(Bdf::new(1, 0, 0).unwrap()), Some(("/smmuv3@9050000", 0x100)));
+    assert!(p.hypervisor_owned().iter().any(|(path, r, _)| path == "/pcie@10000000" && *r == pci.ecam));
+    // Without an SMMU the bridge has no stream IDs.
+    let plain = HostPlatform::parse(PLAIN).unwrap();
+    assert_eq!(plain.pci.as_ref().unwrap().stream(Bdf::new(0, 2, 0).unwrap()), None);
 }
 
 #[test]

@@ -143,6 +143,30 @@ fn every_rule_reports_path_and_message() {
                 &["a", "d"],
             )
         },
+        Case {
+            host: QEMU_SMMU,
+            warnings: &[("/guests/d", &["pci-ecam and pci-window are ignored: the guest has no pci-function"])],
+            ..case(
+                rule!("pci"),
+                &[
+                    ("/guests/c/pin", &["intx \"E\" is not a pin"]),
+                    ("/guests/c/typo", &["pci-function \"0:2\" is not a PCI address"]),
+                    ("/guests/b/edu", &["pci-function 00:02.0 is already passed through to guest a by /guests/a/edu"]),
+                    ("/guests/b/other", &["host INTID 38 is already forwarded to guest a by /guests/a/nvme"]),
+                    ("/guests/c/bridged", &["pci-function 01:00.0 is not on bus 0"]),
+                    ("/guests/c/placed", &["property \"guest-physical-addr\" is not for a PCIe function"]),
+                    ("/guests/c/bridge", &["host device /pcie@10000000 is the PCIe host bridge", "owned by the hypervisor"]),
+                    ("/guests/c/lonely", &["pci-function 00:04.1 is shown without function 0 of its device"]),
+                    ("/guests/c", &["the virtual PCIe ECAM 0x40000000-0x400fffff (pci-ecam) overlaps RAM"]),
+                ],
+                &["a", "d"],
+            )
+        },
+        case(
+            rule!("pci-no-smmu"),
+            &[("/guests/g/edu", &["pci-function 00:02.0: no SMMU translates its DMA"])],
+            &[],
+        ),
         case(
             rule!("standby"),
             &[
@@ -252,8 +276,8 @@ fn every_rule_reports_path_and_message() {
         case(
             rule!("source-conflict"),
             &[
-                ("/guests/g/both", &["host-device and host-physical-addr are mutually exclusive"]),
-                ("/guests/g/neither", &["missing host-device or host-physical-addr"]),
+                ("/guests/g/both", &["host-device, host-physical-addr and pci-function are mutually exclusive"]),
+                ("/guests/g/neither", &["missing host-device, host-physical-addr or pci-function"]),
                 ("/guests/g/sized", &["\"size\" is only for a raw region"]),
                 ("/guests/g/nosize", &["missing required property \"size\""]),
             ],
@@ -477,7 +501,7 @@ fn display_is_one_line_path_message_hint() {
     let out = load(QEMU, rule!("unknown-property").1, BUNDLE);
     assert_eq!(
         out.errors[0].to_string(),
-        "/guests/g: unknown property \"colour\" (hint: allowed properties here: compatible, vcpus, cpu-affinity, kernel, initrd, dtb, bootargs, scmi-channel-addr, manual-start, #address-cells, #size-cells)"
+        "/guests/g: unknown property \"colour\" (hint: allowed properties here: compatible, vcpus, cpu-affinity, kernel, initrd, dtb, bootargs, scmi-channel-addr, manual-start, pci-ecam, pci-window, #address-cells, #size-cells)"
     );
 }
 

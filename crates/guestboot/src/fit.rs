@@ -81,6 +81,7 @@ mod tests {
             passthrough: Vec::new(),
             scmi_channel: None,
             manual_start: false,
+            pci: None,
         }
     }
 
