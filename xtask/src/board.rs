@@ -34,6 +34,10 @@ pub struct BoardArgs {
     /// Put an SMMUv3 in front of PCIe (QEMU iommu=smmuv3).
     #[arg(long)]
     pub smmu: bool,
+    /// Add QEMU's edu PCI device (a DMA engine) at 00:02.0, for
+    /// pci-function = "00:02.0" (configs/qemu-virt/dma.dts; needs --smmu).
+    #[arg(long)]
+    pub edu: bool,
 }
 
 /// `512M` -> bytes; `None` for anything QEMU would not take as a size.
@@ -90,6 +94,7 @@ impl BoardArgs {
             cpu: self.cpu.clone(),
             rtc_base: self.rtc_base.clone(),
             smmu: self.smmu,
+            edu: self.edu,
             ..Machine::default()
         })
     }
@@ -100,7 +105,7 @@ mod tests {
     use super::*;
 
     fn args() -> BoardArgs {
-        BoardArgs { cpu: "max".into(), smp: 4, memory: "2G".into(), rtc_base: None, smmu: false }
+        BoardArgs { cpu: "max".into(), smp: 4, memory: "2G".into(), rtc_base: None, smmu: false, edu: false }
     }
 
     #[test]
@@ -111,6 +116,7 @@ mod tests {
             memory: "1G".into(),
             rtc_base: Some("2026-01-05T12:00:00".into()),
             smmu: true,
+            edu: true,
         }
         .machine()
         .unwrap();
@@ -118,6 +124,7 @@ mod tests {
         assert!(line.contains("-cpu cortex-a72 -smp 2 -m 1G"), "{line}");
         assert!(line.contains("-rtc base=2026-01-05T12:00:00"), "{line}");
         assert!(line.contains("iommu=smmuv3"), "{line}");
+        assert!(line.contains("-device edu,addr=2,dma_mask=0xffffffffff"), "{line}");
     }
 
     #[test]

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod boot;
+mod dma;
 mod faults;
 mod gpio;
 mod guests;
@@ -157,6 +158,11 @@ pub const TESTS: &[Test] = &[
         name: "passthrough-assign",
         about: "passthrough assign moves the RTC from a running probe (its next read aborts) to a stopped Linux guest, which has it at its next start (own address and INTID: hwclock, alarm interrupt)",
         run: passthrough_assign,
+    },
+    Test {
+        name: "dma-isolation",
+        about: "edu behind the SMMU: DMA in the guest's own RAM works (data, interrupt); aimed at another guest's page it is blocked, logged and stopped, the page unchanged",
+        run: dma::dma_isolation,
     },
     Test {
         name: "exits",

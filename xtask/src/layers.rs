@@ -8,7 +8,9 @@
 //! 1. core services: `cpus` (per-CPU state, IPIs, kicks), `irq`, `ticks`,
 //!    `console`, `logger`, `heap`, `memory`, `host`, `footprint`, `power`,
 //!    `panic`.
-//! 2. guests: `vm` (and its submodules), `passthrough`.
+//! 2. guests: `vm` (and its submodules), `passthrough`, `iommu` (the
+//!    SMMU's streams belong to guests), `pci` (the bus and the guests'
+//!    virtual host bridges).
 //! 3. `sched`: runs the vCPUs on the pCPUs.
 //! 4. `guests` (building them), `boot`, `shell`.
 //!
@@ -44,8 +46,8 @@ pub fn layer(module: &str) -> Option<u8> {
         "println" | "print" => Some(1),
         "core" => match parts.next()? {
             "cpus" | "irq" | "ticks" | "console" | "logger" | "heap" | "memory" | "host" | "footprint"
-            | "iommu" | "power" | "panic" => Some(1),
-            "vm" | "passthrough" => Some(2),
+            | "power" | "panic" => Some(1),
+            "vm" | "passthrough" | "iommu" | "pci" => Some(2),
             "sched" => Some(3),
             "guests" | "boot" => Some(4),
             _ => None,

@@ -9,6 +9,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+/// QEMU's edu device at slot 2 (INTA = INTID 37), DMA addresses up to 40
+/// bits (its default mask, 28 bits, would clamp guest RAM addresses).
+pub const EDU_DEVICE: &str = "edu,addr=2,dma_mask=0xffffffffff";
+
 /// The board: QEMU virt with EL2, GICv3 and (optionally) an SMMUv3.
 #[derive(Clone, Debug)]
 pub struct Machine {
@@ -24,6 +28,9 @@ pub struct Machine {
     pub virtualization: bool,
     /// Whether an SMMUv3 sits in front of PCIe.
     pub smmu: bool,
+    /// QEMU's `edu` PCI device (a DMA engine with an INTx) at 00:02.0,
+    /// its DMA addresses 40 bits wide.
+    pub edu: bool,
     /// `-icount shift=0`: one instruction per nanosecond of virtual time.
     pub icount: bool,
 }
@@ -37,6 +44,7 @@ impl Default for Machine {
             rtc_base: None,
             virtualization: true,
             smmu: false,
+            edu: false,
             icount: false,
         }
     }
@@ -68,6 +76,11 @@ impl Machine {
         ];
         if self.icount {
             args.extend(["-icount".into(), "shift=0,sleep=off".into()]);
+        }
+        if self.edu {
+            // A PCI device: not in the host DTB (the hypervisor enumerates
+            // the bus), so the DTB cache below need not know about it.
+            args.extend(["-device".into(), EDU_DEVICE.into()]);
         }
         if let Some(base) = &self.rtc_base {
             args.extend(["-rtc".into(), format!("base={base}")]);

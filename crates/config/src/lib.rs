@@ -61,7 +61,7 @@ pub use model::{
 };
 pub use parse::{CONFIG_COMPATIBLE, GUEST_COMPATIBLE, PASSTHROUGH_COMPATIBLE, VUART_COMPATIBLE};
 pub use pcifn::{DEFAULT_ECAM, DEFAULT_WINDOW, MAX_STREAMS, VIRTUAL_ECAM_SIZE};
-pub use plan::{heap_estimate, stage2_tables};
+pub use plan::{dma_tables, heap_estimate, stage2_tables};
 
 /// What [`load`] found: the accepted guests, and every error and warning.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -35,7 +35,7 @@ const KIB: u64 = 1024;
 ///
 /// [`MemoryRegion::host`]: crate::MemoryRegion::host
 pub fn heap_estimate(g: &GuestConfig) -> u64 {
-    stage2_tables(g).saturating_mul(HEAP_PER_TABLE)
+    (stage2_tables(g) + dma_tables(g)).saturating_mul(HEAP_PER_TABLE)
         + HEAP_PER_GUEST
         + u64::from(g.vcpus).saturating_mul(HEAP_PER_VCPU)
         + ((g.memory.len() + g.passthrough.len()) as u64).saturating_mul(HEAP_PER_NODE)
@@ -48,6 +48,23 @@ pub fn stage2_tables(g: &GuestConfig) -> u64 {
         g.memory.iter().map(|m| (m.gpa, m.host, m.size)).collect();
     maps.extend(g.passthrough.iter().flat_map(|p| p.regions.iter().map(|r| (r.gpa, r.hpa, r.size))));
     ferrovisor_stage2::tables_for(&maps) as u64
+}
+
+/// The tables a guest's devices behind the SMMU cost: its DMA context maps
+/// its RAM again (plus a table's worth for the context descriptor), and the
+/// BARs of its PCIe functions, placed at boot, add at most two stage-2
+/// tables each (a level-2 and a level-3 table).
+pub fn dma_tables(g: &GuestConfig) -> u64 {
+    let smmu = g.passthrough.iter().any(|p| p.dma == crate::DmaProtection::Iommu && !p.streams.is_empty());
+    let context = if smmu {
+        let ram: Vec<(GuestPhysAddr, HostPhysAddr, u64)> =
+            g.memory.iter().map(|m| (m.gpa, m.host, m.size)).collect();
+        ferrovisor_stage2::tables_for(&ram) as u64 + 1
+    } else {
+        0
+    };
+    let bars = g.passthrough.iter().filter(|p| p.pci.is_some() && p.regions.is_empty()).count() as u64 * 2;
+    context + bars
 }
 
 /// Host RAM and heap for the guests, in the order they are planned.

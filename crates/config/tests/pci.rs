@@ -34,4 +34,11 @@ fn accepted_functions_have_stream_intx_and_a_virtual_bridge() {
     // A guest without functions has no bridge.
     let d = out.config.guests.iter().find(|g| g.name == "d").unwrap();
     assert!(d.pci.is_none());
+    // Heap: the DMA context maps the RAM again (+1 for its descriptor),
+    // two tables per function for the BARs placed at boot.
+    let ram: Vec<_> = a.memory.iter().map(|m| (m.gpa, m.host, m.size)).collect();
+    let context = ferrovisor_stage2::tables_for(&ram) as u64 + 1;
+    assert_eq!(ferrovisor_config::dma_tables(a), context + 4);
+    assert_eq!(ferrovisor_config::dma_tables(d), 0);
+    assert!(ferrovisor_config::heap_estimate(a) > ferrovisor_config::heap_estimate(d));
 }

@@ -18,9 +18,11 @@ use vm_fdt::FdtWriter;
 
 mod error;
 mod fromconfig;
+mod pci;
 mod scmi;
 pub use error::DtbError;
 pub use fromconfig::PtNodeParts;
+pub use pci::PciDt;
 pub use scmi::{DeviceScmi, ScmiDt};
 
 /// Root `compatible` of every generated guest DTB.
@@ -156,6 +158,8 @@ pub struct GuestDtb<'a> {
     /// The guest's SCMI platform, if its devices have clocks, power
     /// domains or resets.
     pub scmi: Option<ScmiDt>,
+    /// Its virtual PCIe host bridge, if it has PCIe functions.
+    pub pci: Option<&'a PciDt>,
 }
 
 impl<'a> GuestDtb<'a> {
@@ -179,6 +183,7 @@ impl<'a> GuestDtb<'a> {
             psci_conduit: "hvc",
             passthrough: &[],
             scmi: None,
+            pci: None,
         }
     }
 }
@@ -242,6 +247,9 @@ pub fn build(dtb: &GuestDtb<'_>) -> Result<Vec<u8>, DtbError> {
     for dev in dtb.passthrough {
         write_passthrough(&mut fdt, dev)?;
     }
+    if let Some(pci) = dtb.pci {
+        pci::write(&mut fdt, pci)?;
+    }
     fdt.end_node(root)?;
     Ok(fdt.finish()?)
 }
@@ -275,6 +283,9 @@ fn write_chosen(fdt: &mut FdtWriter, dtb: &GuestDtb<'_>, uart_path: Option<&str>
     }
     if let Some(path) = uart_path {
         fdt.property_string("stdout-path", path)?;
+    }
+    if dtb.pci.is_some() {
+        fdt.property_u32("linux,pci-probe-only", 1)?;
     }
     fdt.end_node(chosen)?;
     if let Some(path) = uart_path {

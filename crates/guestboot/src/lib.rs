@@ -18,7 +18,7 @@ pub mod plan;
 mod testfdt;
 
 pub use dtb::{
-    build, DeviceScmi, DtbError, GicLayout, GuestDtb, PassthroughNode, PropValue, PtNodeParts, ScmiDt,
+    build, DeviceScmi, DtbError, GicLayout, GuestDtb, PassthroughNode, PciDt, PropValue, PtNodeParts, ScmiDt,
     CLK_PHANDLE,
 };
 pub use fit::{images_fit, reject_unfit, GENERATED_DTB_MAX};

@@ -5,26 +5,36 @@
 //! implements over the ECAM window (offset of a register given by
 //! [`Bdf::ecam_offset`]); absent functions read all-ones, as on hardware.
 //!
-//! Present so far:
 //! - [`Bdf`]: bus/device/function, its requester (stream) ID, `00:02.0` text
 //!   form and parser, ECAM offset;
 //! - [`ConfigSpace`]: the 32-bit config access trait;
+//! - [`header`]: the type-0 header, a function's identity, BAR sizing;
+//! - [`enumerate`]: the scan of bus 0;
+//! - [`assign`]: placing BARs in the host bridge's windows;
+//! - [`virt`]: a guest's virtual host bridge (what its ECAM window shows);
 //! - [`intx`]: the standard INTx swizzle and a decoder for a host bridge's
 //!   `interrupt-map` / `interrupt-map-mask` cells.
-//!
-//! Header decoding, enumeration, BAR assignment and the guest's virtual host
-//! bridge (issue 13) are not written yet.
 #![no_std]
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 extern crate alloc;
 
+pub mod assign;
 pub mod bdf;
+pub mod enumerate;
+#[cfg(test)]
+mod fake;
+pub mod header;
 pub mod intx;
+pub mod virt;
 
+pub use assign::{assign_all, AssignError, BarAllocator, Placed, Window};
 pub use bdf::{Bdf, BdfParseError};
+pub use enumerate::{enumerate_bus0, Enumeration, Function};
+pub use header::{size_bars, Bar, BarKind, FunctionId};
 pub use intx::{swizzle, IntxMap, IntxMapError, Pin};
+pub use virt::{VirtualBar, VirtualBridge, VirtualFunction};
 
 /// 32-bit access to PCI configuration space, implemented by the hypervisor
 /// over the host's ECAM window (and by fakes in tests).

@@ -75,6 +75,21 @@ pub const GERROR_EVTQ_ABT: u32 = 1 << 2;
 /// GERROR.SFM_ERR: the SMMU entered service failure mode.
 pub const GERROR_SFM: u32 = 1 << 8;
 
+/// What the active GERROR bits `active` mean, most serious first.
+pub fn gerror_names(active: u32) -> impl Iterator<Item = &'static str> {
+    [
+        (GERROR_SFM, "service failure mode (SFM_ERR)"),
+        (GERROR_CMDQ_ERR, "the command queue stopped on an error (CMDQ_ERR)"),
+        (
+            GERROR_EVTQ_ABT,
+            "an event could not be recorded: the event queue was full or its write aborted (EVTQ_ABT_ERR)",
+        ),
+    ]
+    .into_iter()
+    .filter(move |(bit, _)| active & bit != 0)
+    .map(|(_, name)| name)
+}
+
 /// CMDQ_CONS.ERR: why the command queue stopped.
 pub fn cmdq_error(cons: u32) -> &'static str {
     match (cons >> 24) & 0x7f {
@@ -157,6 +172,15 @@ impl Features {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn gerror_bits_are_named() {
+        let names: std::vec::Vec<&str> =
+            super::gerror_names(super::GERROR_EVTQ_ABT | super::GERROR_SFM).collect();
+        assert_eq!(names.len(), 2);
+        assert!(names[0].contains("SFM_ERR") && names[1].contains("EVTQ_ABT_ERR"));
+        assert_eq!(super::gerror_names(1 << 5).count(), 0);
+    }
+
     use super::*;
 
     #[test]

@@ -113,6 +113,7 @@ pub extern "C" fn primary_main(dtb_addr: usize) -> ! {
     }
     let reserved = init_memory(platform, dtb, bundle);
     let smmu = crate::core::iommu::init(platform);
+    let pci = crate::core::pci::init(platform);
     heap::note_boot_use();
     let boot_use = heap::boot_use() as u64;
     if boot_use > ferrovisor_config::BOOT_HEAP {
@@ -126,8 +127,9 @@ pub extern "C" fn primary_main(dtb_addr: usize) -> ! {
         guest_heap: ferrovisor_config::Hypervisor::guest_heap_for(heap::HEAP_SIZE as u64, boot_use),
     };
     let configs = guests::load(dtb, bundle, &hyp);
+    let configs = guests::complete_pci(configs);
     guests::create_vms(configs, options.fail_build.as_deref());
-    banner(platform, online, answered, smmu.as_deref());
+    banner(platform, online, answered, smmu.as_deref(), pci.as_deref());
 
     if let Some(uart) = &platform.console {
         if let Some(irq) = uart.irq {
@@ -224,7 +226,7 @@ fn apply_bootargs(platform: &HostPlatform) -> BootOptions {
 }
 
 /// The boot banner: what runs, on what, with which guests.
-fn banner(platform: &HostPlatform, online: usize, answered: usize, smmu: Option<&str>) {
+fn banner(platform: &HostPlatform, online: usize, answered: usize, smmu: Option<&str>, pci: Option<&str>) {
     let fp = footprint::measure();
     let ram: u64 = platform.memory.iter().map(|m| m.size).sum();
     let kib = |n: usize| n.div_ceil(1024);
@@ -249,6 +251,9 @@ fn banner(platform: &HostPlatform, online: usize, answered: usize, smmu: Option<
     }
     if let Some(smmu) = smmu {
         crate::println!("  smmu:      {smmu}");
+    }
+    if let Some(pci) = pci {
+        crate::println!("  pci:       {pci}");
     }
     crate::println!(
         "  boot:      {} counter ticks since reset ({} us)",

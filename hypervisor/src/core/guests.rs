@@ -70,6 +70,26 @@ pub fn load(host_dtb: &[u8], bundle: Option<&[u8]>, hyp: &Hypervisor) -> Vec<Gue
     outcome.config.guests
 }
 
+/// Places the BARs of each guest's PCIe functions (`core::pci::complete`);
+/// a guest whose functions cannot all be given is rejected, with a line
+/// naming its config node.
+pub fn complete_pci(
+    configs: alloc::vec::Vec<ferrovisor_config::GuestConfig>,
+) -> alloc::vec::Vec<ferrovisor_config::GuestConfig> {
+    let mut kept = alloc::vec::Vec::new();
+    for mut config in configs {
+        match crate::core::pci::complete(&mut config) {
+            Ok(()) => kept.push(config),
+            Err(r) => {
+                let line = alloc::format!("{}: {} (hint: {})", r.path, r.message, r.hint);
+                log::error!("guest {} cannot be built: {line}", config.name);
+                reject(&config.name, line);
+            }
+        }
+    }
+    kept
+}
+
 fn global_error(message: String) {
     log::error!("config error: {message}");
     REGISTRY.lock().global_errors.push(message);

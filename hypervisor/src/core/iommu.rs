@@ -4,18 +4,31 @@
 //! nowhere: its transactions abort and each is logged with its stream
 //! (the PCIe requester ID, shown as bus:device.function), the address and
 //! the direction.
+//!
+//! A guest's device gets its stream pointed at the guest's DMA context
+//! ([`attach`], from `vm::dma`) while the guest runs with the device. A
+//! DMA outside the guest's memory faults: it is logged with the guest's
+//! name, and the stream is switched to abort ("contained"): the device
+//! can DMA nowhere until its guest restarts. The hypervisor and the other
+//! guests never see a write of it.
 
 use crate::core::irq::{self, Outcome};
 use crate::platform::gicv3;
 use crate::platform::smmuv3::{self, Smmu};
 use alloc::string::String;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
 use ferrovisor_config::HostPlatform;
 use ferrovisor_smmu::event::Event;
+use ferrovisor_smmu::ste;
 use ferrovisor_types::HostIrq;
 use spin::Mutex;
 
 static SMMU: Mutex<Option<Smmu>> = Mutex::new(None);
+/// The guest each stream is attached to (VM id + 1; 0: none).
+static STREAM_OWNER: [AtomicU16; STREAMS] = [const { AtomicU16::new(0) }; STREAMS];
+/// Streams stopped after a fault (until their guest attaches them again).
+static CONTAINED: [AtomicBool; STREAMS] = [const { AtomicBool::new(false) }; STREAMS];
+const STREAMS: usize = 1 << smmuv3::STREAM_LOG2;
 /// Events reported so far, and events the SMMU lost to a full queue.
 static EVENTS: AtomicU64 = AtomicU64::new(0);
 static LOST: AtomicU64 = AtomicU64::new(0);
@@ -72,9 +85,93 @@ fn bdf(sid: u32) -> (u32, u32, u32) {
     ((sid >> 8) & 0xff, (sid >> 3) & 0x1f, sid & 7)
 }
 
-fn report(e: Event) {
+/// Whether the SMMU is set up and translating.
+pub fn running() -> bool {
+    SMMU.lock().is_some()
+}
+
+/// Points `streams` at the context descriptor at `cd` (physical, 64-byte
+/// aligned) for guest `vm_id`. On an error the streams are left detached.
+pub fn attach(vm_id: usize, streams: &[u32], cd: u64) -> Result<(), String> {
+    let mut guard = SMMU.lock();
+    let smmu = guard.as_mut().ok_or_else(|| String::from("the SMMU is not running"))?;
+    let owner = u16::try_from(vm_id + 1).unwrap_or(u16::MAX);
+    for &sid in streams {
+        let Some(slot) = STREAM_OWNER.get(sid as usize) else {
+            return Err(alloc::format!("stream {sid:#x} is beyond the stream table"));
+        };
+        slot.store(owner, Ordering::Release);
+        if let Some(c) = CONTAINED.get(sid as usize) {
+            c.store(false, Ordering::Release);
+        }
+        if let Err(e) = smmu.set_stream(sid, ste::stage1(cd)) {
+            slot.store(0, Ordering::Release);
+            return Err(alloc::format!("stream {sid:#x}: {e}"));
+        }
+    }
+    Ok(())
+}
+
+/// Takes `streams` away from their guest: they abort again (and their
+/// faults are reported as "no guest has this device"), and `asid`'s TLB
+/// entries are dropped.
+pub fn detach(streams: &[u32], asid: u16) {
+    let mut guard = SMMU.lock();
+    let Some(smmu) = guard.as_mut() else { return };
+    for &sid in streams {
+        if let Some(slot) = STREAM_OWNER.get(sid as usize) {
+            slot.store(0, Ordering::Release);
+        }
+        if let Err(e) = smmu.set_stream(sid, ste::unassigned()) {
+            log::error!("smmu: stream {sid:#x} could not be detached: {e}");
+        }
+    }
+    if let Err(e) = smmu.forget_asid(asid) {
+        log::error!("smmu: TLB entries of ASID {asid} could not be dropped: {e}");
+    }
+}
+
+/// What stream `sid` does for guest `vm_id` now (for the shell).
+pub fn state(sid: u32, vm_id: usize) -> &'static str {
+    if owner(sid) != Some(vm_id) {
+        "detached: its DMA aborts"
+    } else if CONTAINED.get(sid as usize).is_some_and(|c| c.load(Ordering::Acquire)) {
+        "stopped after a fault"
+    } else {
+        "attached"
+    }
+}
+
+/// The guest stream `sid` is attached to, by VM id.
+pub fn owner(sid: u32) -> Option<usize> {
+    let o = STREAM_OWNER.get(sid as usize).map_or(0, |o| o.load(Ordering::Acquire));
+    usize::from(o).checked_sub(1)
+}
+
+/// Reports event `e` (logged if `log`: the first of its stream in a
+/// batch); returns the stream to contain if a guest's device caused it
+/// (its DMA is then stopped: the stream aborts quietly until the guest
+/// restarts, which attaches it again).
+fn report(e: Event, log: bool) -> Option<u32> {
     EVENTS.fetch_add(1, Ordering::Relaxed);
     let (b, d, f) = bdf(e.stream);
+    let guest = owner(e.stream).and_then(crate::core::vm::by_id);
+    if !log {
+        return guest.map(|_| e.stream);
+    }
+    if let Some(vm) = guest {
+        let (dir, addr) = match e.addr {
+            Some(addr) => (if e.read { "read from" } else { "write to" }, addr),
+            None => ("access", 0),
+        };
+        log::warn!(
+            "smmu: DMA {dir} {addr:#x} by stream {:#x} ({b:02x}:{d:02x}.{f}) of guest {} blocked: outside its guest's memory ({}); its DMA is stopped until the guest restarts",
+            e.stream,
+            vm.name,
+            smmuv3::event_name(&e),
+        );
+        return Some(e.stream);
+    }
     let why = match e.code {
         0x04 => "no guest has this device",
         0x02 => "stream ID beyond the stream table",
@@ -94,10 +191,42 @@ fn report(e: Event) {
             smmuv3::event_name(&e)
         ),
     }
+    None
 }
 
 fn on_events(_: HostIrq) -> Outcome {
-    let lost = SMMU.lock().as_mut().is_some_and(|s| s.take_events(report));
+    let mut guard = SMMU.lock();
+    let Some(smmu) = guard.as_mut() else { return Outcome::Done };
+    // Streams seen in this batch (no allocation in an interrupt handler):
+    // each is logged once and, if a guest's, stopped; a stream past the
+    // first 8 of a batch is logged (and stopped) when it faults again.
+    let mut seen = [None; 8];
+    let (mut n, mut quiet) = (0, 0u64);
+    let lost = smmu.take_events(|e| {
+        let first = !seen.contains(&Some((e.stream, true))) && !seen.contains(&Some((e.stream, false)));
+        if !first {
+            quiet += 1;
+        }
+        let contain = report(e, first);
+        if first {
+            if let Some(slot) = seen.get_mut(n) {
+                *slot = Some((e.stream, contain.is_some()));
+                n += 1;
+            }
+        }
+    });
+    let contain = seen.into_iter().flatten().filter(|&(_, c)| c).map(|(sid, _)| Some(sid));
+    if quiet > 0 {
+        log::warn!("smmu: {quiet} more blocked DMA event(s) of the same stream(s)");
+    }
+    for sid in contain.flatten() {
+        if smmu.set_stream(sid, ste::abort()).is_err() {
+            log::error!("smmu: stream {sid:#x} could not be stopped");
+        } else if let Some(c) = CONTAINED.get(sid as usize) {
+            c.store(true, Ordering::Release);
+        }
+    }
+    drop(guard);
     if lost {
         LOST.fetch_add(1, Ordering::Relaxed);
         log::warn!("smmu: its event queue overflowed: some events were lost");
@@ -107,7 +236,10 @@ fn on_events(_: HostIrq) -> Outcome {
 
 fn on_global_error(_: HostIrq) -> Outcome {
     let active = SMMU.lock().as_mut().map_or(0, |s| s.take_global_errors());
-    if active != 0 {
+    for name in ferrovisor_smmu::regs::gerror_names(active) {
+        log::error!("smmu: global error: {name}");
+    }
+    if ferrovisor_smmu::regs::gerror_names(active).next().is_none() && active != 0 {
         log::error!("smmu: global error {active:#x} (GERROR)");
     }
     Outcome::Done

@@ -20,6 +20,7 @@ pub mod logger;
 pub mod memory;
 pub mod panic;
 pub mod passthrough;
+pub mod pci;
 pub mod power;
 pub mod sched;
 pub mod ticks;

@@ -8,6 +8,7 @@
 
 pub mod blobs;
 pub mod devreset;
+pub mod ecam;
 pub mod gicv3;
 pub mod heap;
 pub mod hostram;

@@ -233,6 +233,31 @@ impl Smmu {
         active
     }
 
+    /// Points stream `sid` at `ste` (a guest's context, abort, or
+    /// unassigned) and makes the SMMU forget what it cached of the old
+    /// entry and its context descriptor.
+    pub fn set_stream(&mut self, sid: u32, ste: Ste) -> Result<(), SmmuError> {
+        let slot = usize::try_from(sid).ok().and_then(|i| self.streams.0.get_mut(i));
+        let Some(slot) = slot else { return Err(SmmuError::Unusable("stream ID beyond the stream table")) };
+        // Word 0 (valid bit, config) last: the SMMU never sees a valid
+        // entry with stale words (a running stream has its entry
+        // invalidated below in any case).
+        for (dst, src) in slot.iter_mut().zip(ste.iter()).skip(1) {
+            *dst = *src;
+        }
+        barrier::dsb(barrier::ISHST);
+        if let (Some(dst), Some(src)) = (slot.first_mut(), ste.first()) {
+            *dst = *src;
+        }
+        self.run(&[Command::CfgiSte { sid }, Command::CfgiCd { sid }])
+    }
+
+    /// Drops every TLB entry tagged with `asid` (a guest's DMA context
+    /// going away or changing).
+    pub fn forget_asid(&mut self, asid: u16) -> Result<(), SmmuError> {
+        self.run(&[Command::TlbiAsid { asid }])
+    }
+
     /// Number of streams the table covers.
     pub fn streams(&self) -> usize {
         STREAMS

@@ -322,6 +322,15 @@ fn guest_resume(args: &[&str]) {
     }
 }
 
+/// How `passthrough list` names a pass-through's device.
+fn device_name(pt: &ferrovisor_config::PassthroughConfig) -> alloc::string::String {
+    match (&pt.host_device, pt.pci) {
+        (Some(path), _) => path.clone(),
+        (None, Some(f)) => alloc::format!("pci {}", f.bdf),
+        (None, None) => alloc::string::String::from("raw region"),
+    }
+}
+
 fn passthrough_list(_: &[&str]) {
     use ferrovisor_config::DmaProtection;
     let mut any = false;
@@ -329,8 +338,8 @@ fn passthrough_list(_: &[&str]) {
         for (index, pt) in g.config.passthrough.iter().enumerate() {
             any = true;
             if !g.has_device(index) {
-                let device = pt.host_device.as_deref().unwrap_or("raw region");
-                let holder = vm::assign::holder(device)
+                let device = device_name(pt);
+                let holder = vm::assign::holder(&device)
                     .map_or(alloc::string::String::from("nobody has it"), |(o, _)| {
                         alloc::format!("guest {} has it", o.name)
                     });
@@ -338,19 +347,23 @@ fn passthrough_list(_: &[&str]) {
                 continue;
             }
             let dma = match pt.dma {
-                DmaProtection::None => "no DMA (not a bus master)",
-                DmaProtection::Iommu => "DMA behind the SMMU",
-                DmaProtection::UnprotectedAcknowledged => {
-                    "DMA UNPROTECTED (acknowledged; identity-mapped RAM)"
+                DmaProtection::None => alloc::string::String::from("dma: not a bus master"),
+                DmaProtection::Iommu => {
+                    let streams: alloc::vec::Vec<alloc::string::String> = pt
+                        .streams
+                        .iter()
+                        .map(|&sid| alloc::format!("{sid:#x} {}", crate::core::iommu::state(sid, g.id)))
+                        .collect();
+                    let ctx = g.dma.as_ref().map_or(alloc::string::String::new(), |c| {
+                        alloc::format!("; context ASID {}, {} table(s)", c.asid(), c.table_count())
+                    });
+                    alloc::format!("dma: smmu (stream {}{ctx})", streams.join(", "))
                 }
+                DmaProtection::UnprotectedAcknowledged => alloc::string::String::from(
+                    "dma: identity, acknowledged (UNPROTECTED: it can reach all host memory)",
+                ),
             };
-            println!(
-                "  {} -> guest {} ({}); {}",
-                pt.host_device.as_deref().unwrap_or("raw region"),
-                g.name,
-                pt.name,
-                dma
-            );
+            println!("  {} -> guest {} ({}); {}", device_name(pt), g.name, pt.name, dma);
             for r in &pt.regions {
                 println!(
                     "      mmio  host {:#x} -> guest {:#x}, {:#x} bytes (device memory, no trap)",

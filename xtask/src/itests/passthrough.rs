@@ -118,7 +118,7 @@ pub(crate) fn virtio_blk(env: &Env) -> Result<()> {
         ],
     ));
     steps.push(Step::Send("passthrough list\r".into()));
-    steps.push(Step::Expect("DMA UNPROTECTED (acknowledged".into()));
+    steps.push(Step::Expect("dma: identity, acknowledged (UNPROTECTED".into()));
     steps.push(Step::Send("halt\r".into()));
     steps.push(Step::Expect("ferrovisor: halting".into()));
     let text = linux_session(&boot, steps)?;

@@ -287,3 +287,30 @@ fn scmi_platform_and_device_links() {
     assert_eq!(t.u32s(p, "power-domains"), [pd, 1]);
     assert_eq!(t.prop("/apb-pclk", "phandle"), None, "no fixed clock needed");
 }
+
+#[test]
+fn virtual_pci_host_bridge() {
+    let pci = PciDt {
+        ecam: GuestPhysAddr(0x3f00_0000),
+        window: (GuestPhysAddr(0x1000_0000), 0x2eff_0000),
+        intx: alloc::vec![(2, 1, GuestIrq::of::<37>()), (3, 1, GuestIrq::of::<60>())],
+    };
+    let t = Tree::parse(&build(&GuestDtb { pci: Some(&pci), ..full() }).unwrap());
+    let n = "/pcie@3f000000";
+    assert_eq!(t.str(n, "compatible"), "pci-host-ecam-generic");
+    assert_eq!(t.str(n, "device_type"), "pci");
+    assert_eq!(t.u64s(n, "reg"), [0x3f00_0000, 0x10_0000]);
+    assert_eq!(t.u32s(n, "bus-range"), [0, 0]);
+    assert_eq!(t.u32s(n, "ranges"), [0x0200_0000, 0, 0x1000_0000, 0, 0x1000_0000, 0, 0x2eff_0000]);
+    assert_eq!(t.u32s(n, "interrupt-map-mask"), [0xf800, 0, 0, 7]);
+    let gic = t.u32s("/intc@8000000", "phandle")[0];
+    assert_eq!(
+        t.u32s(n, "interrupt-map"),
+        [0x1000, 0, 0, 1, gic, 0, 0, 0, 5, 4, 0x1800, 0, 0, 1, gic, 0, 0, 0, 28, 4]
+    );
+    assert_eq!(t.u32s("/chosen", "linux,pci-probe-only"), [1]);
+    // Without functions: no node, no probe-only.
+    let t = Tree::parse(&build(&full()).unwrap());
+    assert!(!t.has(n));
+    assert!(t.prop("/chosen", "linux,pci-probe-only").is_none());
+}

@@ -26,6 +26,9 @@
 //! | `hvcimm` | `hvc #1`, expected to be undefined at the HVC itself (not an SMCCC call) | `undefined esr=.. elr=.. hvc_at=..` |
 //! | `sysreg=N` | N reads of PMCR_EL0 (ferrovisor: trapped, read as zero) | `n=.. pmcr=..` |
 //! | `sleep=MS` | waits MS ms polling the virtual counter (no exits) | `ms=..` |
+//! | `edu` | QEMU's edu PCI device at `probe.ecam`: identification, DMA of 2 KiB into the device and back (data checked), its INTx (`probe.eduintid`) on completion | `cfg=.. bar0=.. id=.. dma=done data=ok intid=.. irq=yes` |
+//! | `edudma=ADDR` | edu DMAs to ADDR (an attack), then to the probe's own RAM: PASS if that second DMA did not land (the SMMU stopped the device) | `target=.. dma=done contained=yes` |
+//! | `guard=ADDR` | fills the page at ADDR and checks it every 10 ms for `probe.guardms` ms (default 5000) | `page=.. ms=.. unchanged` |
 //!
 //! Each test prints its own `PROBE <name> <test>: PASS|FAIL <detail>` line and
 //! returns whether it passed. Unknown names FAIL. In `probe.tests`, the
@@ -33,6 +36,7 @@
 //! with a digit (`mmioread=0x09010000,1000`).
 
 mod access;
+mod edu;
 mod faults;
 mod hvc;
 mod load;
@@ -84,6 +88,15 @@ pub struct TestOptions {
     /// `probe.printgap=US`: `print` sleeps this many microseconds (WFI until
     /// the virtual timer) after each line (default 0).
     pub print_gap_us: u64,
+    /// `probe.ecam=ADDR`: the PCIe ECAM window the `edu` tests scan (bus 0;
+    /// default 0x3f00_0000, a ferrovisor guest's virtual host bridge;
+    /// natively QEMU virt's is at 0x40_1000_0000).
+    pub ecam: u64,
+    /// `probe.eduintid=INTID`: the edu function's INTx interrupt (default
+    /// 37: slot 2, INTA on QEMU virt).
+    pub edu_intid: u32,
+    /// `probe.guardms=MS`: how long `guard` watches its page (default 5000).
+    pub guard_ms: u64,
 }
 
 impl TestOptions {
@@ -97,6 +110,9 @@ impl TestOptions {
         irq_hold_ms: 0,
         expect_desched: false,
         print_gap_us: 0,
+        ecam: 0x3f00_0000,
+        edu_intid: 37,
+        guard_ms: 5000,
     };
 
     /// Takes one `probe.x=v` word; false if it is not a test option or its
@@ -126,6 +142,11 @@ impl TestOptions {
             "probe.irqhold" if v <= 1000 => self.irq_hold_ms = v,
             "probe.expect_desched" if v <= 1 => self.expect_desched = v == 1,
             "probe.printgap" if v <= 1_000_000 => self.print_gap_us = v,
+            "probe.guardms" if v <= 600_000 => self.guard_ms = v,
+            "probe.ecam" if v.is_multiple_of(1 << 20) => self.ecam = v,
+            "probe.eduintid" if (32..=u64::from(crate::gic::MAX_INTID)).contains(&v) => {
+                self.edu_intid = v as u32
+            }
             _ => return false,
         }
         true
@@ -208,6 +229,9 @@ pub fn run(env: &Env, test: &str) -> bool {
             crate::end()
         }
         ("dtnode", Some(name)) => dtnode(env, test, name),
+        ("edu", None) => edu::run(env, test),
+        ("edudma", Some(addr)) => edu::attack(env, test, addr),
+        ("guard", Some(addr)) => edu::guard(env, test, addr),
         ("echo", None) => echo(test),
         ("idregs", None) => idregs(test),
         _ => report!(test, false, "unknown test"),

@@ -92,6 +92,7 @@ fn take_away(vm: &Arc<Vm>, index: usize) -> Result<(), ControlError> {
     }
     vm.set_device(index, false);
     crate::core::passthrough::give_up(vm, index);
+    super::dma::detach_device(vm, index);
     scmi::reset_device(vm, index, pt);
     vm.vgic_update(|vgic, _| vm.forwards.unlink_device(index, vgic));
     scmi::set_mapped(vm, index, pt, false);

@@ -120,6 +120,22 @@ pub fn create(id: usize, config: GuestConfig) -> Result<Arc<Vm>, BuildError> {
             VmBuildError::new(&config, &config.path, Failure::Window { what: "SCMI channel", error: e })
         })?;
     }
+    let dma = if super::dma::needed(&config) {
+        if !crate::core::iommu::running() {
+            return Err(VmBuildError::new(&config, &config.path, Failure::NoSmmu));
+        }
+        let ctx = super::dma::DmaContext::new(vmid, &ram_ranges)
+            .map_err(|e| VmBuildError::new(&config, &config.path, Failure::Stage2(e)))?;
+        Some(ctx)
+    } else {
+        None
+    };
+    if let Some(vpci) = &config.pci {
+        let ecam = crate::core::pci::vecam::VirtualEcam::new(&config);
+        mmio.insert(vpci.ecam, ferrovisor_config::VIRTUAL_ECAM_SIZE, Box::new(ecam)).map_err(|e| {
+            VmBuildError::new(&config, &vpci.path, Failure::Window { what: "virtual PCIe ECAM", error: e })
+        })?;
+    }
     let unbootable = match &config.kernel {
         None => Some("its config names no kernel image".to_string()),
         Some(_) => None,
@@ -141,6 +157,7 @@ pub fn create(id: usize, config: GuestConfig) -> Result<Arc<Vm>, BuildError> {
         reset_requested: AtomicBool::new(false),
         forwards,
         scmi,
+        dma,
         assigned: config.passthrough.iter().map(|pt| AtomicBool::new(!pt.standby)).collect(),
         config,
     };
@@ -235,6 +252,17 @@ fn guest_dtb(vm: &Vm, initrd: Option<(GuestPhysAddr, u64)>) -> Result<Vec<u8>, L
         .collect();
     let nodes: Vec<PassthroughNode<'_>> = devices.iter().map(PtNodeParts::node).collect();
     let gic = host::gic_layout();
+    let pci = vm.config.pci.as_ref().map(|v| ferrovisor_guestboot::PciDt {
+        ecam: v.ecam,
+        window: v.window,
+        intx: vm
+            .devices()
+            .filter_map(|(_, pt)| {
+                let (f, route) = (pt.pci?, pt.irqs.first()?);
+                Some((f.bdf.device(), f.pin?.register(), route.guest))
+            })
+            .collect(),
+    });
     let spec = GuestDtb {
         bootargs: vm.config.bootargs.as_deref(),
         initrd,
@@ -247,6 +275,7 @@ fn guest_dtb(vm: &Vm, initrd: Option<(GuestPhysAddr, u64)>) -> Result<Vec<u8>, L
             clocks: !agent.view.clocks.is_empty(),
             resets: !agent.view.resets.is_empty(),
         }),
+        pci: pci.as_ref(),
         // QEMU virt's timer PPIs, the `hvc` PSCI conduit.
         ..GuestDtb::new(&vm.name, vm.vcpus.len(), &memory, GicLayout::new(gic.0, gic.1))
     };

@@ -21,6 +21,8 @@ pub type ControlError = String;
 /// passed-through devices: interrupts masked and deactivated, devices
 /// reset, power domains off (docs/passthrough.md, lifecycle).
 fn power_off_all(vm: &Vm) {
+    super::dma::detach_all(vm);
+    crate::core::pci::quiesce(&vm.config);
     crate::core::passthrough::quiesce(vm);
     super::scmi::quiesce(vm);
     for v in &vm.vcpus {
@@ -59,6 +61,9 @@ pub fn start(vm: &Arc<Vm>) -> Result<(), ControlError> {
     vm.set_state(VmState::Stopped);
     kick_all(vm);
     quiesce(vm)?;
+    // No DMA of the last run lands in the fresh images.
+    super::dma::detach_all(vm);
+    crate::core::pci::quiesce(&vm.config);
     let entry = build::load_images(vm).map_err(|e| alloc::format!("guest {}: {e}", vm.name))?;
     crate::core::passthrough::quiesce(vm);
     super::scmi::quiesce(vm);
@@ -76,6 +81,7 @@ pub fn start(vm: &Arc<Vm>) -> Result<(), ControlError> {
     // With the fresh vGIC: the device interrupts stay off until the guest
     // enables them.
     super::scmi::map_at_start(vm);
+    super::dma::attach_all(vm).map_err(|e| alloc::format!("guest {}: DMA through the SMMU: {e}", vm.name))?;
     for (i, v) in vm.vcpus.iter().enumerate() {
         *v.power.lock() = if i == 0 { VcpuPower::OnPending } else { VcpuPower::Off };
         *v.start.lock() = if i == 0 { Some(entry) } else { None };

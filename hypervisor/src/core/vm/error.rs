@@ -48,6 +48,8 @@ pub enum Failure {
         /// Why.
         reason: &'static str,
     },
+    /// A device's DMA needs the SMMU, which is not running.
+    NoSmmu,
     /// `ferrovisor.fail-build=NAME` asked for this failure (a test).
     Injected,
 }
@@ -87,6 +89,10 @@ impl VmBuildError {
             Failure::Vgic(e) => alloc::format!("virtual GIC: {e:?}"),
             Failure::Forwarding(e) => alloc::format!("forwarded interrupts: {e}"),
             Failure::HostIrq { irq, reason } => alloc::format!("host interrupt {irq}: {reason}"),
+            Failure::NoSmmu => {
+                "its devices' DMA must go through the SMMU, which is not running (see the boot log)"
+                    .to_string()
+            }
             Failure::Injected => {
                 alloc::format!("build failure injected by ferrovisor.fail-build={}", self.guest)
             }
@@ -104,6 +110,9 @@ impl VmBuildError {
             }
             Failure::Vgic(_) => "a guest has 1 to 8 vCPUs",
             Failure::Forwarding(_) | Failure::HostIrq { .. } => BUG_HINT,
+            Failure::NoSmmu => {
+                "the guest is not started without DMA isolation: check the smmu line of the boot banner"
+            }
             Failure::Injected => "a test option: remove ferrovisor.fail-build from the boot arguments",
         }
     }

@@ -11,6 +11,7 @@ pub mod build;
 pub mod console;
 pub mod control;
 pub mod devices;
+pub mod dma;
 pub mod error;
 pub mod exit;
 pub mod fast;
@@ -213,6 +214,8 @@ pub struct Vm {
     pub reset_requested: AtomicBool,
     /// Its SCMI agent, if its devices have clocks, power domains or resets.
     pub scmi: Option<scmi::Agent>,
+    /// Its DMA context behind the SMMU, if a device of it is behind one.
+    pub dma: Option<dma::DmaContext>,
     /// Its forwarded interrupts (host to guest INTID), from the config:
     /// the one table the exit fast path, the slow path, the vGIC links and
     /// the shell use. The interrupts of a device it does not have now are
