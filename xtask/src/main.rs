@@ -66,7 +66,13 @@ enum Command {
     ///
     /// Boots --config (default: the bench probe), waits for --until on the
     /// console, types `vcpu list` and `halt`, and prints the summary
-    /// (docs/benchmarks.md, "How to profile").
+    /// (docs/benchmarks.md, "How to profile"). Counts cover the whole run,
+    /// boot included; unless --rtc-base is given the RTC starts at
+    /// 2020-01-01 on the virtual clock, so runs repeat exactly. Guest
+    /// instructions are split by address only (the plugin API QEMU 7.2
+    /// takes gives no exception level): upper-half VAs are "guest kernel",
+    /// lower-half ones "guest low" (Linux user space, and all of a
+    /// bare-metal guest).
     Profile(profile::ProfileArgs),
 }
 
