@@ -50,5 +50,6 @@ pub fn run() -> Result<()> {
         "-D",
         "warnings",
     ])?;
+    crate::profile::clippy_plugin(&paths::root())?;
     test::host_tests()
 }

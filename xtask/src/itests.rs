@@ -226,6 +226,11 @@ pub const TESTS: &[Test] = &[
         about: "with ferrovisor.halt-when-idle the board powers off by itself once every guest has stopped",
         run: memory::halt_when_idle,
     },
+    Test {
+        name: "profile",
+        about: "`cargo xtask profile` on the bench probe: hypervisor and guest instructions split apart, the exit path counted once per exit at least",
+        run: crate::profile::itest,
+    },
 ];
 
 const TIMEOUT: Duration = Duration::from_secs(90);

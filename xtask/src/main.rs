@@ -17,6 +17,8 @@ mod itests;
 mod layers;
 mod paths;
 mod placement;
+mod profile;
+mod profile_report;
 mod qemu;
 mod run;
 mod setup;
@@ -57,6 +59,21 @@ enum Command {
     /// Measure deterministically under QEMU -icount: boot instructions and
     /// footprint (docs/benchmarks.md).
     Bench(bench::BenchArgs),
+    /// Count where every instruction goes, under QEMU -icount with a TCG
+    /// plugin (tools/profile-plugin, GPL): per pCPU, instructions in the
+    /// hypervisor, guest kernel and guest low VAs; the hottest hypervisor
+    /// functions; exits and hypervisor instructions per exit.
+    ///
+    /// Boots --config (default: the bench probe), waits for --until on the
+    /// console, types `vcpu list` and `halt`, and prints the summary
+    /// (docs/benchmarks.md, "How to profile"). Counts cover the whole run,
+    /// boot included; unless --rtc-base is given the RTC starts at
+    /// 2020-01-01 on the virtual clock, so runs repeat exactly. Guest
+    /// instructions are split by address only (the plugin API QEMU 7.2
+    /// takes gives no exception level): upper-half VAs are "guest kernel",
+    /// lower-half ones "guest low" (Linux user space, and all of a
+    /// bare-metal guest).
+    Profile(profile::ProfileArgs),
 }
 
 fn main() {
@@ -67,6 +84,7 @@ fn main() {
         Command::Validate(args) => validate::run(args),
         Command::Build(args) => build::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Profile(args) => profile::run(args),
         Command::Check => check::run(),
         Command::Images(args) => images::run(args),
     };
