@@ -191,6 +191,7 @@ pub fn itest(_: &crate::itests::Env) -> Result<()> {
         memory: "2G".into(),
         rtc_base: None,
         smmu: false,
+        edu: false,
     };
     let args = ProfileArgs {
         config: None,
