@@ -165,6 +165,11 @@ pub const TESTS: &[Test] = &[
         run: dma::dma_isolation,
     },
     Test {
+        name: "linux-nvme",
+        about: "stock Linux drives a passed-through PCIe NVMe controller on its virtual ECAM bridge, behind the SMMU, RAM not identity mapped: sha256 of the disk reads back, a write lands in the image",
+        run: dma::linux_nvme,
+    },
+    Test {
         name: "exits",
         about: "10,000 reads of a passed-through register cost no exits; a forwarded interrupt costs one exit, none on EOI",
         run: exits,

@@ -159,6 +159,18 @@ pub fn virtio_disk(path: &Path) -> Vec<String> {
     ]
 }
 
+/// QEMU arguments that attach `path` (a raw image) as an NVMe controller at
+/// PCI 00:03.0 (INTA = INTID 38). A PCI device: the host DTB does not
+/// change.
+pub fn nvme_disk(path: &Path) -> Vec<String> {
+    vec![
+        "-drive".into(),
+        format!("file={},if=none,format=raw,id=nvme0", path.display()),
+        "-device".into(),
+        "nvme,serial=ferrovisor0,drive=nvme0,addr=3".into(),
+    ]
+}
+
 /// Boot arguments that run `bootcmd` in the shell at boot.
 pub fn bootargs_for(bootcmd: Option<&str>) -> Result<String> {
     match bootcmd {

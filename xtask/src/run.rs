@@ -36,6 +36,10 @@ pub struct RunArgs {
     /// virtio-mmio transport (for configs/qemu-virt/virtio-blk.dts).
     #[arg(long, value_name = "FILE")]
     pub disk: Option<PathBuf>,
+    /// Attach this raw disk image as a PCIe NVMe controller at 00:03.0
+    /// (for configs/qemu-virt/nvme.dts; needs --smmu).
+    #[arg(long, value_name = "FILE")]
+    pub nvme: Option<PathBuf>,
     /// Pass one more argument to QEMU (repeatable), e.g. --qemu=-d --qemu=guest_errors,
     /// or --qemu=-monitor --qemu=telnet:127.0.0.1:4444,server,nowait to reach the QEMU
     /// monitor from another terminal (`telnet 127.0.0.1 4444`).
@@ -62,6 +66,12 @@ pub fn run(args: RunArgs) -> Result<()> {
             bail!("--disk {}: no such file", disk.display());
         }
         extra.extend(qemu::virtio_disk(disk));
+    }
+    if let Some(disk) = &args.nvme {
+        if !disk.is_file() {
+            bail!("--nvme {}: no such file", disk.display());
+        }
+        extra.extend(qemu::nvme_disk(disk));
     }
     let boot = Boot { image: built.image, bundle: Some(built.bundle), bootargs, extra };
     let mut cmd = qemu::command(&machine, &boot);

@@ -12,8 +12,13 @@ pub(crate) fn linux_ready(name: &str) -> String {
 }
 
 pub(crate) fn linux_session(boot: &Boot, steps: Vec<Step>) -> Result<String> {
+    linux_session_on(&Machine::default(), boot, steps)
+}
+
+/// [`linux_session`] on another board (an SMMU, a PCI device).
+pub(crate) fn linux_session_on(machine: &Machine, boot: &Boot, steps: Vec<Step>) -> Result<String> {
     run_session(
-        &Machine::default(),
+        machine,
         boot,
         Script { steps, forbid: vec![], expect_exit: true, timeout: LINUX_TIMEOUT, expect_panic: false },
     )

@@ -93,28 +93,64 @@ pub(crate) fn linux_rtc_remap(env: &Env) -> Result<()> {
     rtc_test(env, "rtc-remap.dts", 64, "c000000")
 }
 
-pub(crate) fn virtio_blk(env: &Env) -> Result<()> {
+/// The marker a disk test writes at sector 100 of its disk.
+const DISK_MARKER: &str = "FERROVISOR-WROTE-THIS";
+
+/// A 4 MiB test disk with a known pattern under target/ferrovisor, and
+/// its sha256 as `sha256sum` prints it.
+pub(crate) fn test_disk(name: &str) -> Result<(std::path::PathBuf, String)> {
     use std::io::Write;
-    let disk = paths::out().join("test-disk.img");
+    let disk = paths::out().join(name);
     let data: Vec<u8> =
         (0..4u32 * 1024 * 1024).map(|i| (i.wrapping_mul(7).wrapping_add(13) % 251) as u8).collect();
     std::fs::File::create(&disk).and_then(|mut f| f.write_all(&data)).context("writing the test disk")?;
     let out = std::process::Command::new("sha256sum").arg(&disk).output().context("running sha256sum")?;
     let sum = String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap_or("").to_string();
     anyhow::ensure!(sum.len() == 64, "sha256sum printed no digest");
+    Ok((disk, sum))
+}
+
+/// The guest commands that check a test disk seen as `dev` (`/dev/vda`):
+/// its sha256, then a write of [`DISK_MARKER`] at sector 100, synced.
+pub(crate) fn disk_checks(dev: &str, sum: &str) -> [(String, String); 2] {
+    [
+        (format!("sha256sum {dev}"), format!("{sum}  {dev}")),
+        (
+            format!("echo {DISK_MARKER} | dd of={dev} bs=512 seek=100 conv=notrunc && sync && echo W=$((1+1))"),
+            "W=2".into(),
+        ),
+    ]
+}
+
+/// Whether the guest's write of [`DISK_MARKER`] landed in the image file.
+pub(crate) fn check_disk_write(disk: &std::path::Path, text: &str) -> Result<()> {
+    let after = std::fs::read(disk).context("reading the test disk back")?;
+    let at = 100 * 512;
+    with_transcript(
+        if after.get(at..at + DISK_MARKER.len()) == Some(DISK_MARKER.as_bytes()) {
+            Ok(())
+        } else {
+            Err(anyhow::anyhow!("the guest's write is not in the disk image at offset {at}"))
+        },
+        text,
+    )
+}
+
+pub(crate) fn virtio_blk(env: &Env) -> Result<()> {
+    let (disk, sum) = test_disk("test-disk.img")?;
     let mut boot = boot_with(env, Some(&config("virtio-blk.dts")), None)?;
     boot.extra = qemu::virtio_disk(&disk);
-    let marker = "FERROVISOR-WROTE-THIS";
     let mut steps = vec![
         Step::Expect("DMA-capable host device /virtio_mmio@a003e00 without IOMMU protection".into()),
         Step::Expect(linux_ready("linux1")),
     ];
+    let [sha, write] = disk_checks("/dev/vda", &sum);
     steps.extend(linux_commands(
         "linux1",
         &[
             ("modprobe virtio_mmio && modprobe virtio_blk && sleep 1 && echo VDA=$(cat /sys/block/vda/size)", "VDA=8192"),
-            ("sha256sum /dev/vda", &format!("{sum}  /dev/vda")),
-            (&format!("echo {marker} | dd of=/dev/vda bs=512 seek=100 conv=notrunc && sync && echo W=$((1+1))"), "W=2"),
+            (&sha.0, &sha.1),
+            (&write.0, &write.1),
         ],
     ));
     steps.push(Step::Send("passthrough list\r".into()));
@@ -122,16 +158,7 @@ pub(crate) fn virtio_blk(env: &Env) -> Result<()> {
     steps.push(Step::Send("halt\r".into()));
     steps.push(Step::Expect("ferrovisor: halting".into()));
     let text = linux_session(&boot, steps)?;
-    let after = std::fs::read(&disk).context("reading the test disk back")?;
-    let at = 100 * 512;
-    with_transcript(
-        if after.get(at..at + marker.len()) == Some(marker.as_bytes()) {
-            Ok(())
-        } else {
-            Err(anyhow::anyhow!("the guest's write is not in the disk image at offset {at}"))
-        },
-        &text,
-    )?;
+    check_disk_write(&disk, &text)?;
     println!("    sha256 {sum} read back by the guest; its write landed in the image");
     Ok(())
 }
