@@ -48,7 +48,9 @@ pub(crate) fn linux_nvme(env: &Env) -> Result<()> {
     let machine = Machine { smmu: true, ..Machine::default() };
     let mut steps = vec![
         Step::Expect("pci:       /pcie@10000000 (0x4010000000), bus 0: 00:03.0 1b36:0010".into()),
-        Step::Expect("pci-host-generic 3f000000.pcie: ECAM at [mem 0x3f000000-0x3f0fffff] for [bus 00]".into()),
+        Step::Expect(
+            "pci-host-generic 3f000000.pcie: ECAM at [mem 0x3f000000-0x3f0fffff] for [bus 00]".into(),
+        ),
         Step::Expect("pci 0000:00:03.0: [1b36:0010] type 00 class 0x010802".into()),
         Step::Expect(linux_ready("linux1")),
     ];

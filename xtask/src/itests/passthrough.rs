@@ -116,7 +116,9 @@ pub(crate) fn disk_checks(dev: &str, sum: &str) -> [(String, String); 2] {
     [
         (format!("sha256sum {dev}"), format!("{sum}  {dev}")),
         (
-            format!("echo {DISK_MARKER} | dd of={dev} bs=512 seek=100 conv=notrunc && sync && echo W=$((1+1))"),
+            format!(
+                "echo {DISK_MARKER} | dd of={dev} bs=512 seek=100 conv=notrunc && sync && echo W=$((1+1))"
+            ),
             "W=2".into(),
         ),
     ]
