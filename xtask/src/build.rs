@@ -52,27 +52,53 @@ pub fn hypervisor_elf() -> PathBuf {
 }
 
 /// Builds the bare-metal test guests into target/ferrovisor/images/guests/,
-/// where bundles find them (`kernel = "guests/probe.bin"`).
+/// where bundles find them (`kernel = "guests/probe.bin"`): the probe
+/// linked for RAM at 0x40000000, and `probe-hi.bin` for RAM at 0x50000000
+/// (a guest whose RAM is all identity-mapped, below the hypervisor's own
+/// 0x40000000 it could not be; built in its own target directory).
 pub fn guests() -> Result<()> {
     let dir = paths::images().join("guests");
     flat_binary("ferrovisor-probe", "probe", setup::GUEST_TARGET, &dir.join("probe.bin"))?;
+    flat_binary_with(
+        "ferrovisor-probe",
+        "probe",
+        setup::GUEST_TARGET,
+        &dir.join("probe-hi.bin"),
+        Some(("FERROVISOR_PROBE_RAM", "0x50000000", "probe-hi")),
+    )?;
     Ok(())
 }
 
 /// `cargo build --release -p PACKAGE --target TARGET`, then the ELF `bin`
 /// flattened into `out`.
 fn flat_binary(package: &str, bin: &str, target: &str, out: &Path) -> Result<PathBuf> {
-    setup::step(format!("building {package} ({target}, release)"));
+    flat_binary_with(package, bin, target, out, None)
+}
+
+/// [`flat_binary`] with one build-time environment variable, built in
+/// target/`dir` (`(variable, value, dir)`).
+fn flat_binary_with(
+    package: &str,
+    bin: &str,
+    target: &str,
+    out: &Path,
+    env: Option<(&str, &str, &str)>,
+) -> Result<PathBuf> {
+    let variant = env.map_or(String::new(), |(k, v, _)| format!(", {k}={v}"));
+    setup::step(format!("building {package} ({target}, release{variant})"));
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .current_dir(paths::root())
-        .args(["build", "--release", "-p", package, "--target", target])
-        .status()
-        .with_context(|| format!("running cargo build for {package}"))?;
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(paths::root()).args(["build", "--release", "-p", package, "--target", target]);
+    let mut target_dir = paths::root().join("target");
+    if let Some((key, value, dir)) = env {
+        target_dir = target_dir.join(dir);
+        cmd.env(key, value).arg("--target-dir").arg(&target_dir);
+    }
+    let status = cmd.status().with_context(|| format!("running cargo build for {package}"))?;
     if !status.success() {
         bail!("building {package} failed");
     }
-    let elf_path = paths::root().join("target").join(target).join("release").join(bin);
+    let elf_path = target_dir.join(target).join("release").join(bin);
     let elf = std::fs::read(&elf_path).with_context(|| format!("reading {}", elf_path.display()))?;
     let flat = image::flatten(&elf).with_context(|| format!("flattening {}", elf_path.display()))?;
     if let Some(dir) = out.parent() {

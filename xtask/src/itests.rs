@@ -146,7 +146,7 @@ pub const TESTS: &[Test] = &[
     },
     Test {
         name: "virtio-blk",
-        about: "a virtio-blk disk passed to an identity-mapped Linux: its data reads back (sha256), writes persist",
+        about: "a virtio-blk disk passed to an identity-mapped Linux, its queue address registers intercepted: its data reads back (sha256), writes persist, no address refused",
         run: virtio_blk,
     },
     Test {
@@ -163,6 +163,11 @@ pub const TESTS: &[Test] = &[
         name: "dma-isolation",
         about: "edu behind the SMMU: DMA in the guest's own RAM works (data, interrupt); aimed at another guest's page it is blocked, logged and stopped, the page unchanged",
         run: dma::dma_isolation,
+    },
+    Test {
+        name: "dma-intercept",
+        about: "a virtio-blk device's queue address registers intercepted: its used ring aimed at another guest's page is refused and logged, the request completes in the guest's own ring, the page unchanged",
+        run: dma::dma_intercept,
     },
     Test {
         name: "linux-nvme",

@@ -152,6 +152,11 @@ pub fn command(machine: &Machine, boot: &Boot) -> Command {
 /// INTID 79).
 pub fn virtio_disk(path: &Path) -> Vec<String> {
     vec![
+        // virtio 1.x transports (version 2): their queue addresses are
+        // 64-bit register pairs, which `dma-registers` can intercept
+        // (QEMU 7.2's default is the legacy version 1 with one QueuePFN).
+        "-global".into(),
+        "virtio-mmio.force-legacy=false".into(),
         "-drive".into(),
         format!("file={},if=none,format=raw,id=disk0", path.display()),
         "-device".into(),

@@ -21,6 +21,7 @@ extern crate alloc;
 
 mod cross;
 mod devices;
+mod dmaregs;
 mod dt;
 mod error;
 mod guestnode;
@@ -50,14 +51,14 @@ pub use guestnode::GuestProps;
 pub use host::{GicInfo, HostPlatform, PsciMethod, TimerInfo, UartInfo};
 pub use hostpci::{HostPci, PciWindow, PCI_ECAM_COMPATIBLE};
 pub use limits::{
-    Hypervisor, BOOT_HEAP, GUEST_IPA_LIMIT, GUEST_SPIS, HEAP_PER_GUEST, HEAP_PER_NODE, HEAP_PER_TABLE,
-    HEAP_PER_VCPU, HEAP_PER_VUART, MAX_CONFIG_DTB, MAX_FINDINGS, MAX_GUESTS, MAX_GUEST_INTID,
+    Hypervisor, BOOT_HEAP, GUEST_IPA_LIMIT, GUEST_SPIS, HEAP_PER_DMA_TRAP, HEAP_PER_GUEST, HEAP_PER_NODE,
+    HEAP_PER_TABLE, HEAP_PER_VCPU, HEAP_PER_VUART, MAX_CONFIG_DTB, MAX_FINDINGS, MAX_GUESTS, MAX_GUEST_INTID,
     MAX_MEMORY_REGIONS, MAX_PASSTHROUGH, RAM_BLOCK, RUNTIME_HEAP_RESERVE,
 };
 pub use model::{
-    Config, DmaProtection, DtProp, GuestConfig, IrqRoute, MemoryRegion, PassthroughConfig, PciFunction,
-    PtDtNode, PtRegion, ScmiResources, VirtualPci, VuartConfig, MAX_GUEST_NAME, MAX_VCPUS, PAGE_SIZE,
-    VUART_SIZE,
+    Config, DmaIntercept, DmaProtection, DtProp, GuestConfig, IrqRoute, MemoryRegion, PassthroughConfig,
+    PciFunction, PtDtNode, PtRegion, ScmiResources, VirtualPci, VuartConfig, MAX_DMA_REGISTERS,
+    MAX_GUEST_NAME, MAX_VCPUS, PAGE_SIZE, VUART_SIZE,
 };
 pub use parse::{CONFIG_COMPATIBLE, GUEST_COMPATIBLE, PASSTHROUGH_COMPATIBLE, VUART_COMPATIBLE};
 pub use pcifn::{DEFAULT_ECAM, DEFAULT_WINDOW, MAX_STREAMS, VIRTUAL_ECAM_SIZE};

@@ -64,6 +64,9 @@ pub const HEAP_PER_NODE: u64 = 1024;
 pub const HEAP_PER_TABLE: u64 = 4096 + 128;
 /// Heap the emulated UART costs (model, line buffer, input backlog).
 pub const HEAP_PER_VUART: u64 = 8 * 1024;
+/// Heap a trapped page of intercepted DMA address registers costs (gate,
+/// copy of the guest's RAM ranges, node path).
+pub const HEAP_PER_DMA_TRAP: u64 = 1024;
 
 /// What the hypervisor occupies on this board, as the validator needs it.
 ///

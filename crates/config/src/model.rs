@@ -110,6 +110,34 @@ pub enum DmaProtection {
     /// Unprotected: the config says `dma-unprotected-ack` and the guest's RAM
     /// is identity mapped. The device can reach all host memory.
     UnprotectedAcknowledged,
+    /// The device's DMA address registers are intercepted
+    /// (`dma-registers`, [`PassthroughConfig::intercept`]): each address
+    /// written there is checked against the guest's RAM and translated.
+    Intercepted {
+        /// Whether the config also says `dma-unprotected-ack` (with identity
+        /// memory): the device reads more addresses from memory, which
+        /// nobody checks.
+        acknowledged: bool,
+    },
+}
+
+/// Most DMA address register pairs one pass-through names.
+pub const MAX_DMA_REGISTERS: usize = 8;
+
+/// The trapped page of a pass-through whose DMA address registers are
+/// intercepted: every access to it goes through the hypervisor, which
+/// passes all but the DMA registers to the device unchanged.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DmaIntercept {
+    /// Host address of the page (in one of the pass-through's regions).
+    pub hpa: HostPhysAddr,
+    /// Where the guest sees it.
+    pub gpa: GuestPhysAddr,
+    /// The register pairs, offsets from the page base.
+    pub registers: Vec<ferrovisor_vdev::DmaRegister>,
+    /// The device's own registers in the page, `[start, end)` offsets; the
+    /// rest of the page (neighbour devices) is out of the guest's reach.
+    pub window: (u64, u64),
 }
 
 /// One host window mapped into the guest. For a device smaller than a page
@@ -208,6 +236,10 @@ pub struct PassthroughConfig {
     /// the hypervisor points them at the guest's context while the guest
     /// has the device, and makes them abort otherwise.
     pub streams: Vec<u32>,
+    /// The trapped page of its DMA address registers when `dma` is
+    /// [`DmaProtection::Intercepted`] (inside `regions`: stage 2 leaves that
+    /// one page unmapped).
+    pub intercept: Option<DmaIntercept>,
 }
 
 /// A PCIe function given to a guest, which sees it at the same

@@ -27,6 +27,7 @@ const PT_PROPS: &[&str] = &[
     "standby",
     "pci-function",
     "intx",
+    "dma-registers",
 ];
 /// Properties dtc may add anywhere.
 pub(crate) const ALWAYS_ALLOWED: &[&str] = &["phandle", "linux,phandle"];
@@ -237,6 +238,17 @@ pub(crate) fn parse_passthrough(c: &mut Ctx<'_, '_, '_>) -> Option<RawPassthroug
         }
         irq_map = cells.chunks_exact(2).filter_map(|p| Some((*p.first()?, *p.get(1)?))).collect();
     }
+    let mut dma_registers = Vec::new();
+    let example = "dma-registers = <0x80 0x84 0x1000>; (low half, high half, bytes the device reads or writes from the address)";
+    if let Some(cells) = c.cell_list("dma-registers", example) {
+        if cells.is_empty() || cells.len() % 3 != 0 {
+            let msg =
+                "property \"dma-registers\" must hold triples <low-offset high-offset length>".to_string();
+            c.error(msg, &format!("write {example}"));
+        }
+        dma_registers =
+            cells.chunks_exact(3).filter_map(|t| Some([*t.first()?, *t.get(1)?, *t.get(2)?])).collect();
+    }
     let source = pt_source(c, device, hpa, size, standby)?;
     Some(RawPassthrough {
         name: c.node.name.to_string(),
@@ -248,6 +260,7 @@ pub(crate) fn parse_passthrough(c: &mut Ctx<'_, '_, '_>) -> Option<RawPassthroug
         scmi_power,
         scmi_reset,
         standby,
+        dma_registers,
     })
 }
 

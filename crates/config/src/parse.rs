@@ -66,6 +66,8 @@ pub(crate) struct RawPassthrough {
     pub scmi_power: Option<String>,
     pub scmi_reset: Option<String>,
     pub standby: bool,
+    /// `dma-registers`: (low offset, high offset, length) triples.
+    pub dma_registers: Vec<[u32; 3]>,
 }
 
 /// A guest node as written.

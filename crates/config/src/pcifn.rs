@@ -80,6 +80,7 @@ pub(crate) fn resolve(
         (pt.scmi_power.is_some(), "scmi-power-domain", "PCIe functions have no SCMI resources"),
         (pt.scmi_reset.is_some(), "scmi-reset", "PCIe functions have no SCMI resources"),
         (pt.standby, "standby", "moving PCIe functions between guests is not supported yet"),
+        (!pt.dma_registers.is_empty(), "dma-registers", "the SMMU contains a PCIe function's DMA"),
     ];
     let mut ok = true;
     for (present, name, why) in not_here {
@@ -175,6 +176,7 @@ pub(crate) fn resolve(
         standby: false,
         pci: Some(PciFunction { bdf, pin }),
         streams: vec![stream],
+        intercept: None,
     })
 }
 

@@ -22,7 +22,8 @@ use ferrovisor_types::{GuestPhysAddr, HostPhysAddr, HostRegion};
 use crate::error::{range, Report, Who};
 use crate::host::HostPlatform;
 use crate::limits::{
-    Hypervisor, HEAP_PER_GUEST, HEAP_PER_NODE, HEAP_PER_TABLE, HEAP_PER_VCPU, HEAP_PER_VUART, RAM_BLOCK,
+    Hypervisor, HEAP_PER_DMA_TRAP, HEAP_PER_GUEST, HEAP_PER_NODE, HEAP_PER_TABLE, HEAP_PER_VCPU,
+    HEAP_PER_VUART, RAM_BLOCK,
 };
 use crate::model::{GuestConfig, PAGE_SIZE};
 
@@ -40,6 +41,8 @@ pub fn heap_estimate(g: &GuestConfig) -> u64 {
         + u64::from(g.vcpus).saturating_mul(HEAP_PER_VCPU)
         + ((g.memory.len() + g.passthrough.len()) as u64).saturating_mul(HEAP_PER_NODE)
         + if g.vuart.is_some() { HEAP_PER_VUART } else { 0 }
+        + (g.passthrough.iter().filter(|p| p.intercept.is_some()).count() as u64)
+            .saturating_mul(HEAP_PER_DMA_TRAP)
 }
 
 /// The stage-2 tables the guest's mappings need (root included).

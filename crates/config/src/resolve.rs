@@ -23,7 +23,7 @@ use crate::parse::{PtSource, RawPassthrough};
 const OWNED_HINT: &str = "the hypervisor keeps the GIC, its console UART and the SMMUs; a guest gets a virtual GIC, and an emulated UART (compatible = \"ferrovisor,vuart-pl011\")";
 const PCI_OWNED_HINT: &str = "the hypervisor enumerates the PCIe bus and keeps its host bridge: pass its functions one by one with pci-function = \"00:02.0\";";
 const PAGE_OWNED_HINT: &str = "stage-2 maps whole 4 KiB pages, so a device that shares a page with the GIC, the hypervisor's console UART or an SMMU cannot be passed through";
-const DMA_RISK: &str =
+pub(crate) const DMA_RISK: &str =
     "without an IOMMU the device can DMA anywhere in host memory, including the hypervisor and other guests";
 
 /// The host side of one pass-through before the guest mapping.
@@ -364,12 +364,26 @@ pub(crate) fn resolve(
         return None;
     }
     if let Some(dev) = side.device {
-        warn_neighbours(host, dev, &side.windows, &pt.path, who, report);
+        // Neighbours in the page of intercepted DMA registers are out of
+        // the guest's reach (the trap drops their accesses).
+        let trapped = crate::dmaregs::trapped_page(side.regions.first(), &pt.dma_registers);
+        let windows: Vec<HostRegion> = side.windows.iter().copied().filter(|w| Some(*w) != trapped).collect();
+        warn_neighbours(host, dev, &windows, &pt.path, who, report);
         warn_left_out(dev, &pt.path, who, report);
     }
     let mapped = map_regions(&side, pt, who, report);
     let irqs = map_irqs(&side, pt, who, report);
-    let dma = dma(&side, pt, who, non_identity, report);
+    let dma = if pt.dma_registers.is_empty() {
+        Some((dma(&side, pt, who, non_identity, report), None))
+    } else {
+        let target = crate::dmaregs::Target {
+            devices: &side.devices,
+            first: side.regions.first().copied(),
+            what: &side.what,
+            mapped: mapped.as_ref().map(|(r, _)| r.as_slice()),
+        };
+        crate::dmaregs::resolve(&target, pt, who, non_identity, report)
+    };
     let mut compatible: Vec<String> = Vec::new();
     for c in side.devices.iter().flat_map(|d| d.compatible.iter()) {
         if !compatible.contains(c) {
@@ -381,6 +395,7 @@ pub(crate) fn resolve(
         PtSource::Raw { .. } | PtSource::Pci { .. } => None,
     };
     let (regions, gpa0) = mapped?;
+    let (dma, intercept) = dma?;
     let dt = match side.device.map(|dev| dt_node(dev, gpa0, &pt.irq_map)) {
         Some(None) => {
             let msg = format!("the registers of {} do not fit in the guest address space", side.what);
@@ -411,6 +426,7 @@ pub(crate) fn resolve(
         standby: pt.standby,
         pci: None,
         streams: if dma == DmaProtection::Iommu { streams(&side) } else { Vec::new() },
+        intercept,
     })
 }
 

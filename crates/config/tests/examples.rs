@@ -99,6 +99,7 @@ fn default_config_is_clean_and_typed() {
             standby: false,
             pci: None,
             streams: vec![],
+            intercept: None,
         }],
         scmi_channel: Some(GuestPhysAddr(ferrovisor_config::scmi::DEFAULT_CHANNEL)),
         manual_start: false,

@@ -112,3 +112,22 @@ fn sub_page_findings_print_in_full() {
         "/guests/g/tiny: the 4 KiB page of host device /soc/tiny@20400 also holds the hypervisor console UART (/soc/serial@20000), owned by the hypervisor (hint: stage-2 maps whole 4 KiB pages, so a device that shares a page with the GIC, the hypervisor's console UART or an SMMU cannot be passed through)"
     );
 }
+
+#[test]
+fn intercepted_dma_registers_are_offsets_in_the_trapped_page() {
+    let out = load(QEMU, include_bytes!("fixtures/rule-dma-registers.dtb"), BUNDLE);
+    let good = out.config.guests.iter().find(|g| g.name == "good").expect("guest good");
+    let blk = &good.passthrough[0];
+    assert_eq!(blk.dma, DmaProtection::Intercepted { acknowledged: true });
+    let i = blk.intercept.as_ref().expect("a trapped page");
+    assert_eq!((i.hpa, i.gpa), (HostPhysAddr(0x0a00_3000), GuestPhysAddr(0x0a00_3000)));
+    // The transport is the last 0x200 bytes of its page: its neighbours'
+    // registers are out of reach.
+    assert_eq!(i.window, (0xe00, 0x1000));
+    let regs: Vec<_> = i.registers.iter().map(|r| (r.low, r.high, r.length)).collect();
+    assert_eq!(regs, [(0xe80, 0xe84, 0x4000), (0xe90, 0xe94, 0x806), (0xea0, 0xea4, 0x2006)]);
+    assert_eq!(blk.regions, [page(0x0a00_3000, 0x0a00_3000)]);
+    // The RTC cannot master DMA: nothing to intercept.
+    let rtc = &good.passthrough[1];
+    assert_eq!((rtc.dma, rtc.intercept.as_ref()), (DmaProtection::None, None));
+}

@@ -162,6 +162,36 @@ fn every_rule_reports_path_and_message() {
                 &["a", "d"],
             )
         },
+        Case {
+            fixture: rule!("dma-registers"),
+            host: QEMU,
+            errors: &[
+                ("/guests/bad/odd", &["property \"dma-registers\" must hold triples"]),
+                ("/guests/noack/blk", &["reads buffer addresses from descriptors in guest memory"]),
+                ("/guests/bad/entries", &["entry 1 <0x82 0x84 0x10>: offsets must be multiples of 4"]),
+                ("/guests/bad/entries", &["entry 2 <0x90 0x90 0x10>: the low and high halves are the same register"]),
+                ("/guests/bad/entries", &["entry 3 <0x80 0x200 0x10>: a register lies outside the device's registers 0xa000e00-0xa000fff"]),
+                ("/guests/bad/entries", &["entry 4 <0xa0 0xa4 0x0>: length 0"]),
+            ],
+            warnings: &[
+                ("/guests/good/blk", &["with only its DMA address registers checked", "acknowledged by dma-unprotected-ack"]),
+                ("/guests/good/rtc", &["dma-registers is ignored: host device /pl031@9010000 cannot master DMA"]),
+                ("/guests/bad/odd", &["also exposes"]),
+                ("/guests/bad/odd", &["without IOMMU protection"]),
+            ],
+            accepted: &["good"],
+        },
+        Case {
+            fixture: rule!("dma-registers-limits"),
+            host: QEMU,
+            errors: &[
+                ("/guests/bad/pages", &["entry 2 <0x1080 0x1084 0x10>: the DMA registers must all lie in one 4 KiB page"]),
+                ("/guests/bad/spare", &["dma-registers cannot be combined with standby"]),
+                ("/guests/bad/many", &["dma-registers names 9 register pairs; at most 8"]),
+            ],
+            warnings: &[],
+            accepted: &[],
+        },
         case(
             rule!("pci-no-smmu"),
             &[("/guests/g/edu", &["pci-function 00:02.0: no SMMU translates its DMA"])],

@@ -10,9 +10,11 @@
 extern crate alloc;
 
 pub mod bus;
+pub mod dmagate;
 pub mod pl011;
 pub mod tagged;
 
 pub use bus::{BusError, MmioBus, MmioDevice};
+pub use dmagate::{DmaGate, DmaRegister, GateRead, GateWrite};
 pub use pl011::Pl011;
 pub use tagged::LineTagger;

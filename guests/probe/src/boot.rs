@@ -19,8 +19,27 @@ use core::arch::global_asm;
 pub const MAX_CPUS: usize = 8;
 /// Bytes of stack per CPU.
 pub const STACK_SIZE: usize = 16 * 1024;
-/// Where the image must be loaded (RAM base + text_offset).
-pub const LINK_ADDRESS: u64 = 0x4008_0000;
+/// Where the image must be loaded (RAM base + text_offset): 0x40080000, or
+/// what build.rs made of `FERROVISOR_PROBE_RAM`.
+pub const LINK_ADDRESS: u64 = hex(env!("PROBE_LINK_ADDRESS"));
+
+/// `0x...` at compile time (build.rs writes it).
+const fn hex(text: &str) -> u64 {
+    let bytes = text.as_bytes();
+    let mut value = 0u64;
+    let mut i = 2;
+    while i < bytes.len() {
+        let d = match bytes[i] {
+            b @ b'0'..=b'9' => b - b'0',
+            b @ b'a'..=b'f' => b - b'a' + 10,
+            // build.rs writes hex; anything else fails the load check.
+            _ => return 0,
+        };
+        value = value * 16 + d as u64;
+        i += 1;
+    }
+    value
+}
 /// The Image header's text_offset: RAM starts this far below the image.
 pub const TEXT_OFFSET: u64 = 0x8_0000;
 
@@ -217,7 +236,7 @@ probe_msg_el:
 probe_msg_el_end:
     .asciz  ", the probe needs EL1\r\n"
 probe_msg_addr:
-    .asciz  "PROBE probe FATAL not loaded at 0x40080000\r\n"
+    .asciz  "PROBE probe FATAL not loaded at its link address (0x40080000 for probe.bin, 0x50080000 for probe-hi.bin)\r\n"
 
     .section .stacks, "aw", %nobits
     .balign 4096

@@ -48,6 +48,13 @@ pub fn expired(deadline: u64) -> bool {
     counter() >= deadline
 }
 
+/// A full data synchronisation barrier: memory writes are visible to
+/// devices before the next device register write.
+pub fn dsb() {
+    // SAFETY: a barrier only orders memory accesses.
+    unsafe { asm!("dsb sy", options(nostack, preserves_flags)) };
+}
+
 /// One WFI (interrupts stay masked: a pending one only wakes the CPU).
 pub fn wfi() {
     // SAFETY: WFI only waits; it changes no state the program relies on.

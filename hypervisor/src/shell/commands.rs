@@ -362,14 +362,40 @@ fn passthrough_list(_: &[&str]) {
                 DmaProtection::UnprotectedAcknowledged => alloc::string::String::from(
                     "dma: identity, acknowledged (UNPROTECTED: it can reach all host memory)",
                 ),
+                DmaProtection::Intercepted { acknowledged } => {
+                    let pairs = pt.intercept.as_ref().map_or(0, |i| i.registers.len());
+                    let refused =
+                        g.dma_traps.iter().find(|(i, _)| *i == index).map_or(0, |(_, t)| t.refused());
+                    let rest = if acknowledged {
+                        "; addresses it reads from memory: identity, acknowledged (UNPROTECTED)"
+                    } else {
+                        ""
+                    };
+                    alloc::format!("dma: intercepted ({pairs} address register(s) checked, {refused} write(s) refused{rest})")
+                }
             };
             println!("  {} -> guest {} ({}); {}", device_name(pt), g.name, pt.name, dma);
             for r in &pt.regions {
+                let trapped = pt
+                    .intercept
+                    .as_ref()
+                    .filter(|i| i.hpa.raw().checked_sub(r.hpa.raw()).is_some_and(|o| o < r.size));
+                let how = match trapped {
+                    Some(i) => alloc::format!("device memory; its page {:#x} traps", i.hpa.raw()),
+                    None => alloc::string::String::from("device memory, no trap"),
+                };
                 println!(
-                    "      mmio  host {:#x} -> guest {:#x}, {:#x} bytes (device memory, no trap)",
+                    "      mmio  host {:#x} -> guest {:#x}, {:#x} bytes ({how})",
                     r.hpa.raw(),
                     r.gpa.raw(),
                     r.size
+                );
+            }
+            if let Some(i) = &pt.intercept {
+                println!(
+                    "      trap  host {:#x} -> guest {:#x}, 0x1000 bytes (its DMA address registers: every access traps)",
+                    i.hpa.raw(),
+                    i.gpa.raw()
                 );
             }
             for f in g.forwards.iter().filter(|f| f.device == index) {

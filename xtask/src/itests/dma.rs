@@ -2,7 +2,8 @@
 //! (configs/qemu-virt/dma.dts): a guest's device DMAs within the guest's
 //! own RAM through its SMMU context; aimed at another guest's RAM it is
 //! blocked, logged and stopped, and the other guest's page is unchanged.
-//! And stock Linux driving a passed-through NVMe controller behind the SMMU
+//! Interception of a virtio-mmio device's queue address registers
+//! (configs/qemu-virt/dma-intercept.dts). And stock Linux driving a passed-through NVMe controller behind the SMMU
 //! (configs/qemu-virt/nvme.dts).
 
 use super::linux::{linux_commands, linux_ready, linux_session_on};
@@ -72,5 +73,30 @@ pub(crate) fn linux_nvme(env: &Env) -> Result<()> {
     anyhow::ensure!(!text.contains("smmu: DMA"), "the SMMU reported a fault:\n{text}");
     check_disk_write(&disk, &text)?;
     println!("    sha256 {sum} read back through the SMMU; the guest's write landed in the image");
+    Ok(())
+}
+
+/// `dma-intercept`: a probe guest with a virtio-blk disk whose queue
+/// address registers are intercepted aims the device's used ring at another
+/// guest's page; the hypervisor refuses and logs the address, the request
+/// completes into the probe's own ring, the other page never changes.
+pub(crate) fn dma_intercept(env: &Env) -> Result<()> {
+    let (disk, _) = test_disk("test-intercept.img")?;
+    let mut boot = boot_with(env, Some(&config("dma-intercept.dts")), None)?;
+    boot.extra = qemu::virtio_disk(&disk);
+    let steps = vec![
+        Step::Expect("[victim] PROBE victim guard: page 0x60800000 filled".into()),
+        Step::ExpectAll(vec![
+            "dma: guest virt wrote DMA address 0x60800000 to register 0xea0 of /guests/virt/blk, outside its RAM: refused".into(),
+            "[virt] PROBE virt virtioring=0x0a003e00,0x60800000: PASS target=0x60800000 readback=own own_ring=used status=0 data=ok".into(),
+        ]),
+        Step::Expect("[victim] PROBE victim guard=0x60800000: PASS page=0x60800000 ms=6000 unchanged".into()),
+        Step::Send("passthrough list\r".into()),
+        Step::Expect("dma: intercepted (3 address register(s) checked, 2 write(s) refused; addresses it reads from memory: identity, acknowledged (UNPROTECTED))".into()),
+        Step::Expect("trap  host 0xa003000 -> guest 0xa003000, 0x1000 bytes".into()),
+        Step::Send("halt\r".into()),
+        Step::Expect("ferrovisor: halting".into()),
+    ];
+    session(&Machine::default(), &boot, steps, true)?;
     Ok(())
 }

@@ -143,7 +143,9 @@ pub(crate) fn virtio_blk(env: &Env) -> Result<()> {
     let mut boot = boot_with(env, Some(&config("virtio-blk.dts")), None)?;
     boot.extra = qemu::virtio_disk(&disk);
     let mut steps = vec![
-        Step::Expect("DMA-capable host device /virtio_mmio@a003e00 without IOMMU protection".into()),
+        Step::Expect(
+            "DMA-capable host device /virtio_mmio@a003e00 with only its DMA address registers checked".into(),
+        ),
         Step::Expect(linux_ready("linux1")),
     ];
     let [sha, write] = disk_checks("/dev/vda", &sum);
@@ -156,7 +158,9 @@ pub(crate) fn virtio_blk(env: &Env) -> Result<()> {
         ],
     ));
     steps.push(Step::Send("passthrough list\r".into()));
-    steps.push(Step::Expect("dma: identity, acknowledged (UNPROTECTED".into()));
+    steps.push(Step::Expect(
+        "dma: intercepted (3 address register(s) checked, 0 write(s) refused; addresses it reads from memory: identity, acknowledged (UNPROTECTED))".into(),
+    ));
     steps.push(Step::Send("halt\r".into()));
     steps.push(Step::Expect("ferrovisor: halting".into()));
     let text = linux_session(&boot, steps)?;

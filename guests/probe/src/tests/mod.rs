@@ -28,12 +28,13 @@
 //! | `sleep=MS` | waits MS ms polling the virtual counter (no exits) | `ms=..` |
 //! | `edu` | QEMU's edu PCI device at `probe.ecam`: identification, DMA of 2 KiB into the device and back (data checked), its INTx (`probe.eduintid`) on completion | `cfg=.. bar0=.. id=.. dma=done data=ok intid=.. irq=yes` |
 //! | `edudma=ADDR` | edu DMAs to ADDR (an attack), then to the probe's own RAM: PASS if that second DMA did not land (the SMMU stopped the device) | `target=.. dma=done contained=yes` |
+//! | `virtioring=BASE,TARGET` | a virtio-blk (virtio-mmio v2 at BASE) queue in the probe's RAM; the used ring is then aimed at TARGET before sector 0 is read: PASS if the move was refused and the device completed into the probe's own ring (with `dma-registers`; natively FAIL) | `target=.. readback=own own_ring=used status=0 data=ok` |
 //! | `guard=ADDR` | fills the page at ADDR and checks it every 10 ms for `probe.guardms` ms (default 5000) | `page=.. ms=.. unchanged` |
 //!
 //! Each test prints its own `PROBE <name> <test>: PASS|FAIL <detail>` line and
 //! returns whether it passed. Unknown names FAIL. In `probe.tests`, the
-//! field after `mmioread=ADDR` or `faultloop=ADDR` is its count if it starts
-//! with a digit (`mmioread=0x09010000,1000`).
+//! field after `mmioread=ADDR`, `faultloop=ADDR` or `virtioring=BASE` is
+//! its second argument if it starts with a digit (`mmioread=0x09010000,1000`).
 
 mod access;
 mod edu;
@@ -45,6 +46,7 @@ mod rtc;
 mod scmi;
 pub mod smp;
 mod timing;
+mod virtio;
 
 use crate::fdt::Cpus;
 use crate::irq::WaitMode;
@@ -162,7 +164,7 @@ pub fn split(list: &str) -> impl Iterator<Item = &str> {
         }
         let first = rest.split(',').next().unwrap_or("");
         let mut end = first.len();
-        if first.starts_with("mmioread=") || first.starts_with("faultloop=") {
+        if ["mmioread=", "faultloop=", "virtioring="].iter().any(|p| first.starts_with(p)) {
             let next = rest.get(end + 1..).and_then(|r| r.split(',').next()).unwrap_or("");
             if next.starts_with(|c: char| c.is_ascii_digit()) {
                 end += 1 + next.len();
@@ -232,6 +234,7 @@ pub fn run(env: &Env, test: &str) -> bool {
         ("edu", None) => edu::run(env, test),
         ("edudma", Some(addr)) => edu::attack(env, test, addr),
         ("guard", Some(addr)) => edu::guard(env, test, addr),
+        ("virtioring", Some(arg)) => virtio::run(test, arg),
         ("echo", None) => echo(test),
         ("idregs", None) => idregs(test),
         _ => report!(test, false, "unknown test"),

@@ -86,6 +86,14 @@ pub fn create(id: usize, config: GuestConfig) -> Result<Arc<Vm>, BuildError> {
             }
         }
     }
+    // The page of intercepted DMA address registers traps (`dma_traps`).
+    for pt in &config.passthrough {
+        if let Some(i) = &pt.intercept {
+            stage2
+                .unmap(i.gpa, devices::dmaregs::PAGE)
+                .map_err(|e| VmBuildError::new(&config, &pt.path, Failure::Stage2(e)))?;
+        }
+    }
     let vttbr = ferrovisor_stage2::vttbr(stage2.root_pa(), vmid);
     guest::publish_tables();
     guest::flush_guest_tlb(ferrovisor_stage2::VTCR_EL2, vttbr);
@@ -136,6 +144,17 @@ pub fn create(id: usize, config: GuestConfig) -> Result<Arc<Vm>, BuildError> {
             VmBuildError::new(&config, &vpci.path, Failure::Window { what: "virtual PCIe ECAM", error: e })
         })?;
     }
+    let mut dma_traps = Vec::new();
+    for (index, pt) in config.passthrough.iter().enumerate() {
+        let Some(i) = &pt.intercept else { continue };
+        let trap = devices::dmaregs::DmaRegisterTrap::new(i, &pt.path, &ram_ranges)
+            .map(Arc::new)
+            .ok_or_else(|| VmBuildError::new(&config, &pt.path, Failure::TrapPage { base: i.hpa.raw() }))?;
+        mmio.insert(i.gpa, devices::dmaregs::PAGE, Box::new(trap.clone())).map_err(|e| {
+            VmBuildError::new(&config, &pt.path, Failure::Window { what: "DMA register page", error: e })
+        })?;
+        dma_traps.push((index, trap));
+    }
     let unbootable = match &config.kernel {
         None => Some("its config names no kernel image".to_string()),
         Some(_) => None,
@@ -158,6 +177,7 @@ pub fn create(id: usize, config: GuestConfig) -> Result<Arc<Vm>, BuildError> {
         forwards,
         scmi,
         dma,
+        dma_traps,
         assigned: config.passthrough.iter().map(|pt| AtomicBool::new(!pt.standby)).collect(),
         config,
     };

@@ -50,6 +50,12 @@ pub enum Failure {
     },
     /// A device's DMA needs the SMMU, which is not running.
     NoSmmu,
+    /// The page of a device's DMA address registers is not in the
+    /// hypervisor's device map, so it cannot be trapped and forwarded.
+    TrapPage {
+        /// Host address of the page.
+        base: u64,
+    },
     /// `ferrovisor.fail-build=NAME` asked for this failure (a test).
     Injected,
 }
@@ -93,6 +99,9 @@ impl VmBuildError {
                 "its devices' DMA must go through the SMMU, which is not running (see the boot log)"
                     .to_string()
             }
+            Failure::TrapPage { base } => alloc::format!(
+                "the page {base:#x} of its DMA address registers is not in the hypervisor's device map"
+            ),
             Failure::Injected => {
                 alloc::format!("build failure injected by ferrovisor.fail-build={}", self.guest)
             }
@@ -109,7 +118,7 @@ impl VmBuildError {
                 "move the window (guest-physical-addr, scmi-channel-addr) to a free page"
             }
             Failure::Vgic(_) => "a guest has 1 to 8 vCPUs",
-            Failure::Forwarding(_) | Failure::HostIrq { .. } => BUG_HINT,
+            Failure::Forwarding(_) | Failure::HostIrq { .. } | Failure::TrapPage { .. } => BUG_HINT,
             Failure::NoSmmu => {
                 "the guest is not started without DMA isolation: check the smmu line of the boot banner"
             }

@@ -216,6 +216,9 @@ pub struct Vm {
     pub scmi: Option<scmi::Agent>,
     /// Its DMA context behind the SMMU, if a device of it is behind one.
     pub dma: Option<dma::DmaContext>,
+    /// The trapped DMA address register pages of its pass-throughs with
+    /// `dma-registers`, by config index (also on `mmio`).
+    pub dma_traps: Vec<(usize, Arc<devices::dmaregs::DmaRegisterTrap>)>,
     /// Its forwarded interrupts (host to guest INTID), from the config:
     /// the one table the exit fast path, the slow path, the vGIC links and
     /// the shell use. The interrupts of a device it does not have now are

@@ -245,6 +245,14 @@ pub(super) fn set_mapped(vm: &Vm, index: usize, pt: &PassthroughConfig, on: bool
                 );
             }
         }
+        // The page of intercepted DMA address registers stays trapped;
+        // what the guest wrote there before is forgotten.
+        if let (true, Some(i)) = (on, &pt.intercept) {
+            if let Err(e) = mem.stage2.unmap(i.gpa, crate::core::vm::devices::dmaregs::PAGE) {
+                log::error!("guest {}: {}: cannot trap {}: {e}", vm.name, pt.path, i.gpa);
+            }
+            vm.dma_traps.iter().filter(|(d, _)| *d == index).for_each(|(_, t)| t.reset());
+        }
     }
     guest::publish_tables();
     guest::flush_guest_tlb(ferrovisor_stage2::VTCR_EL2, vm.vttbr);

@@ -11,6 +11,7 @@
 //! and one `bus.insert` in `vm::build` (docs/architecture.md, "How to add
 //! an emulated device").
 
+pub mod dmaregs;
 pub mod scmi;
 pub mod vgic;
 pub mod vuart;
