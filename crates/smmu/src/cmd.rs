@@ -29,6 +29,12 @@ pub enum Command {
         /// Address space id.
         asid: u16,
     },
+    /// Invalidate every TLB entry of `vmid`, stage 1 and stage 2
+    /// (`CMD_TLBI_S12_VMALL`).
+    TlbiVmid {
+        /// Virtual machine id.
+        vmid: u16,
+    },
     /// Invalidate all non-secure, non-hypervisor TLB entries
     /// (`CMD_TLBI_NSNH_ALL`).
     TlbiAll,
@@ -45,6 +51,7 @@ impl Command {
             Command::CfgiAll => 0x04,
             Command::CfgiCd { .. } => 0x05,
             Command::TlbiAsid { .. } => 0x11,
+            Command::TlbiVmid { .. } => 0x28,
             Command::TlbiAll => 0x30,
             Command::Sync => 0x46,
         }
@@ -58,6 +65,7 @@ impl Command {
             // Range 31: all stream IDs.
             Command::CfgiAll => [op, 31],
             Command::TlbiAsid { asid } => [op | place(asid as u64, 63, 48), 0],
+            Command::TlbiVmid { vmid } => [op | place(vmid as u64, 47, 32), 0],
             Command::TlbiAll | Command::Sync => [op, 0],
         }
     }
@@ -71,6 +79,7 @@ impl Command {
             0x04 => Command::CfgiAll,
             0x05 => Command::CfgiCd { sid },
             0x11 => Command::TlbiAsid { asid: field(words[0], 63, 48) as u16 },
+            0x28 => Command::TlbiVmid { vmid: field(words[0], 47, 32) as u16 },
             0x30 => Command::TlbiAll,
             0x46 => Command::Sync,
             _ => return None,
@@ -89,6 +98,7 @@ mod tests {
             Command::CfgiAll,
             Command::CfgiCd { sid: 0xffff },
             Command::TlbiAsid { asid: 7 },
+            Command::TlbiVmid { vmid: 3 },
             Command::TlbiAll,
             Command::Sync,
         ] {
@@ -96,6 +106,7 @@ mod tests {
         }
         assert_eq!(Command::CfgiSte { sid: 0x18 }.encode(), [0x18_0000_0003, 1]);
         assert_eq!(Command::Sync.encode(), [0x46, 0]);
+        assert_eq!(Command::TlbiVmid { vmid: 3 }.encode(), [0x3_0000_0028, 0]);
         assert_eq!(Command::decode([0x99, 0]), None);
     }
 }

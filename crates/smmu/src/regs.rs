@@ -101,6 +101,15 @@ pub fn cmdq_error(cons: u32) -> &'static str {
     }
 }
 
+/// The translation stage of the guests' DMA contexts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DmaStage {
+    /// A stage-1 context descriptor per guest (QEMU 7.2's SMMU).
+    Stage1,
+    /// Stage-2 tables per guest (`IDR0.S2P`).
+    Stage2,
+}
+
 /// What the ID registers say, as far as ferrovisor cares.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Features {
@@ -152,12 +161,27 @@ impl Features {
         }
     }
 
-    /// Why ferrovisor cannot use this SMMU for its stage-1 contexts, if it
-    /// cannot: it needs stage 1 with AArch64 tables, the 4 KiB granule and
-    /// an output size covering the 40-bit host addresses its tables hold.
+    /// Which stage a guest's DMA context uses: stage 2 where the SMMU has
+    /// it (tables in the CPU's stage-2 format, tagged with the guest's
+    /// VMID), else stage 1 (a context descriptor per guest, its VMID as
+    /// ASID). `None` with neither.
+    pub fn dma_stage(&self) -> Option<DmaStage> {
+        if self.stage2 {
+            Some(DmaStage::Stage2)
+        } else if self.stage1 {
+            Some(DmaStage::Stage1)
+        } else {
+            None
+        }
+    }
+
+    /// Why ferrovisor cannot use this SMMU for its guests' DMA contexts,
+    /// if it cannot: it needs stage 1 or stage 2 with AArch64 tables, the
+    /// 4 KiB granule and an output size covering the 40-bit host addresses
+    /// its tables hold.
     pub fn unusable(&self) -> Option<&'static str> {
-        if !self.stage1 {
-            Some("no stage-1 translation (IDR0.S1P)")
+        if self.dma_stage().is_none() {
+            Some("neither stage-1 nor stage-2 translation (IDR0.S1P, IDR0.S2P)")
         } else if !self.aarch64_tables {
             Some("no AArch64 translation tables (IDR0.TTF)")
         } else if !self.granule_4k {
@@ -207,10 +231,15 @@ mod tests {
             }
         );
         assert_eq!(f.unusable(), None);
+        assert_eq!(f.dma_stage(), Some(DmaStage::Stage1));
         assert_eq!(
             Features::decode(idr0 & !(1 << 1), idr1, idr5).unusable(),
-            Some("no stage-1 translation (IDR0.S1P)")
+            Some("neither stage-1 nor stage-2 translation (IDR0.S1P, IDR0.S2P)")
         );
+        // With stage 2 (S2P), stage 2 is preferred; stage 2 alone works.
+        assert_eq!(Features::decode(idr0 | 1, idr1, idr5).dma_stage(), Some(DmaStage::Stage2));
+        let s2_only = Features::decode((idr0 & !(1 << 1)) | 1, idr1, idr5);
+        assert_eq!((s2_only.dma_stage(), s2_only.unusable()), (Some(DmaStage::Stage2), None));
         assert_eq!(
             Features::decode(idr0, idr1, idr5 & !7).unusable(),
             Some("output addresses below 40 bits (IDR5.OAS)")

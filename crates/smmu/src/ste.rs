@@ -29,7 +29,15 @@ pub enum Config {
         /// Physical address of the (single) context descriptor.
         cd: u64,
     },
-    /// Anything else (stage 2, nested): ferrovisor writes none.
+    /// Config = 0b110: stage-2 translation through the tables at `root`,
+    /// tagged with `vmid`.
+    Stage2 {
+        /// Physical address of the root table.
+        root: u64,
+        /// The VMID (S2VMID).
+        vmid: u16,
+    },
+    /// Anything else (nested, reserved): ferrovisor writes none.
     Other(u64),
 }
 
@@ -65,6 +73,26 @@ pub const fn stage1(cd: u64) -> Ste {
     ste
 }
 
+/// An entry translating its stream at stage 2 through the tables at `root`
+/// (4 KiB aligned), tagged with `vmid`, walked as the CPU's `VTCR_EL2`
+/// value `vtcr` describes: its T0SZ, SL0, IRGN0, ORGN0, SH0, TG0 and PS
+/// fields (bits \[18:0\]) are the STE's S2T0SZ..S2PS fields in the same
+/// order and widths (word 2, bits \[50:32\]). AArch64 tables, faults
+/// recorded (S2R), access flag faults off (the tables set AF),
+/// incoming shareability kept.
+pub const fn stage2(root: u64, vmid: u16, vtcr: u64) -> Ste {
+    let mut ste = [0; WORDS];
+    ste[0] = VALID | config(0b110);
+    ste[1] = place(0b01, 45, 44); // SHCFG: incoming shareability
+    ste[2] = vmid as u64 // S2VMID [15:0]
+        | ((vtcr & 0x7_ffff) << 32) // S2T0SZ..S2PS
+        | (1 << 51) // S2AA64
+        | (1 << 53) // S2AFFD
+        | (1 << 58); // S2R
+    ste[3] = root & 0x000f_ffff_ffff_fff0; // S2TTB [51:4]
+    ste
+}
+
 /// What entry `ste` does.
 pub const fn decode(ste: &Ste) -> Config {
     let w0 = ste[0];
@@ -75,6 +103,7 @@ pub const fn decode(ste: &Ste) -> Config {
         0b000 => Config::Abort,
         0b100 => Config::Bypass,
         0b101 => Config::Stage1 { cd: w0 & 0x000f_ffff_ffff_ffc0 },
+        0b110 => Config::Stage2 { root: ste[3] & 0x000f_ffff_ffff_fff0, vmid: ste[2] as u16 },
         other => Config::Other(other),
     }
 }
@@ -91,6 +120,20 @@ mod tests {
         // Valid, Config 0b101, the pointer in [51:6], nothing in S1CDMax.
         assert_eq!(stage1(0x4123_4540)[0], 0x4123_4540 | 0b1011);
         assert_eq!(stage1(0x4123_4540)[0] >> 59, 0);
+        // Stage 2 with the CPU's VTCR_EL2 of ferrovisor (T0SZ 25, SL0 1,
+        // WBWA walks, inner shareable, 4 KiB, 40-bit PS).
+        let s2 = stage2(0x4567_8000, 3, 0x8002_3559);
+        assert_eq!(decode(&s2), Config::Stage2 { root: 0x4567_8000, vmid: 3 });
+        assert_eq!(s2[0], 0b1101);
+        assert_eq!(s2[2] & 0xffff, 3);
+        assert_eq!((s2[2] >> 32) & 0x3f, 25); // S2T0SZ
+        assert_eq!((s2[2] >> 38) & 0b11, 0b01); // S2SL0
+        assert_eq!((s2[2] >> 44) & 0b11, 0b11); // S2SH0
+        assert_eq!((s2[2] >> 46) & 0b11, 0b00); // S2TG: 4 KiB
+        assert_eq!((s2[2] >> 48) & 0b111, 0b010); // S2PS: 40 bits
+        assert_eq!(s2[2] >> 51 & 1, 1); // S2AA64
+        assert_eq!(s2[2] >> 58 & 1, 1); // S2R
+        assert_eq!(s2[3], 0x4567_8000);
         // A bypass entry would be decoded as such (ferrovisor writes none).
         let mut bypass = abort();
         bypass[0] |= 0b100 << 1;

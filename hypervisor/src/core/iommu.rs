@@ -18,8 +18,10 @@ use crate::platform::smmuv3::{self, Smmu};
 use alloc::string::String;
 use core::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
 use ferrovisor_config::HostPlatform;
+use ferrovisor_smmu::cmd::Command;
 use ferrovisor_smmu::event::Event;
-use ferrovisor_smmu::ste;
+use ferrovisor_smmu::regs::DmaStage;
+use ferrovisor_smmu::ste::{self, Ste};
 use ferrovisor_types::HostIrq;
 use spin::Mutex;
 
@@ -59,7 +61,11 @@ pub fn init(platform: &HostPlatform) -> Option<String> {
         "{} ({}), stage 1{}, {} of 2^{} streams, every one aborting until a guest has its device",
         dev.path,
         region.base,
-        if f.stage2 { " and 2" } else { " only" },
+        match (f.stage1, f.stage2) {
+            (true, true) => " and 2 (guest DMA contexts at stage 2)",
+            (false, _) => " absent, stage 2 (guest DMA contexts)",
+            (true, false) => " only",
+        },
         smmu.streams(),
         f.sid_bits
     );
@@ -85,14 +91,15 @@ fn bdf(sid: u32) -> (u32, u32, u32) {
     ((sid >> 8) & 0xff, (sid >> 3) & 0x1f, sid & 7)
 }
 
-/// Whether the SMMU is set up and translating.
-pub fn running() -> bool {
-    SMMU.lock().is_some()
+/// The stage the guests' DMA contexts use (`None`: no SMMU running).
+pub fn dma_stage() -> Option<DmaStage> {
+    SMMU.lock().as_ref().and_then(|s| s.features.dma_stage())
 }
 
-/// Points `streams` at the context descriptor at `cd` (physical, 64-byte
-/// aligned) for guest `vm_id`. On an error the streams are left detached.
-pub fn attach(vm_id: usize, streams: &[u32], cd: u64) -> Result<(), String> {
+/// Points `streams` at a guest's DMA context, the stream table entry
+/// `entry` (stage 1 through its context descriptor, or stage 2 through its
+/// tables), for guest `vm_id`. On an error the streams are left detached.
+pub fn attach(vm_id: usize, streams: &[u32], entry: Ste) -> Result<(), String> {
     let mut guard = SMMU.lock();
     let smmu = guard.as_mut().ok_or_else(|| String::from("the SMMU is not running"))?;
     let owner = u16::try_from(vm_id + 1).unwrap_or(u16::MAX);
@@ -104,7 +111,7 @@ pub fn attach(vm_id: usize, streams: &[u32], cd: u64) -> Result<(), String> {
         if let Some(c) = CONTAINED.get(sid as usize) {
             c.store(false, Ordering::Release);
         }
-        if let Err(e) = smmu.set_stream(sid, ste::stage1(cd)) {
+        if let Err(e) = smmu.set_stream(sid, entry) {
             slot.store(0, Ordering::Release);
             return Err(alloc::format!("stream {sid:#x}: {e}"));
         }
@@ -113,9 +120,9 @@ pub fn attach(vm_id: usize, streams: &[u32], cd: u64) -> Result<(), String> {
 }
 
 /// Takes `streams` away from their guest: they abort again (and their
-/// faults are reported as "no guest has this device"), and `asid`'s TLB
-/// entries are dropped.
-pub fn detach(streams: &[u32], asid: u16) {
+/// faults are reported as "no guest has this device"), and the context's
+/// TLB entries are dropped with `tlbi` (by ASID or by VMID).
+pub fn detach(streams: &[u32], tlbi: Command) {
     let mut guard = SMMU.lock();
     let Some(smmu) = guard.as_mut() else { return };
     for &sid in streams {
@@ -126,8 +133,8 @@ pub fn detach(streams: &[u32], asid: u16) {
             log::error!("smmu: stream {sid:#x} could not be detached: {e}");
         }
     }
-    if let Err(e) = smmu.forget_asid(asid) {
-        log::error!("smmu: TLB entries of ASID {asid} could not be dropped: {e}");
+    if let Err(e) = smmu.invalidate_tlb(tlbi) {
+        log::error!("smmu: TLB entries could not be dropped ({tlbi:?}): {e}");
     }
 }
 

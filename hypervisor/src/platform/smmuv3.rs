@@ -252,10 +252,10 @@ impl Smmu {
         self.run(&[Command::CfgiSte { sid }, Command::CfgiCd { sid }])
     }
 
-    /// Drops every TLB entry tagged with `asid` (a guest's DMA context
-    /// going away or changing).
-    pub fn forget_asid(&mut self, asid: u16) -> Result<(), SmmuError> {
-        self.run(&[Command::TlbiAsid { asid }])
+    /// Drops the TLB entries `tlbi` names (a guest's DMA context going away
+    /// or changing: by its ASID at stage 1, its VMID at stage 2).
+    pub fn invalidate_tlb(&mut self, tlbi: Command) -> Result<(), SmmuError> {
+        self.run(&[tlbi])
     }
 
     /// Number of streams the table covers.

@@ -355,7 +355,7 @@ fn passthrough_list(_: &[&str]) {
                         .map(|&sid| alloc::format!("{sid:#x} {}", crate::core::iommu::state(sid, g.id)))
                         .collect();
                     let ctx = g.dma.as_ref().map_or(alloc::string::String::new(), |c| {
-                        alloc::format!("; context ASID {}, {} table(s)", c.asid(), c.table_count())
+                        alloc::format!("; context {}, {} table(s)", c.describe(), c.table_count())
                     });
                     alloc::format!("dma: smmu (stream {}{ctx})", streams.join(", "))
                 }

@@ -158,7 +158,21 @@ pub fn complete(config: &mut GuestConfig) -> Result<(), Refusal> {
                     "make pci-window larger",
                 )
             })?;
-            let hpa = bus.window.cpu + (p.address - bus.window.pci);
+            // The allocator places BARs inside the window; checked anyway.
+            let hpa = p
+                .address
+                .checked_sub(bus.window.pci)
+                .and_then(|o| bus.window.cpu.checked_add(o))
+                .ok_or_else(|| {
+                    refuse(
+                        alloc::format!(
+                            "pci-function {}: BAR{} lies outside the host bridge's window",
+                            want.bdf,
+                            p.bar.index
+                        ),
+                        "a hypervisor bug: report it with the boot log",
+                    )
+                })?;
             pt.regions.push(PtRegion { hpa: HostPhysAddr(hpa), gpa: GuestPhysAddr(gpa), size: bar.size });
         }
     }

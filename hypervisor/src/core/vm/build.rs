@@ -129,10 +129,10 @@ pub fn create(id: usize, config: GuestConfig) -> Result<Arc<Vm>, BuildError> {
         })?;
     }
     let dma = if super::dma::needed(&config) {
-        if !crate::core::iommu::running() {
+        let Some(stage) = crate::core::iommu::dma_stage() else {
             return Err(VmBuildError::new(&config, &config.path, Failure::NoSmmu));
-        }
-        let ctx = super::dma::DmaContext::new(vmid, &ram_ranges)
+        };
+        let ctx = super::dma::DmaContext::new(stage, vmid, &ram_ranges)
             .map_err(|e| VmBuildError::new(&config, &config.path, Failure::Stage2(e)))?;
         Some(ctx)
     } else {

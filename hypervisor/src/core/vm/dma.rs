@@ -1,8 +1,11 @@
 //! A guest's DMA context behind the SMMU (docs/security.md, "DMA isolation
-//! through the SMMU"): stage-1 tables that translate guest-physical
-//! addresses to host-physical exactly as the guest's stage 2 does for its
-//! RAM, one context descriptor, and the guest's VMID as ASID. The streams
-//! of the devices the guest has point at it while the guest runs.
+//! through the SMMU"): tables that translate guest-physical addresses to
+//! host-physical exactly as the guest's stage 2 does for its RAM. Where the
+//! SMMU has stage 2 (`IDR0.S2P`) they are stage-2 tables in the CPU's
+//! format, tagged with the guest's VMID; otherwise (QEMU 7.2) stage-1
+//! tables behind one context descriptor, with the guest's VMID as ASID.
+//! The streams of the devices the guest has point at it while the guest
+//! runs.
 //!
 //! Only RAM is mapped: a device's DMA into another device's registers
 //! (peer-to-peer) faults. Guest RAM never moves while a guest exists, so
@@ -16,6 +19,9 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use ferrovisor_config::DmaProtection;
 use ferrovisor_smmu::cd::{Cd, Stage1Context};
+use ferrovisor_smmu::cmd::Command;
+use ferrovisor_smmu::regs::DmaStage;
+use ferrovisor_smmu::ste::{self, Ste};
 use ferrovisor_stage2::{Format, MemAttrs, Stage2, Stage2Error};
 use ferrovisor_types::{GuestPhysAddr, HostRegion};
 
@@ -26,32 +32,58 @@ struct CdSlot(Cd);
 /// A guest's DMA translation.
 pub struct DmaContext {
     tables: Stage2,
-    cd: Box<CdSlot>,
-    asid: u16,
+    /// The context descriptor (stage 1 only).
+    cd: Option<Box<CdSlot>>,
+    /// The guest's VMID: the context's ASID at stage 1, its VMID at stage 2.
+    tag: u16,
 }
 
 impl DmaContext {
-    /// Tables mapping `ram` (guest-physical base, host region) and the
-    /// context descriptor pointing at them, tagged with `asid`.
-    pub fn new(asid: u16, ram: &[(GuestPhysAddr, HostRegion)]) -> Result<Self, Stage2Error> {
+    /// Tables mapping `ram` (guest-physical base, host region) at `stage`,
+    /// tagged with `tag` (the guest's VMID), and at stage 1 the context
+    /// descriptor pointing at them.
+    pub fn new(stage: DmaStage, tag: u16, ram: &[(GuestPhysAddr, HostRegion)]) -> Result<Self, Stage2Error> {
+        let format = match stage {
+            DmaStage::Stage1 => Format::SmmuStage1,
+            DmaStage::Stage2 => Format::Stage2,
+        };
         // The heap is identity-mapped: a table's address is its physical one.
-        let mut tables = Stage2::with_format(|virt| virt as u64, Format::SmmuStage1)?;
+        let mut tables = Stage2::with_format(|virt| virt as u64, format)?;
         for (gpa, host) in ram {
             tables.map(*gpa, host.base, host.size, MemAttrs::Ram)?;
         }
-        let cd = Stage1Context { root: tables.root_pa(), asid }.encode();
+        let cd = match stage {
+            DmaStage::Stage1 => {
+                Some(Box::new(CdSlot(Stage1Context { root: tables.root_pa(), asid: tag }.encode())))
+            }
+            DmaStage::Stage2 => None,
+        };
         crate::arch::aarch64::guest::publish_tables();
-        Ok(Self { tables, cd: Box::new(CdSlot(cd)), asid })
+        Ok(Self { tables, cd, tag })
     }
 
-    /// Physical address of the context descriptor.
-    fn cd_pa(&self) -> u64 {
-        core::ptr::from_ref(&self.cd.0) as u64
+    /// The stream table entry of a stream attached to this context.
+    fn ste(&self) -> Ste {
+        match &self.cd {
+            Some(cd) => ste::stage1(core::ptr::from_ref(&cd.0) as u64),
+            None => ste::stage2(self.tables.root_pa(), self.tag, ferrovisor_stage2::VTCR_EL2),
+        }
     }
 
-    /// Its ASID (the guest's VMID).
-    pub fn asid(&self) -> u16 {
-        self.asid
+    /// The command dropping this context's TLB entries.
+    fn tlbi(&self) -> Command {
+        match self.cd {
+            Some(_) => Command::TlbiAsid { asid: self.tag },
+            None => Command::TlbiVmid { vmid: self.tag },
+        }
+    }
+
+    /// How the shell names it: `ASID 2` (stage 1) or `VMID 2, stage 2`.
+    pub fn describe(&self) -> alloc::string::String {
+        match self.cd {
+            Some(_) => alloc::format!("ASID {}", self.tag),
+            None => alloc::format!("VMID {}, stage 2", self.tag),
+        }
     }
 
     /// Tables in use (for the shell).
@@ -78,7 +110,7 @@ pub fn needed(config: &ferrovisor_config::GuestConfig) -> bool {
 pub fn attach_all(vm: &Vm) -> Result<(), String> {
     let Some(ctx) = &vm.dma else { return Ok(()) };
     let all: Vec<u32> = vm.devices().flat_map(|(i, _)| streams(vm, i).iter().copied()).collect();
-    iommu::attach(vm.id, &all, ctx.cd_pa()).inspect_err(|_| iommu::detach(&all, ctx.asid))
+    iommu::attach(vm.id, &all, ctx.ste()).inspect_err(|_| iommu::detach(&all, ctx.tlbi()))
 }
 
 /// Detaches the streams of every device of `vm`'s config (guest stop).
@@ -86,12 +118,12 @@ pub fn detach_all(vm: &Vm) {
     let Some(ctx) = &vm.dma else { return };
     let all: Vec<u32> =
         (0..vm.config.passthrough.len()).flat_map(|i| streams(vm, i).iter().copied()).collect();
-    iommu::detach(&all, ctx.asid);
+    iommu::detach(&all, ctx.tlbi());
 }
 
 /// Detaches the streams of `vm`'s pass-through `index` (it loses the device).
 pub fn detach_device(vm: &Vm, index: usize) {
     if let Some(ctx) = &vm.dma {
-        iommu::detach(streams(vm, index), ctx.asid);
+        iommu::detach(streams(vm, index), ctx.tlbi());
     }
 }
