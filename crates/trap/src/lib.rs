@@ -149,6 +149,25 @@ pub const fn is_hvc0(esr: u64) -> bool {
     esr & HVC0_MASK == HVC0
 }
 
+/// `MSR ICC_SGI1R_EL1, Xt` as ESR_EL2 has it with `Rt` (ISS\[9:5\]) and
+/// IL clear: EC 0x18, Op0 3, Op2 5, Op1 0, CRn 12, CRm 11, Direction 0.
+const SGI1R_WRITE: u64 = (0x18 << 26) | (3 << 20) | (5 << 17) | (12 << 10) | (11 << 1);
+/// The bits of ESR_EL2 that must match [`SGI1R_WRITE`]: EC and ISS\[21:0\]
+/// but Rt.
+const SGI1R_MASK: u64 = (0x3f << 26) | (0x003f_ffff & !(0x1f << 5));
+
+/// The register `Rt` of a guest write to `ICC_SGI1R_EL1` (an SGI sent to
+/// other vCPUs), if the syndrome is one: what the exit fast path handles
+/// without decoding the rest.
+#[inline(always)]
+pub const fn sgi1r_write(esr: u64) -> Option<u8> {
+    if esr & SGI1R_MASK == SGI1R_WRITE {
+        Some(((esr >> 5) & 0x1f) as u8)
+    } else {
+        None
+    }
+}
+
 /// Decodes the ESR_EL2 of a synchronous exception taken from EL1 or EL0.
 ///
 /// Bits above `ESR[31]` (ISS2 and RES0) are ignored. Exception classes this

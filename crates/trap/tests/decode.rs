@@ -217,3 +217,23 @@ fn is_hvc0_on_real_syndromes() {
     assert!(!ferrovisor_trap::is_hvc0(0x5e00_0000), "smc #0");
     assert!(!ferrovisor_trap::is_hvc0(0x9600_0000), "data abort");
 }
+
+#[test]
+fn sgi1r_write_matches_the_full_decode_exactly() {
+    use ferrovisor_trap::{decode, sgi1r_write, sysreg_key, Exit};
+    let key = sysreg_key(3, 0, 12, 11, 5);
+    // msr ICC_SGI1R_EL1, x8 (IL set), as the CPU reports it.
+    let esr = (0x18u64 << 26) | (1 << 25) | (3 << 20) | (5 << 17) | (12 << 10) | (8 << 5) | (11 << 1);
+    assert_eq!(sgi1r_write(esr), Some(8));
+    assert!(matches!(decode(esr), Exit::SysReg(a) if a.key() == key && !a.read && a.rt == 8));
+    // Every single-bit change of the syndrome below bit 32 either keeps it
+    // an SGI1R write (Rt, IL) or makes both decoders disagree with it.
+    for bit in 0..32 {
+        let other = esr ^ (1 << bit);
+        let full = matches!(decode(other), Exit::SysReg(a) if a.key() == key && !a.read);
+        assert_eq!(sgi1r_write(other).is_some(), full, "bit {bit}: {other:#x}");
+    }
+    // The read (MRS), and ICC_SGI0R_EL1 (op2 7), are not.
+    assert_eq!(sgi1r_write(esr | 1), None);
+    assert_eq!(sgi1r_write(esr | (2 << 17)), None);
+}

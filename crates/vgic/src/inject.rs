@@ -8,6 +8,27 @@ use ferrovisor_types::{GuestIrq, HostIrq, VcpuId};
 /// `ICC_SGI1R_EL1.IRM`: every PE but the writer.
 const SGI1R_IRM: u64 = 1 << 40;
 
+/// The SGI and the target vCPUs (bit per vCPU) of a write of `value` to
+/// `ICC_SGI1R_EL1` by vCPU `sender` of a guest with `vcpus` vCPUs.
+///
+/// Targets: with IRM (bit 40) every vCPU but the writer; otherwise the vCPUs
+/// whose Aff0 is `RS * 16 + n` for each bit `n` of TargetList `[15:0]`, when
+/// Aff3 `[55:48]`, Aff2 `[39:32]` and Aff1 `[23:16]` are 0.
+pub fn sgi1r_targets(value: u64, sender: usize, vcpus: usize) -> (u32, u32) {
+    let intid = ((value >> 24) & 0xf) as u32;
+    let all = if vcpus >= 32 { u32::MAX } else { (1u32 << vcpus) - 1 };
+    let targets: u32 = if value & SGI1R_IRM != 0 {
+        all & !(1u32.checked_shl(sender as u32).unwrap_or(0))
+    } else if value & 0x00ff_00ff_00ff_0000 != 0 || (value >> 44) & 0xf != 0 {
+        // Affinity 1..3 non-zero, or a range selector past Aff0 15: no
+        // vCPU has such an MPIDR.
+        0
+    } else {
+        (value & 0xffff) as u32 & all
+    };
+    (intid, targets)
+}
+
 impl Vgic {
     /// Records INTID `intid` (bank `bank`) as a candidate after a change
     /// ([`Vgic::mark`]) and pushes the kick it needs: the vCPU holding it in
@@ -38,21 +59,31 @@ impl Vgic {
             self.count_bad();
             return;
         }
-        let intid = ((value >> 24) & 0xf) as u32;
-        let targets: u32 = if value & SGI1R_IRM != 0 {
-            ((1u32 << self.cfg.vcpus) - 1) & !(1 << vcpu)
-        } else if value & 0x00ff_00ff_00ff_0000 != 0 || (value >> 44) & 0xf != 0 {
-            // Affinity 1..3 non-zero, or a range selector past Aff0 15:
-            // no vCPU has such an MPIDR.
-            0
-        } else {
-            (value & 0xffff) as u32 & ((1u32 << self.cfg.vcpus) - 1)
-        };
+        let (intid, targets) = sgi1r_targets(value, vcpu, self.cfg.vcpus);
         for t in (0..self.cfg.vcpus).filter(|t| targets & (1 << t) != 0) {
             let Some(irq) = self.irq_mut(intid, t) else { continue };
             if irq.group1() {
                 irq.set_latch(true);
                 self.notify(intid, t, Some(vcpu), fx);
+            }
+        }
+    }
+
+    /// The SGIs in `sgis` (bit n: SGI n) sent to vCPU `vcpu` through its
+    /// mailbox ([`crate::SharedVgic::post_sgi1r`]), taken by `vcpu` itself:
+    /// each one configured as group 1 becomes pending there, as
+    /// [`Vgic::write_sgi1r`] would have made it.
+    pub fn receive_sgis(&mut self, vcpu: VcpuId, sgis: u16, fx: &mut Effects) {
+        let vcpu = vcpu.index();
+        if vcpu >= self.cfg.vcpus {
+            self.count_bad();
+            return;
+        }
+        for intid in (0..16u32).filter(|i| sgis & (1 << i) != 0) {
+            let Some(irq) = self.irq_mut(intid, vcpu) else { continue };
+            if irq.group1() {
+                irq.set_latch(true);
+                self.notify(intid, vcpu, Some(vcpu), fx);
             }
         }
     }

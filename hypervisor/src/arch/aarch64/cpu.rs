@@ -1,7 +1,7 @@
 //! Per-CPU identity and interrupt masking on the running CPU.
 
 use aarch64_cpu::asm;
-use aarch64_cpu::registers::{Readable, DAIF, ESR_EL2, MPIDR_EL1, TPIDR_EL2};
+use aarch64_cpu::registers::{Readable, Writeable, DAIF, ELR_EL2, ESR_EL2, MPIDR_EL1, TPIDR_EL2};
 
 /// The hypervisor's index of the running CPU (0 = boot CPU), kept in
 /// TPIDR_EL2 by the boot code.
@@ -63,6 +63,14 @@ pub fn touch_unmapped() {
     // SAFETY: the load faults before reading anything; the fault is taken by
     // the EL2 vectors, which report it and stop the machine.
     unsafe { core::arch::asm!("ldr {0}, [{0}]", inout(reg) addr => _, options(nostack, readonly)) };
+}
+
+/// Steps the guest past the trapped 4-byte instruction (ELR_EL2 += 4), from
+/// the exit fast path, which resumes the guest from ELR_EL2 itself (the
+/// full exit saves ELR_EL2 after the fast path has run).
+#[inline(always)]
+pub fn skip_trapped_instruction() {
+    ELR_EL2.set(ELR_EL2.get().wrapping_add(4));
 }
 
 /// ESR_EL2: the syndrome of the exception being handled at EL2.

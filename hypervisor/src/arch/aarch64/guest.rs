@@ -51,6 +51,14 @@ const _: () = assert!(core::mem::offset_of!(VcpuRegs, pc) == 248);
 const _: () = assert!(core::mem::offset_of!(VcpuRegs, hpfar) == 280);
 
 impl VcpuRegs {
+    /// Whether the exit fast path has guest register `n` in this struct
+    /// (it saves x0-x18 and x30; x19-x29 are stored by the full exit
+    /// only); 31 (XZR) needs no register.
+    #[inline(always)]
+    pub const fn saved_on_fast_path(n: u8) -> bool {
+        n <= 18 || n >= 30
+    }
+
     /// Register `n` as an instruction operand sees it (31 = XZR).
     pub fn get(&self, n: u8) -> u64 {
         self.x.get(n as usize).copied().unwrap_or(0)

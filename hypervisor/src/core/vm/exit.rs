@@ -248,8 +248,7 @@ fn sysreg(vcpu: &mut Vcpu, access: &SysRegAccess) -> Next {
     // SGIs between the guest's own vCPUs.
     if !access.read && access.key() == ICC_SGI1R_EL1 {
         let value = vcpu.regs.get(access.rt);
-        let id = vcpu.id;
-        vcpu.vm.vgic_update(|vgic, fx| vgic.write_sgi1r(id, value, fx));
+        vcpu.vm.send_sgi(vcpu.id, value);
         vcpu.regs.pc += 4;
         return Next::Resume;
     }

@@ -10,6 +10,10 @@
 //! * `hvc #0` calls that only read state: ferrovisor's own hypercalls and
 //!   the PSCI/SMCCC queries ([`super::exit::answer_query`]); an HVC with
 //!   another immediate takes the full exit, which refuses it;
+//! * an SGI sent with `MSR ICC_SGI1R_EL1` (from x0-x18 or x30): it goes into
+//!   the targets' mailboxes without the vGIC lock and their pCPUs are
+//!   kicked (`Vm::send_sgi`); a vCPU that sent one to itself takes the IRQ
+//!   full exit, whose refill takes its mail;
 //! * a forwarded device interrupt or the virtual timer, when the interrupt
 //!   can go straight into a free list register (nothing else changed in the
 //!   vGIC since the last refill, the guest completed none of the loaded
@@ -57,13 +61,30 @@ fn sync(v: &mut Vcpu) -> FastExit {
     // not count it again), and before answering: the exit-count hypercall
     // includes itself. An HVC with another immediate is not an SMCCC call:
     // the full exit refuses it (undefined instruction).
-    if ferrovisor_trap::is_hvc0(crate::arch::aarch64::cpu::esr_el2()) {
+    let esr = crate::arch::aarch64::cpu::esr_el2();
+    if ferrovisor_trap::is_hvc0(esr) {
         count(v, ExitReason::Hvc);
         if exit::answer_query(v) {
             return RESUME;
         }
+        return SYNC;
     }
-    SYNC
+    match ferrovisor_trap::sgi1r_write(esr) {
+        Some(rt) if VcpuRegs::saved_on_fast_path(rt) => send_sgi(v, rt),
+        _ => SYNC,
+    }
+}
+
+/// `MSR ICC_SGI1R_EL1, X<rt>`: the SGI goes to its targets' mailboxes.
+fn send_sgi(v: &mut Vcpu, rt: u8) -> FastExit {
+    count(v, ExitReason::SysReg);
+    let value = v.regs.get(rt);
+    crate::arch::aarch64::cpu::skip_trapped_instruction();
+    if v.vm.send_sgi(v.id, value) {
+        IRQ
+    } else {
+        RESUME
+    }
 }
 
 /// Acknowledges and handles the IRQ that made the guest exit.

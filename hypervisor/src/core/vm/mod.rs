@@ -26,7 +26,7 @@ use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use ferrovisor_config::{GuestConfig, PassthroughConfig};
 use ferrovisor_psci::VcpuPower;
 use ferrovisor_stage2::Stage2;
-use ferrovisor_types::{GuestPhysAddr, HostRegion, PcpuId};
+use ferrovisor_types::{GuestPhysAddr, HostRegion, PcpuId, VcpuId};
 use ferrovisor_vgic::{Effect, Effects, ForwardTable, SharedVgic, Vgic, VgicConfig};
 use spin::{Mutex, RwLock};
 
@@ -279,6 +279,34 @@ impl Vm {
         let r = self.vgic.update(&mut fx, f);
         self.apply(&mut fx);
         r
+    }
+
+    /// Moves the SGIs other vCPUs (or `vcpu` itself) sent to `vcpu` into
+    /// the vGIC; called on `vcpu`'s own pCPU only (ferrovisor_vgic::shared).
+    #[inline(always)]
+    pub fn take_sgis(&self, vcpu: VcpuId) {
+        if self.vgic.has_mail(vcpu) {
+            self.take_sgis_slow(vcpu);
+        }
+    }
+
+    #[inline(never)]
+    fn take_sgis_slow(&self, vcpu: VcpuId) {
+        let mut fx = Effects::default();
+        if self.vgic.take_sgis(vcpu, &mut fx) {
+            self.apply(&mut fx);
+        }
+    }
+
+    /// A write of `value` to `ICC_SGI1R_EL1` by `sender`: the SGI goes into
+    /// the targets' mailboxes without the vGIC's lock, and the other
+    /// targets' pCPUs are kicked. True if `sender` is a target itself (it
+    /// takes its mail on its way back into the guest).
+    pub fn send_sgi(&self, sender: VcpuId, value: u64) -> bool {
+        let targets = self.vgic.post_sgi1r(sender, value);
+        let me = 1u32.checked_shl(sender.index() as u32).unwrap_or(0);
+        self.kick_vcpus(targets & !me);
+        targets & me != 0
     }
 
     /// Kicks the pCPUs of the vCPUs in `vcpus` (bit `i`: vCPU `i`), so that

@@ -146,6 +146,7 @@ impl Vcpu {
     /// when nothing changed: [`LrCache::refresh`]).
     #[inline(always)]
     pub fn refresh_lrs(&mut self) {
+        self.vm.take_sgis(self.id);
         let kicks = self.lrs.refresh(&self.vm.vgic, self.id, &mut HwLrs);
         self.vm.kick_vcpus(kicks);
     }
@@ -175,6 +176,7 @@ impl Vcpu {
 
     /// Whether the guest has an interrupt it could take now (WFI completes).
     pub fn has_deliverable(&self) -> bool {
+        self.vm.take_sgis(self.id);
         self.vm.vgic.inspect(|g| g.has_deliverable(self.id))
     }
 }
