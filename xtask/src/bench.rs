@@ -86,7 +86,11 @@ pub fn run(args: BenchArgs) -> Result<()> {
         String::new()
     } else {
         let (lnative, lhyp) = crate::bench_linux::measure(&image)?;
-        crate::bench_linux::table(&lnative, &lhyp)
+        format!(
+            "{}\n{}",
+            crate::bench_linux::table(&lnative, &lhyp),
+            crate::bench_linux::ping_table(&lnative, &lhyp)
+        )
     };
     println!("{linux_table}");
     let mut table = String::from("| measure | value | target | met |\n| --- | ---: | ---: | --- |\n");

@@ -1,6 +1,8 @@
 //! The Linux part of `cargo xtask bench`: the same kernel, initramfs and
-//! workloads (`fvbench cpu`, `fvbench mem`) natively and as a ferrovisor
-//! guest with the same vCPU count and RAM, under `-icount shift=0,sleep=off`.
+//! workloads (`fvbench cpu`, `fvbench mem`, and the pipe ping-pong
+//! `fvbench ping`/`pong` across two CPUs and on one) natively and as a
+//! ferrovisor guest with the same vCPU count and RAM, under
+//! `-icount shift=0,sleep=off`.
 
 use crate::qemu::{self, Boot, Machine, Step};
 use crate::{bundle, images, paths, setup};
@@ -25,7 +27,22 @@ pub struct Workloads {
     pub cpu: [u64; CPUS.len()],
     /// `fvbench mem`.
     pub mem: [u64; CPUS.len()],
+    /// `fvbench ping`, `pong` on CPU 1 and `ping` on CPU 0 (after the
+    /// other workloads: the figure must not depend on what ran before).
+    pub ping_cross: u64,
+    /// `fvbench ping` and `pong` both on CPU 0.
+    pub ping_same: u64,
 }
+
+/// Round trips per ping-pong run.
+pub const ROUND_TRIPS: u64 = 5000;
+/// Ping-pong runs per placement (the table keeps the fastest).
+const PING_RUNS: usize = 3;
+/// Instructions per counter tick under `-icount shift=0` (62.5 MHz).
+const INSNS_PER_TICK: u64 = 16;
+/// Target for the instructions ferrovisor adds per cross-CPU round trip
+/// (two IPIs), issue 14.
+pub const PING_TARGET: u64 = 1200;
 
 /// The smallest `ticks=` of the `FVBENCH <cmd>` lines in `text` that ran
 /// on guest CPU `cpu` (`cpu=` field).
@@ -38,24 +55,45 @@ pub fn min_ticks(text: &str, cmd: &str, cpu: u32) -> Option<u64> {
         .min()
 }
 
+/// The shell line that runs every workload. It is kept short with loops:
+/// busybox's line editor takes at most 1024 characters.
 fn commands() -> String {
     let mut runs = Vec::new();
     for cpu in CPUS {
         let mask = 1u32 << cpu;
-        let run = format!("taskset {mask} fvbench cpu; taskset {mask} fvbench mem");
-        runs.extend(std::iter::repeat_n(run, RUNS));
+        runs.push(format!(
+            "for i in {}; do taskset {mask} fvbench cpu; taskset {mask} fvbench mem; done",
+            times(RUNS)
+        ));
+    }
+    // Ping-pong: `pong` in the background, `ping` in front; FIFOs in /tmp.
+    runs.push("mkfifo /tmp/fvping /tmp/fvpong".into());
+    for (label, pong_mask) in [("cross", 2), ("same", 1)] {
+        runs.push(format!(
+            "for i in {}; do taskset {pong_mask} fvbench pong /tmp/fvping /tmp/fvpong {ROUND_TRIPS} & taskset 1 fvbench ping /tmp/fvping /tmp/fvpong {ROUND_TRIPS} {label}; wait; done",
+            times(PING_RUNS)
+        ));
     }
     format!("{}; echo BENCH-DONE-$((1+1))\r", runs.join("; "))
 }
 
+/// `1 2 ... n`, for a shell `for` loop.
+fn times(n: usize) -> String {
+    (1..=n).map(|i| i.to_string()).collect::<Vec<_>>().join(" ")
+}
+
 fn workloads(text: &str, who: &str) -> Result<Workloads> {
-    let mut w = Workloads { cpu: [0; CPUS.len()], mem: [0; CPUS.len()] };
+    let mut w = Workloads { cpu: [0; CPUS.len()], mem: [0; CPUS.len()], ping_cross: 0, ping_same: 0 };
     for (i, cpu) in CPUS.into_iter().enumerate() {
         let get = |cmd: &str| {
             min_ticks(text, cmd, cpu).with_context(|| format!("{who}: no FVBENCH {cmd} line with cpu={cpu}"))
         };
         w.cpu[i] = get("cpu")?;
         w.mem[i] = get("mem")?;
+    }
+    for (label, slot) in [("cross", &mut w.ping_cross), ("same", &mut w.ping_same)] {
+        *slot = min_ticks(text, &format!("ping-{label}"), 0)
+            .with_context(|| format!("{who}: no FVBENCH ping-{label} line with cpu=0"))?;
     }
     Ok(w)
 }
@@ -108,6 +146,33 @@ pub fn measure(hypervisor: &Path) -> Result<(Workloads, Workloads)> {
     Ok((native, workloads(&text, "ferrovisor")?))
 }
 
+/// The ping-pong table: instructions per round trip, natively and under
+/// ferrovisor, and what ferrovisor adds.
+pub fn ping_table(native: &Workloads, hyp: &Workloads) -> String {
+    let mut t = String::from(
+        "| Linux pipe ping-pong, 2 vCPUs on dedicated pCPUs (instructions per round trip) | native | ferrovisor | added | target | met |\n| --- | ---: | ---: | ---: | --- | --- |\n",
+    );
+    let per = |ticks: u64| ticks * INSNS_PER_TICK / ROUND_TRIPS;
+    for (what, n, h, target) in [
+        (
+            "across CPUs 0 and 1 (2 IPIs), after the other workloads",
+            native.ping_cross,
+            hyp.ping_cross,
+            Some(PING_TARGET),
+        ),
+        ("both on CPU 0", native.ping_same, hyp.ping_same, None),
+    ] {
+        let (n, h) = (per(n), per(h));
+        let added = h as i64 - n as i64;
+        let (target, met) = match target {
+            Some(max) => (format!("<= {max}"), if added <= max as i64 { "yes" } else { "NO" }),
+            None => ("-".to_string(), "-"),
+        };
+        t.push_str(&format!("| {what} | {n} | {h} | {added:+} | {target} | {met} |\n"));
+    }
+    t
+}
+
 /// The side-by-side table in Markdown (target: within 0.05 %).
 pub fn table(native: &Workloads, hyp: &Workloads) -> String {
     let mut t = String::from(
@@ -142,12 +207,20 @@ mod tests {
         assert_eq!(min_ticks(text, "mem", 0), Some(9));
         assert_eq!(min_ticks(text, "mem", 1), None);
         assert_eq!(min_ticks(text, "none", 0), None);
-        let w = Workloads { cpu: [1000, 1000], mem: [1000, 1000] };
-        let t = table(&w, &Workloads { cpu: [1000, 1001], mem: [1000, 1000] });
+        let w = Workloads { cpu: [1000, 1000], mem: [1000, 1000], ping_cross: 5000, ping_same: 5000 };
+        let t = table(&w, &Workloads { cpu: [1000, 1001], ..w });
         assert!(
             t.contains("| fvbench cpu (CPU-bound) on CPU 1 | 1000 | 1001 | 0.100 % | <= 0.05 % | NO |"),
             "{t}"
         );
         assert!(commands().contains("taskset 2 fvbench mem"));
+        // busybox's line editor takes at most 1024 characters.
+        assert!(commands().len() < 1024, "{}", commands().len());
+        // 5000 ticks of 16 instructions over 5000 round trips: 16 each.
+        let p = ping_table(&w, &Workloads { ping_cross: 5000 + 300_000, ..w });
+        assert!(p.contains("| across CPUs 0 and 1 (2 IPIs), after the other workloads | 16 | 976 | +960 | <= 1200 | yes |"), "{p}");
+        assert!(p.contains("| both on CPU 0 | 16 | 16 | +0 | - | - |"), "{p}");
+        let text = "FVBENCH ping-cross ticks=700 freq=1 result=1 cpu=0\nFVBENCH ping-cross ticks=600 freq=1 result=1 cpu=0\n";
+        assert_eq!(min_ticks(text, "ping-cross", 0), Some(600));
     }
 }

@@ -5,7 +5,16 @@
 //! fvbench cpu [N]               N (36) million rounds of xorshift64 + a 64-bit hash mix
 //! fvbench mem [MiB] [passes]    over a MiB (32) buffer, passes (20) times: a strided
 //!                               write and read (one u64 per 64-byte line), a sequential sum
+//! fvbench ping OUT IN [N] [LABEL]  N (5000) round trips of one byte: written to the FIFO
+//!                               OUT, answered on the FIFO IN by `fvbench pong`; prints
+//!                               `FVBENCH ping-LABEL ...` (LABEL: `run`)
+//! fvbench pong IN OUT [N]       the other side: N times, reads a byte from IN and writes
+//!                               it back to OUT; prints nothing
 //! ```
+//!
+//! `ping` and `pong` pinned to two CPUs (`taskset`) measure a cross-CPU
+//! wake-up in each direction per round trip: two inter-processor
+//! interrupts in a guest.
 //!
 //! Each run prints exactly one line on stdout:
 //! `FVBENCH <cmd> ticks=<cntvct delta> freq=<cntfrq> result=<hex> cpu=<n>`,
@@ -37,11 +46,14 @@ const LINE_BYTES: usize = 64;
 /// u64 words per cache line.
 const LINE_WORDS: usize = LINE_BYTES / 8;
 
-const USAGE: &str = "usage: fvbench cpu [MILLION_ROUNDS] | fvbench mem [MiB] [PASSES]";
+const USAGE: &str = "usage: fvbench cpu [MILLION_ROUNDS] | fvbench mem [MiB] [PASSES] | fvbench ping OUT IN [N] [LABEL] | fvbench pong IN OUT [N]";
+/// Default round trips of `ping` and `pong`.
+const PING_DEFAULT: u64 = 5000;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match run(&args) {
+        Ok(line) if line.is_empty() => ExitCode::SUCCESS,
         Ok(line) => {
             println!("{line}");
             ExitCode::SUCCESS
@@ -57,7 +69,22 @@ fn main() -> ExitCode {
 fn run(args: &[String]) -> Result<String, String> {
     let cmd = args.first().map(String::as_str).unwrap_or("");
     let rest = &args[args.len().min(1)..];
+    let mut name = cmd.to_string();
     let (ticks, result) = match cmd {
+        "ping" | "pong" => {
+            let [first, second] = [rest.first(), rest.get(1)];
+            let (Some(first), Some(second)) = (first, second) else {
+                return Err(format!("{cmd} needs two FIFOs"));
+            };
+            let [n] = parse_args(rest.get(2..3).unwrap_or(&[]), [PING_DEFAULT])?;
+            if cmd == "pong" {
+                pong(first, second, n)?;
+                return Ok(String::new());
+            }
+            name = format!("ping-{}", rest.get(3).map_or("run", String::as_str));
+            let (out, inp) = open_pair(first, second, true)?;
+            timed(|| ping(out, inp, n))
+        }
         "cpu" => {
             let [millions] = parse_args(rest, [CPU_DEFAULT_MILLIONS])?;
             let rounds = millions.checked_mul(1_000_000).ok_or("too many rounds")?;
@@ -83,7 +110,45 @@ fn run(args: &[String]) -> Result<String, String> {
         other => return Err(format!("unknown command {other:?}")),
     };
     let cpu = current_cpu().map_or_else(|| "?".to_string(), |c| c.to_string());
-    Ok(format!("FVBENCH {cmd} ticks={ticks} freq={} result={result:016x} cpu={cpu}", counter::freq()))
+    Ok(format!("FVBENCH {name} ticks={ticks} freq={} result={result:016x} cpu={cpu}", counter::freq()))
+}
+
+/// Opens the FIFO pair in the order both sides use (the first FIFO, then
+/// the second, so neither waits for the other forever): `ping` writes the
+/// first and reads the second, `pong` the other way round.
+fn open_pair(first: &str, second: &str, ping: bool) -> Result<(std::fs::File, std::fs::File), String> {
+    use std::fs::OpenOptions;
+    let open = |path: &str, write: bool| {
+        OpenOptions::new().read(!write).write(write).open(path).map_err(|e| format!("{path}: {e}"))
+    };
+    let a = open(first, ping)?;
+    let b = open(second, !ping)?;
+    Ok(if ping { (a, b) } else { (b, a) })
+}
+
+/// `n` round trips of one byte; the number completed.
+fn ping(mut out: std::fs::File, mut inp: std::fs::File, n: u64) -> u64 {
+    use std::io::{Read, Write};
+    let mut byte = [0u8; 1];
+    for i in 0..n {
+        byte[0] = i as u8;
+        if out.write_all(&byte).is_err() || inp.read_exact(&mut byte).is_err() {
+            return i;
+        }
+    }
+    n
+}
+
+/// Answers `n` bytes of `ping`.
+fn pong(first: &str, second: &str, n: u64) -> Result<(), String> {
+    use std::io::{Read, Write};
+    let (mut out, mut inp) = open_pair(first, second, false)?;
+    let mut byte = [0u8; 1];
+    for _ in 0..n {
+        inp.read_exact(&mut byte).map_err(|e| format!("{first}: {e}"))?;
+        out.write_all(&byte).map_err(|e| format!("{second}: {e}"))?;
+    }
+    Ok(())
 }
 
 /// The CPU this process last ran on: field 39 of `/proc/self/stat`.
