@@ -113,19 +113,13 @@ pub fn profile(args: &ProfileArgs) -> Result<Outcome> {
     if args.bootcmd.as_deref().is_some_and(|c| c.split(';').any(|w| w.trim() == "halt")) {
         bail!("--bootcmd: leave out `halt`; the profiler halts the board after --until");
     }
-    let mut bootargs = qemu::bootargs_for(args.bootcmd.as_deref())?;
-    if let Some(extra) = &args.bootargs {
-        bootargs = format!("{extra} {bootargs}").trim().to_string();
-    }
+    let bootargs = qemu::hypervisor_bootargs(args.bootcmd.as_deref(), args.bootargs.as_deref())?;
     let mut extra = args.qemu_args.clone();
     if machine.rtc_base.is_none() {
         machine.rtc_base = Some("2020-01-01T00:00:00,clock=vm".into());
     }
     if let Some(disk) = &args.disk {
-        if !disk.is_file() {
-            bail!("--disk {}: no such file", disk.display());
-        }
-        extra.extend(qemu::virtio_disk(disk));
+        extra.extend(qemu::disk_option("--disk", disk, qemu::virtio_disk)?);
     }
     extra.extend([
         "-plugin".into(),

@@ -176,6 +176,25 @@ pub fn nvme_disk(path: &Path) -> Vec<String> {
     ]
 }
 
+/// The hypervisor's boot arguments of `run` and `profile`: `extra`
+/// (`--bootargs`) first, then those that run `bootcmd` (`--bootcmd`).
+pub fn hypervisor_bootargs(bootcmd: Option<&str>, extra: Option<&str>) -> Result<String> {
+    let bootargs = bootargs_for(bootcmd)?;
+    Ok(match extra {
+        Some(extra) => format!("{extra} {bootargs}").trim().to_string(),
+        None => bootargs,
+    })
+}
+
+/// The QEMU arguments `attach` makes of the disk image of option `option`
+/// (`--disk`, `--nvme`), after checking that the image exists.
+pub fn disk_option(option: &str, path: &Path, attach: fn(&Path) -> Vec<String>) -> Result<Vec<String>> {
+    if !path.is_file() {
+        bail!("{option} {}: no such file", path.display());
+    }
+    Ok(attach(path))
+}
+
 /// Boot arguments that run `bootcmd` in the shell at boot.
 pub fn bootargs_for(bootcmd: Option<&str>) -> Result<String> {
     match bootcmd {
@@ -511,6 +530,13 @@ mod tests {
         );
         assert!(bootargs_for(Some("echo \"x\"")).is_err());
         assert_eq!(bootargs_for(None).unwrap(), "");
+        assert_eq!(
+            hypervisor_bootargs(Some("halt"), Some("ferrovisor.loglevel=debug")).unwrap(),
+            "ferrovisor.loglevel=debug ferrovisor.bootcmd=\"halt\""
+        );
+        assert_eq!(hypervisor_bootargs(None, Some("x")).unwrap(), "x");
+        let missing = disk_option("--nvme", Path::new("/nonexistent.img"), nvme_disk).unwrap_err();
+        assert_eq!(missing.to_string(), "--nvme /nonexistent.img: no such file");
     }
 
     #[test]

@@ -53,25 +53,16 @@ pub fn run(args: RunArgs) -> Result<()> {
     setup::ensure_all()?;
     let config = args.config.clone().unwrap_or_else(crate::default_config);
     let built = build::build_all(&config)?;
-    let mut bootargs = qemu::bootargs_for(args.bootcmd.as_deref())?;
-    if let Some(extra) = &args.bootargs {
-        bootargs = format!("{extra} {bootargs}").trim().to_string();
-    }
+    let mut bootargs = qemu::hypervisor_bootargs(args.bootcmd.as_deref(), args.bootargs.as_deref())?;
     if args.halt_when_idle {
         bootargs = format!("ferrovisor.halt-when-idle {bootargs}").trim().to_string();
     }
     let mut extra = args.qemu_args.clone();
     if let Some(disk) = &args.disk {
-        if !disk.is_file() {
-            bail!("--disk {}: no such file", disk.display());
-        }
-        extra.extend(qemu::virtio_disk(disk));
+        extra.extend(qemu::disk_option("--disk", disk, qemu::virtio_disk)?);
     }
     if let Some(disk) = &args.nvme {
-        if !disk.is_file() {
-            bail!("--nvme {}: no such file", disk.display());
-        }
-        extra.extend(qemu::nvme_disk(disk));
+        extra.extend(qemu::disk_option("--nvme", disk, qemu::nvme_disk)?);
     }
     let boot = Boot { image: built.image, bundle: Some(built.bundle), bootargs, extra };
     let mut cmd = qemu::command(&machine, &boot);
