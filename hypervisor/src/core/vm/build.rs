@@ -147,7 +147,7 @@ pub fn create(id: usize, config: GuestConfig) -> Result<Arc<Vm>, BuildError> {
     let mut dma_traps = Vec::new();
     for (index, pt) in config.passthrough.iter().enumerate() {
         let Some(i) = &pt.intercept else { continue };
-        let trap = devices::dmaregs::DmaRegisterTrap::new(i, &pt.path, &ram_ranges)
+        let trap = devices::dmaregs::DmaRegisterTrap::new(i, &pt.path)
             .map(Arc::new)
             .ok_or_else(|| VmBuildError::new(&config, &pt.path, Failure::TrapPage { base: i.hpa.raw() }))?;
         mmio.insert(i.gpa, devices::dmaregs::PAGE, Box::new(trap.clone())).map_err(|e| {

@@ -357,6 +357,16 @@ impl Vm {
         self.config.passthrough.iter().position(|pt| pt.host_device.as_deref() == Some(path))
     }
 
+    /// The host address of guest range `[gpa, gpa + len)` if it lies in
+    /// one RAM region of this guest.
+    pub fn host_range(&self, gpa: u64, len: u64) -> Option<u64> {
+        let end = gpa.checked_add(len)?;
+        self.ram_ranges.iter().find_map(|(base, host)| {
+            let offset = gpa.checked_sub(base.raw())?;
+            (end - base.raw() <= host.size).then(|| host.base.raw() + offset)
+        })
+    }
+
     /// Whether `gpa` lies in this guest's RAM.
     pub fn in_ram(&self, gpa: u64) -> bool {
         self.ram_ranges.iter().any(|(base, host)| gpa >= base.raw() && gpa - base.raw() < host.size)

@@ -11,10 +11,8 @@ use super::{Caller, Emulated};
 use crate::platform::mmio::{self, MmioWindow};
 use alloc::string::String;
 use alloc::sync::Arc;
-use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 use ferrovisor_config::DmaIntercept;
-use ferrovisor_types::{GuestPhysAddr, HostRegion};
 use ferrovisor_vdev::{DmaGate, GateRead, GateWrite};
 use spin::Mutex;
 
@@ -30,8 +28,6 @@ pub struct DmaRegisterTrap {
     gate: Mutex<(DmaGate, MmioWindow)>,
     /// The pass-through's config node (for the log).
     path: String,
-    /// The guest's RAM: guest base and host range of each region.
-    ram: Vec<(GuestPhysAddr, HostRegion)>,
     refused: AtomicU64,
     /// The last address refused (each half of a pair refuses it once:
     /// logged once).
@@ -39,16 +35,15 @@ pub struct DmaRegisterTrap {
 }
 
 impl DmaRegisterTrap {
-    /// The trap for `intercept` of pass-through `path`, whose guest has
-    /// `ram`; `None` if the page is not in the EL2 device map.
-    pub fn new(intercept: &DmaIntercept, path: &str, ram: &[(GuestPhysAddr, HostRegion)]) -> Option<Self> {
+    /// The trap for `intercept` of pass-through `path`; `None` if the page
+    /// is not in the EL2 device map.
+    pub fn new(intercept: &DmaIntercept, path: &str) -> Option<Self> {
         // The validator gives the page to this pass-through alone (its
         // cross-guest page checks), and the guest's build makes one trap.
         let regs = mmio::passthrough_page(intercept.hpa.raw())?;
         Some(Self {
             gate: Mutex::new((DmaGate::new(intercept.registers.clone(), intercept.window), regs)),
             path: path.into(),
-            ram: ram.to_vec(),
             refused: AtomicU64::new(0),
             last_refused: AtomicU64::new(0),
         })
@@ -64,18 +59,6 @@ impl DmaRegisterTrap {
         self.refused.load(Ordering::Relaxed)
     }
 
-    /// The host address of guest range `[address, address + length)` if
-    /// it lies in one RAM region.
-    fn translate(&self, address: u64, length: u64) -> Option<u64> {
-        let end = address.checked_add(length)?;
-        self.ram.iter().find_map(|(gpa, host)| {
-            let offset = address.checked_sub(gpa.raw())?;
-            (end - gpa.raw() <= host.size).then(|| host.base.raw() + offset)
-        })
-    }
-}
-
-impl DmaRegisterTrap {
     /// Counts a refused write, and logs the first few.
     fn log_refusal(&self, at: &Caller<'_>, what: core::fmt::Arguments<'_>) {
         let n = self.refused.fetch_add(1, Ordering::Relaxed) + 1;
@@ -104,7 +87,7 @@ impl Emulated for Arc<DmaRegisterTrap> {
     fn write(&self, at: &Caller<'_>, offset: u64, size: u8, value: u64) {
         let mut state = self.gate.lock();
         let (gate, regs) = &mut *state;
-        match gate.write(offset, size, value, |a, l| self.translate(a, l)) {
+        match gate.write(offset, size, value, |a, l| at.vm.host_range(a, l)) {
             GateWrite::Through => {
                 if let Ok(o) = usize::try_from(offset) {
                     regs.write_sized(o, size, value);
