@@ -11,7 +11,7 @@ use std::time::Duration;
 /// The probe's boot arguments, identical in both runs (and in
 /// configs/qemu-virt/bench-probe.dts).
 pub const BOOTARGS: &str =
-    "probe.name=bench probe.tests=hvcloop=1000,mmioread=0x09010000,1000,mmioread=0x09000018,1000,rtcirq=3";
+    "probe.name=bench probe.tests=hvcloop=1000,mmioread=0x09010000,1000,mmioread=0x09000018,1000,rtcirq=3,sgiping=1000";
 
 /// The RTC starts at a whole second of virtual time, so alarms are exact.
 const RTC: [&str; 2] = ["-rtc", "base=2020-01-01T00:00:00,clock=vm"];

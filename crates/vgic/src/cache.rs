@@ -99,7 +99,7 @@ impl LrCache {
     /// deliverable now. Returns the vCPUs to kick (never `vcpu` itself).
     #[inline(always)]
     pub fn refresh(&mut self, vgic: &SharedVgic, vcpu: VcpuId, bank: &mut impl LrBank) -> u32 {
-        let gen = vgic.generation();
+        let gen = vgic.generation(vcpu);
         if gen == self.seen && !self.overflow && self.live & bank.completed() == 0 {
             return 0;
         }
@@ -151,19 +151,50 @@ impl LrCache {
     ) -> bool {
         let completed = self.live & bank.completed();
         if completed != 0 {
+            if completed & (completed - 1) == 0 && self.rearm(vgic, vcpu, intid, completed, bank) {
+                return true;
+            }
             return self.inject_after_completions(vgic, vcpu, intid, completed, bank);
         }
         let free = !self.live & self.mask;
         if free == 0 {
             return false;
         }
-        let Some(value) = self.if_unchanged(vgic, |model| model.raise_edge_into_lr(intid, vcpu)) else {
+        let Some(value) = self.if_unchanged(vgic, vcpu, |model| model.raise_edge_into_lr(intid, vcpu)) else {
             return false;
         };
         let i = free.trailing_zeros() as usize;
         bank.write(i, value);
         self.live |= 1 << i;
         true
+    }
+
+    /// [`LrCache::inject_now`] when the guest completed one loaded
+    /// interrupt (LR bit `completed`) and it was `intid` itself (a vCPU
+    /// woken by the same SGI again and again): back into its LR
+    /// ([`crate::Vgic::rearm_lr`]). False if that does not apply. Out of
+    /// line and small: the cross-CPU wake-up's path.
+    #[inline(never)]
+    fn rearm(
+        &mut self,
+        vgic: &SharedVgic,
+        vcpu: VcpuId,
+        intid: GuestIrq,
+        completed: u16,
+        bank: &mut impl LrBank,
+    ) -> bool {
+        let i = completed.trailing_zeros() as usize;
+        let old = bank.read(i);
+        if crate::lr::lr_vintid(old) != intid.raw() || old & crate::lr::LR_HW != 0 {
+            return false;
+        }
+        match self.if_unchanged(vgic, vcpu, |model| model.rearm_lr(intid, vcpu)) {
+            Some(value) => {
+                bank.write(i, value);
+                true
+            }
+            None => false,
+        }
     }
 
     /// [`LrCache::inject_now`] when the guest completed some of the loaded
@@ -183,7 +214,7 @@ impl LrCache {
         if free == 0 {
             return false;
         }
-        let value = self.if_unchanged(vgic, |model| {
+        let value = self.if_unchanged(vgic, vcpu, |model| {
             let mut bits = completed;
             let done = core::iter::from_fn(|| {
                 let i = bits.trailing_zeros() as usize;
@@ -214,13 +245,18 @@ impl LrCache {
         true
     }
 
-    /// Runs `f` on the model if nothing changed in it since the last
-    /// refill (checked under its lock: every change bumps the generation
+    /// Runs `f` on the model if nothing changed in it for `vcpu` since the
+    /// last refill (checked under its lock: every change bumps the generation
     /// while holding it); else None.
     #[inline(always)]
-    fn if_unchanged<R>(&self, vgic: &SharedVgic, f: impl FnOnce(&mut crate::Vgic) -> Option<R>) -> Option<R> {
+    fn if_unchanged<R>(
+        &self,
+        vgic: &SharedVgic,
+        vcpu: VcpuId,
+        f: impl FnOnce(&mut crate::Vgic) -> Option<R>,
+    ) -> Option<R> {
         let mut model = vgic.lock();
-        if vgic.generation() != self.seen {
+        if vgic.generation(vcpu) != self.seen {
             return None;
         }
         f(&mut model)

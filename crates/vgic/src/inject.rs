@@ -29,6 +29,21 @@ pub fn sgi1r_targets(value: u64, sender: usize, vcpus: usize) -> (u32, u32) {
     (intid, targets)
 }
 
+/// The `ICC_SGI1R_EL1` value that sends SGI `intid` (0..=15) to the one
+/// PE with affinity `mpidr` (Aff3 `[39:32]`, Aff2 `[23:16]`, Aff1
+/// `[15:8]`, Aff0 `[7:0]`, as in MPIDR_EL1): the inverse of
+/// [`sgi1r_targets`]. The hypervisor computes its kick IPIs' values once
+/// with it.
+pub const fn sgi1r_value(intid: u32, mpidr: u64) -> u64 {
+    let aff0 = mpidr & 0xff;
+    (1 << (aff0 & 0xf))
+        | ((mpidr >> 8) & 0xff) << 16
+        | ((intid & 0xf) as u64) << 24
+        | ((mpidr >> 16) & 0xff) << 32
+        | (aff0 >> 4) << 44
+        | ((mpidr >> 32) & 0xff) << 48
+}
+
 impl Vgic {
     /// Records INTID `intid` (bank `bank`) as a candidate after a change
     /// ([`Vgic::mark`]) and pushes the kick it needs: the vCPU holding it in
@@ -167,5 +182,31 @@ impl Vgic {
         let pintid = irq.hw.take();
         self.mark(intid, vcpu_for_private);
         pintid
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{sgi1r_targets, sgi1r_value};
+
+    #[test]
+    fn a_kick_value_reaches_exactly_its_pe() {
+        for aff0 in 0..16u64 {
+            for intid in [0u32, 1, 15] {
+                let v = sgi1r_value(intid, aff0);
+                assert_eq!(sgi1r_targets(v, 99, 32), (intid, 1 << aff0), "aff0={aff0}");
+            }
+        }
+        // Aff0 16 and up: the range selector (RS, bits 47:44).
+        assert_eq!(sgi1r_value(0, 17) >> 44 & 0xf, 1);
+        assert_eq!(sgi1r_value(0, 17) & 0xffff, 1 << 1);
+        // Higher affinity levels land in their fields (no vCPU has them).
+        let v = sgi1r_value(3, 0x01_0002_0305);
+        assert_eq!(v & 0xffff, 1 << 5);
+        assert_eq!((v >> 16) & 0xff, 3);
+        assert_eq!((v >> 32) & 0xff, 2);
+        assert_eq!((v >> 48) & 0xff, 1);
+        assert_eq!((v >> 24) & 0xf, 3);
+        assert_eq!(sgi1r_targets(v, 0, 32).1, 0);
     }
 }

@@ -133,6 +133,12 @@ impl Irq {
         self.bits & (ENABLED | LATCH | LINE | ACTIVE | HW_ACTIVE) == ENABLED && self.lr.is_none()
     }
 
+    /// Enabled, with no state outside its list register (not pending
+    /// again, no line, not active outside it, no HW activation).
+    pub const fn in_lr_and_enabled(&self) -> bool {
+        self.bits & (ENABLED | LATCH | LINE | ACTIVE | HW_ACTIVE) == ENABLED && self.lr.is_some()
+    }
+
     /// Level-sensitive with a software-modelled line (HW-linked interrupts
     /// keep their level at the physical GIC, so the model treats them as
     /// edges: one injection per physical activation).

@@ -120,6 +120,7 @@ pub use cache::{LrBank, LrCache};
 pub use effects::{Effect, Effects};
 use ferrovisor_types::{GuestIrq, GuestPhysAddr, HostIrq, VcpuId};
 pub use forward::{Forward, ForwardError, ForwardTable};
+pub use inject::sgi1r_value;
 use irq::Irq;
 pub use lr::LrFlush;
 use set::IntidSet;

@@ -335,16 +335,55 @@ impl Vgic {
             let Some(irq) = self.irq_mut(intid, vcpu) else { continue };
             let Some(s) = irq.lr.filter(|s| s.vcpu == vcpu) else { continue };
             irq.leave_lr(s.hw());
-            self.released(intid, vcpu);
-            if let Some(t) = self.target(intid, vcpu) {
-                if !self.wanted(intid, t) {
-                    if let Some(b) = self.banks.get_mut(t) {
-                        b.candidates.remove(intid);
-                    }
+            if let Some(b) = self.banks.get_mut(vcpu) {
+                b.loaded.remove(intid);
+            }
+            // What `released` and the next fill would make of it, in one
+            // step: wanted again (pending, or still active), it is a
+            // candidate of its target, kicked if that is another vCPU;
+            // otherwise it is no candidate anywhere.
+            let Some(t) = self.target(intid, vcpu) else { continue };
+            let wanted = self.wanted(intid, t);
+            if let Some(b) = self.banks.get_mut(t) {
+                if wanted {
+                    b.candidates.insert(intid);
+                } else {
+                    b.candidates.remove(intid);
                 }
+            }
+            if wanted && t != vcpu && t < 32 {
+                self.deferred_kicks |= 1 << t;
             }
         }
         self.deferred_kicks == 0 && self.banks.get(vcpu).is_some_and(|b| b.candidates.is_empty())
+    }
+
+    /// The exit fast path's cheapest case: the guest completed the
+    /// interrupt `intid` that `vcpu` holds in a list register (read back
+    /// invalid, without HW), and `intid` fires again. It goes back into
+    /// the same list register: the model records the completion and the
+    /// new pending state in one step, exactly as [`Vgic::retire_lrs`]
+    /// followed by [`Vgic::raise_edge_into_lr`] would. Returns the LR value
+    /// to write, or None if that would not be all (it is level-sensitive,
+    /// pending again already, disabled, or something else waits): the
+    /// caller takes the general path.
+    #[inline]
+    pub fn rearm_lr(&mut self, intid: GuestIrq, vcpu: VcpuId) -> Option<u64> {
+        let (intid, vcpu) = (intid.raw(), vcpu.index());
+        if !self.banks.get(vcpu)?.candidates.is_empty() || self.target(intid, vcpu) != Some(vcpu) {
+            return None;
+        }
+        let group_on = (self.grp0, self.grp1);
+        let irq = self.irq_mut(intid, vcpu)?;
+        let s = irq.lr?;
+        let group_enabled = if irq.group1() { group_on.1 } else { group_on.0 };
+        if s.vcpu != vcpu || s.hw() || !irq.edge() || !irq.in_lr_and_enabled() || !group_enabled {
+            return None;
+        }
+        let mut s = LrSlot::new(vcpu);
+        s.set_pending(true);
+        irq.lr = Some(s);
+        Some(lr_header(intid, irq) | LR_PENDING)
     }
 
     /// The fast path of an injection into the running vCPU `vcpu`:

@@ -7,8 +7,10 @@
 //! (GICD_CTLR.DS = 1, QEMU's default and the vGIC's): everything is group 1,
 //! affinity routing on, the system-register CPU interface, EOImode 0.
 //!
-//! Only the boot CPU's redistributor and CPU interface are set up. Every wait
-//! for the GIC is bounded (100 ms of the generic counter).
+//! [`init`] sets up the distributor and the boot CPU's redistributor and CPU
+//! interface; a secondary that takes interrupts (the `sgiping` test's) sets
+//! up its own with [`init_cpu`]. Every wait for the GIC is bounded (100 ms
+//! of the generic counter).
 
 use crate::cpu;
 use core::arch::asm;
@@ -141,13 +143,22 @@ pub fn init() -> Result<(), &'static str> {
     if !wait_clear(GICD_BASE + GICD_CTLR, CTLR_RWP) {
         return Err("GICD_CTLR.RWP stuck");
     }
+    let rd = init_cpu()?;
+    RD_BASE.store(rd, Ordering::SeqCst);
+    READY.store(true, Ordering::SeqCst);
+    Ok(())
+}
+
+/// Wakes the calling CPU's redistributor and sets up its CPU interface;
+/// returns its RD_base. IRQs stay masked in PSTATE. The distributor must
+/// be set up already ([`init`], on the boot CPU).
+pub fn init_cpu() -> Result<u64, &'static str> {
     let rd = find_redist().ok_or("no redistributor for this CPU")?;
     let waker = read32(rd + GICR_WAKER);
     write32(rd + GICR_WAKER, waker & !WAKER_PROCESSOR_SLEEP);
     if !wait_clear(rd + GICR_WAKER, WAKER_CHILDREN_ASLEEP) {
         return Err("GICR_WAKER.ChildrenAsleep stuck");
     }
-    RD_BASE.store(rd, Ordering::SeqCst);
     // SAFETY: programs this CPU's GIC CPU interface: system-register access
     // on, every priority unmasked, no preemption grouping, EOImode 0 (EOIR
     // both drops priority and deactivates), group 1 on. IRQs stay masked in
@@ -171,8 +182,7 @@ pub fn init() -> Result<(), &'static str> {
             options(nostack),
         );
     }
-    READY.store(true, Ordering::SeqCst);
-    Ok(())
+    Ok(rd)
 }
 
 /// RD_base of this CPU, once [`init`] succeeded.
@@ -214,24 +224,44 @@ pub fn disable_spi(intid: u32) {
     }
 }
 
-/// Enables PPI `intid` (16..=31) on this CPU's redistributor: group 1,
-/// priority [`PRIORITY`], its trigger mode left as it is.
-pub fn enable_ppi(intid: u32) -> Result<(), &'static str> {
-    if !(16..=31).contains(&intid) {
-        return Err("not a PPI");
+/// Enables SGI or PPI `intid` (0..=31) on the boot CPU's redistributor:
+/// group 1, priority [`PRIORITY`], a PPI's trigger mode left as it is.
+pub fn enable_local(intid: u32) -> Result<(), &'static str> {
+    enable_private(rd_base().ok_or("GIC not initialized")?, intid)
+}
+
+/// Enables SGI or PPI `intid` (0..=31) on the redistributor at `rd` (the
+/// calling CPU's, from [`init_cpu`]): group 1, priority [`PRIORITY`].
+pub fn enable_private(rd: u64, intid: u32) -> Result<(), &'static str> {
+    if intid > 31 {
+        return Err("not an SGI or PPI");
     }
-    let sgi = rd_base().ok_or("GIC not initialized")? + SGI_BASE;
+    let sgi = rd + SGI_BASE;
     let bit = 1u32 << intid;
     let group = read32(sgi + GICD_IGROUPR);
     write32(sgi + GICD_IGROUPR, group | bit);
     write8(sgi + GICD_IPRIORITYR + u64::from(intid), PRIORITY);
     write32(sgi + GICD_ISENABLER, bit);
-    let rd = sgi - SGI_BASE;
     if wait_clear(rd + GICR_CTLR, GICR_CTLR_RWP) {
         Ok(())
     } else {
         Err("GICR_CTLR.RWP stuck")
     }
+}
+
+/// Sends group-1 SGI `intid` (0..=15) to the CPU with affinity `mpidr`
+/// (`ICC_SGI1R_EL1`; under ferrovisor the write traps).
+pub fn send_sgi(intid: u32, mpidr: u64) {
+    let aff0 = mpidr & 0xff;
+    let value = (1u64 << (aff0 & 0xf))
+        | ((mpidr >> 8) & 0xff) << 16
+        | u64::from(intid & 0xf) << 24
+        | ((mpidr >> 16) & 0xff) << 32
+        | (aff0 >> 4) << 44
+        | ((mpidr >> 32) & 0xff) << 48;
+    // SAFETY: sending an SGI only makes an interrupt pending at the target;
+    // the ISB makes the write take effect before what follows.
+    unsafe { asm!("msr icc_sgi1r_el1, {}", "isb", in(reg) value, options(nomem, nostack)) };
 }
 
 /// Acknowledges the highest-priority pending group-1 interrupt: ICC_IAR1_EL1

@@ -146,7 +146,7 @@ pub fn handle() {
 }
 
 /// Arms the virtual timer to fire at counter value `at`, or disables it.
-fn set_vtimer(at: Option<u64>) {
+pub fn set_vtimer(at: Option<u64>) {
     // SAFETY: the EL1 virtual timer belongs to the probe; CTL = 1 enables
     // it unmasked, 0 disables it (its interrupt line drops).
     unsafe {
@@ -235,5 +235,5 @@ pub fn wait(deadline: u64, mode: WaitMode, done: impl Fn() -> bool) -> bool {
 pub fn setup() -> Result<(), &'static str> {
     gic::init()?;
     set_vtimer(None);
-    gic::enable_ppi(VTIMER_INTID)
+    gic::enable_local(VTIMER_INTID)
 }

@@ -176,7 +176,7 @@ pub extern "C" fn primary_main(dtb: u64) -> ! {
 
 /// A secondary CPU's Rust entry, from `boot.rs`, with its CPU index.
 pub extern "C" fn secondary_main(index: u64) -> ! {
-    tests::smp::secondary(index)
+    tests::secondary(index)
 }
 
 /// Runs the `probe.end` action; never returns.

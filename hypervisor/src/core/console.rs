@@ -15,7 +15,7 @@ use crate::platform::pl011::{self, Pl011};
 use core::fmt;
 use ferrovisor_cmdline::output::{Machine, Output, Port};
 use ferrovisor_config::UartInfo;
-use spin::Mutex;
+use ferrovisor_sync::Mutex;
 
 /// The shell's prompt: the console redraws it, with the line being typed,
 /// after other output, and the shell prints it.

@@ -11,9 +11,13 @@ use crate::core::{power, ticks};
 use crate::platform::gicv3;
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use ferrovisor_types::{HostIrq, PcpuId};
+use ferrovisor_vgic::sgi1r_value;
 
 struct Slot {
     mpidr: AtomicU64,
+    /// The `ICC_SGI1R_EL1` value that kicks this CPU (computed with its
+    /// MPIDR).
+    kick: AtomicU64,
     gicr: AtomicUsize,
     online: AtomicBool,
     kicks: AtomicU64,
@@ -22,6 +26,7 @@ struct Slot {
 static SLOTS: [Slot; MAX_CPUS] = [const {
     Slot {
         mpidr: AtomicU64::new(0),
+        kick: AtomicU64::new(0),
         gicr: AtomicUsize::new(0),
         online: AtomicBool::new(false),
         kicks: AtomicU64::new(0),
@@ -92,6 +97,7 @@ pub fn plan(mpidrs: &[u64]) -> Plan {
     let boot = cpu::mpidr();
     let boot_pos = mpidrs.iter().position(|&m| m == boot);
     SLOTS[0].mpidr.store(boot, Ordering::Relaxed);
+    SLOTS[0].kick.store(sgi1r_value(irq::SGI_KICK.raw(), boot), Ordering::Relaxed);
     SLOTS[0].gicr.store(boot_pos.unwrap_or(0), Ordering::Relaxed);
     let mut next = 1;
     let mut ignored = 0;
@@ -102,6 +108,7 @@ pub fn plan(mpidrs: &[u64]) -> Plan {
         match SLOTS.get(next) {
             Some(slot) => {
                 slot.mpidr.store(m, Ordering::Relaxed);
+                slot.kick.store(sgi1r_value(irq::SGI_KICK.raw(), m), Ordering::Relaxed);
                 slot.gicr.store(pos, Ordering::Relaxed);
                 next += 1;
             }
@@ -143,11 +150,18 @@ pub fn kicks(index: usize) -> u64 {
 }
 
 fn on_kick(_: HostIrq) -> Outcome {
+    note_kick();
+    Outcome::Done
+}
+
+/// What a kick does on the CPU that receives it (the IRQ handler, and the
+/// exit fast path, which takes kicks itself): counts it and wakes a
+/// waiter in WFE.
+pub fn note_kick() {
     if let Some(slot) = SLOTS.get(cpu::index()) {
         slot.kicks.fetch_add(1, Ordering::Release);
     }
     cpu::send_event();
-    Outcome::Done
 }
 
 fn on_timer(_: HostIrq) -> Outcome {
@@ -250,7 +264,9 @@ pub fn kick(pcpu: PcpuId) {
     if pcpu.index() == cpu::index() {
         return;
     }
-    let _ = gicv3::send_sgi(irq::SGI_KICK.raw(), mpidr_of(pcpu.index()));
+    if let Some(slot) = SLOTS.get(pcpu.index()) {
+        gicv3::send_sgi_value(slot.kick.load(Ordering::Relaxed));
+    }
 }
 
 /// The CPU this runs on.

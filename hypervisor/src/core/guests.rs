@@ -7,7 +7,7 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use ferrovisor_bundle::{Bundle, CONFIG_FILE};
 use ferrovisor_config::{GuestConfig, Hypervisor, LoadOutcome};
-use spin::Mutex;
+use ferrovisor_sync::Mutex;
 
 use crate::core::vm::error::{Failure, VmBuildError};
 

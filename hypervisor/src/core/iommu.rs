@@ -22,8 +22,8 @@ use ferrovisor_smmu::cmd::Command;
 use ferrovisor_smmu::event::Event;
 use ferrovisor_smmu::regs::DmaStage;
 use ferrovisor_smmu::ste::{self, Ste};
+use ferrovisor_sync::Mutex;
 use ferrovisor_types::HostIrq;
-use spin::Mutex;
 
 static SMMU: Mutex<Option<Smmu>> = Mutex::new(None);
 /// The guest each stream is attached to (VM id + 1; 0: none).

@@ -5,8 +5,8 @@
 
 use crate::platform::gicv3;
 use core::sync::atomic::{AtomicU64, Ordering};
+use ferrovisor_sync::RwLock;
 use ferrovisor_types::HostIrq;
-use spin::RwLock;
 
 /// INTIDs below this can have a handler (SGIs, PPIs and the first SPIs).
 pub const MAX_HANDLED: usize = 256;

@@ -20,8 +20,8 @@ use crate::core::{cpus, ticks};
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use core::sync::atomic::Ordering;
+use ferrovisor_sync::Mutex;
 use ferrovisor_types::PcpuId;
-use spin::Mutex;
 
 /// A run queue.
 type Queue = Mutex<VecDeque<Box<Vcpu>>>;
@@ -130,7 +130,9 @@ fn run_slice(v: &mut Vcpu) -> bool {
         let slice_over = !dedicated && ticks::count(cpu::index()) != start_tick;
         match next {
             Next::Resume
-                if !slice_over && !wants_service() && v.vm.state() == crate::core::vm::VmState::Running => {}
+                if !slice_over
+                    && !crate::core::vm::control::service_wanted()
+                    && v.vm.state() == crate::core::vm::VmState::Running => {}
             Next::Resume => break,
             Next::Yield if v.has_deliverable() => {}
             Next::Yield => {
@@ -146,10 +148,4 @@ fn run_slice(v: &mut Vcpu) -> bool {
     }
     v.save();
     waiting
-}
-
-/// Whether the boot CPU has shell input or requests waiting.
-fn wants_service() -> bool {
-    cpu::index() == 0
-        && (crate::core::console::input_pending() || crate::core::vm::control::requests_pending())
 }

@@ -7,8 +7,8 @@
 //! nothing writes a blob for the rest of the run.
 
 use crate::arch::aarch64::mmu;
+use ferrovisor_sync::Mutex;
 use ferrovisor_types::HostRegion;
-use spin::Mutex;
 
 const FDT_MAGIC: u32 = 0xd00d_feed;
 /// Larger host DTBs are refused (QEMU's is about 8 KiB, padded to 1 MiB).

@@ -10,8 +10,8 @@ use arm_gic::gicv3::{GicCpuInterface, GicV3, SgiTarget, SgiTargetGroup};
 use arm_gic::{IntId, InterruptGroup, Trigger, UniqueMmioPointer};
 use core::ptr::NonNull;
 use ferrovisor_config::GicInfo;
+use ferrovisor_sync::Mutex;
 use ferrovisor_types::HostIrq;
-use spin::Mutex;
 
 /// Why the GIC could not be set up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,6 +118,14 @@ pub fn enable(irq: HostIrq, cpu: usize, mpidr: u64, priority: u8, edge: bool) ->
 pub fn acknowledge() -> Option<HostIrq> {
     GicCpuInterface::get_and_acknowledge_interrupt(InterruptGroup::Group1)
         .and_then(|id| HostIrq::new(id.into()))
+}
+
+/// Sends the SGI that `ICC_SGI1R_EL1` value `value` describes
+/// (`ferrovisor_vgic::inject::sgi1r_value`), after the memory writes before
+/// it: the kick IPIs, whose receiver reads what the sender wrote.
+#[inline(always)]
+pub fn send_sgi_value(value: u64) {
+    sysreg::write_icc_sgi1r_el1(value);
 }
 
 /// Drops the running priority of an interrupt acknowledged on this CPU

@@ -14,8 +14,8 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::arch::asm;
 use ferrovisor_ram::RamAllocator;
+use ferrovisor_sync::Mutex;
 use ferrovisor_types::HostRegion;
-use spin::Mutex;
 
 /// Cache line / DC ZVA granule assumed for maintenance loops (the
 /// architectural minimum is 16 bytes; 64 is what cores and QEMU use).

@@ -20,7 +20,7 @@ use crate::core::console;
 use crate::core::vm;
 use ferrovisor_cmdline::line::{Event, LineEditor};
 use ferrovisor_cmdline::words;
-use spin::Mutex;
+use ferrovisor_sync::Mutex;
 
 /// The prompt (kept by the console, which redraws it after other output).
 pub use crate::core::console::PROMPT;

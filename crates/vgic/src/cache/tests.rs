@@ -295,6 +295,42 @@ fn direct_injection_is_taken_and_matches() {
     );
 }
 
+/// A vCPU woken by the same SGI again and again (a cross-CPU ping-pong):
+/// after the guest handled it, the next one goes back into the same LR
+/// (`rearm_lr`), matching the reference each time; a second SGI and
+/// deschedules in between take the general paths.
+#[test]
+fn the_same_sgi_again_goes_back_into_its_lr() {
+    let mut steps = Vec::new();
+    for round in 0..50u32 {
+        let vcpu = (round % 2) as usize;
+        // Whatever the last round left in LR 0 is handled and refilled.
+        for lr in 0..4 {
+            steps.push((Op::Handle { vcpu, lr }, None));
+        }
+        steps.push((Op::Flush { vcpu }, None));
+        steps.push((Op::Flush { vcpu }, Some((1, vcpu))));
+        for _ in 0..3 {
+            steps.push((Op::Handle { vcpu, lr: 0 }, Some((1, vcpu))));
+        }
+        if round % 5 == 0 {
+            // Another SGI while the first is pending in its LR.
+            steps.push((Op::Flush { vcpu }, Some((2, vcpu))));
+            steps.push((Op::Handle { vcpu, lr: 0 }, Some((1, vcpu))));
+        }
+        if round % 7 == 0 {
+            steps.push((Op::Sync { vcpu }, None));
+        }
+    }
+    let taken = run(4, true, &steps).unwrap();
+    assert!(
+        taken.after_retire >= 100,
+        "{} injections after the guest completed one, {} direct",
+        taken.after_retire,
+        taken.direct
+    );
+}
+
 /// An entry with nothing new does not touch the model or the list
 /// registers; a change anywhere in the vGIC makes the next entry refill.
 #[test]

@@ -6,6 +6,7 @@
 //! | `mem` | pattern over 4 MiB of RAM after the image | `base=.. size=.. checksum=..` |
 //! | `hvc` | SMCCC and PSCI versions over HVC | `smccc=M.m psci=M.m smccc_version_call=yes/no` |
 //! | `smp` | CPU_ON every other DT CPU, wait, AFFINITY_INFO | `online=<n>` |
+//! | `sgiping=N` | N SGI round trips with the next DT CPU (started with CPU_ON), both waiting in WFI, timed | `n=.. done=.. answered=.. ticks=.. other=.. off=yes` |
 //! | `read=ADDR`, `write=ADDR` | one 32-bit access, expected to abort | `aborted esr=.. far=..` |
 //! | `spin=N` | N million LCG steps | `n=<N> result=..` |
 //! | `yield=N` | N WFIs with interrupts masked (under the hypervisor only) | `n=<N>` |
@@ -40,6 +41,7 @@ mod access;
 mod edu;
 mod faults;
 mod hvc;
+mod ipi;
 mod load;
 mod mem;
 mod rtc;
@@ -50,6 +52,7 @@ mod virtio;
 
 use crate::fdt::Cpus;
 use crate::irq::WaitMode;
+use core::sync::atomic::{AtomicU32, Ordering};
 
 /// What the tests know about the machine.
 pub struct Env {
@@ -193,6 +196,31 @@ macro_rules! report {
 }
 pub(crate) use report;
 
+/// What a secondary CPU started by a test does.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u32)]
+pub enum Role {
+    /// `smp`: say it is online, power off.
+    Hello = 0,
+    /// `sgiping`: answer SGIs.
+    Pong = 1,
+}
+
+static ROLE: AtomicU32 = AtomicU32::new(Role::Hello as u32);
+
+/// Sets what the next secondary started does.
+pub fn set_secondary_role(role: Role) {
+    ROLE.store(role as u32, Ordering::SeqCst);
+}
+
+/// A secondary CPU's life, by the role its test gave it.
+pub fn secondary(index: u64) -> ! {
+    if ROLE.load(Ordering::SeqCst) == Role::Pong as u32 {
+        ipi::pong()
+    }
+    smp::secondary(index)
+}
+
 /// Runs one test (`name` or `name=arg`); true if it passed.
 pub fn run(env: &Env, test: &str) -> bool {
     let (kind, arg) = match test.split_once('=') {
@@ -204,6 +232,7 @@ pub fn run(env: &Env, test: &str) -> bool {
         ("mem", None) => mem::run(env, test),
         ("hvc", None) => hvc::run(test),
         ("smp", None) => smp::run(env, test),
+        ("sgiping", Some(n)) => ipi::run(env, test, n),
         ("read", Some(addr)) => access::run(test, addr, false),
         ("scmi", Some(arg)) => scmi::run(test, arg),
         ("write", Some(addr)) => access::run(test, addr, true),

@@ -28,6 +28,7 @@ pub fn secondary(index: u64) -> ! {
 pub fn run(env: &Env, test: &str) -> bool {
     let me = cpu::mpidr();
     let entry = boot::secondary_entry_addr();
+    super::set_secondary_role(super::Role::Hello);
     ONLINE.store(0, Ordering::SeqCst);
 
     let mut started = [0u64; boot::MAX_CPUS];

@@ -47,6 +47,17 @@ pub fn write_icc_eoir1_el1(intid: u64) {
     unsafe { asm!("msr icc_eoir1_el1, {}", in(reg) intid, options(nomem, nostack, preserves_flags)) };
 }
 
+/// Writes ICC_SGI1R_EL1 (sends an SGI) after a DSB that makes this CPU's
+/// earlier stores visible to the target before it takes the SGI.
+#[inline(always)]
+pub fn write_icc_sgi1r_el1(value: u64) {
+    // SAFETY: generating an SGI only changes the physical GIC's state, which
+    // the hypervisor owns; the barriers order memory without touching it.
+    unsafe {
+        asm!("dsb ishst", "msr icc_sgi1r_el1, {}", "isb", in(reg) value, options(nostack, preserves_flags))
+    };
+}
+
 /// Writes ICC_DIR_EL1: deactivates `intid` (EOImode 1), then synchronises.
 pub fn write_icc_dir_el1(intid: u64) {
     // SAFETY: as for ICC_EOIR1_EL1; ISB is a context synchronisation event.

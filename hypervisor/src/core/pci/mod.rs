@@ -13,8 +13,8 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use ferrovisor_config::{GuestConfig, HostPlatform, PciWindow, PtRegion, PAGE_SIZE};
 use ferrovisor_pci::{assign_all, enumerate_bus0, Bar, BarAllocator, Bdf, Function, Placed, Window};
+use ferrovisor_sync::Mutex;
 use ferrovisor_types::{GuestPhysAddr, HostPhysAddr};
-use spin::Mutex;
 
 /// The host bus: its config space and what was found on it.
 pub(crate) struct HostBus {

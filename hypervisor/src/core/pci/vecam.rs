@@ -10,7 +10,7 @@ use crate::core::vm::devices::{Caller, Emulated};
 use alloc::vec::Vec;
 use ferrovisor_config::GuestConfig;
 use ferrovisor_pci::{VirtualBar, VirtualBridge, VirtualFunction};
-use spin::Mutex;
+use ferrovisor_sync::Mutex;
 
 /// The emulated ECAM window of one guest.
 pub struct VirtualEcam {

@@ -20,9 +20,9 @@ use ferrovisor_bundle::Bundle;
 use ferrovisor_config::GuestConfig;
 use ferrovisor_guestboot::{GicLayout, GuestDtb, PassthroughNode, PtNodeParts, ScmiDt};
 use ferrovisor_stage2::{MemAttrs, Stage2};
+use ferrovisor_sync::Mutex;
 use ferrovisor_types::{GuestPhysAddr, HostRegion, PcpuId};
 use ferrovisor_vgic::{Forward, ForwardTable, Vgic};
-use spin::Mutex;
 
 /// Round-robin placement of vCPUs without an affinity.
 static NEXT_PCPU: AtomicUsize = AtomicUsize::new(0);

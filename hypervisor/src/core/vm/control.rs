@@ -190,6 +190,12 @@ fn halt_if_idle() {
     }
 }
 
+/// Whether this pCPU must leave its guest for the scheduler loop's
+/// services: the boot CPU, with shell input or guest requests waiting.
+pub fn service_wanted() -> bool {
+    crate::arch::aarch64::cpu::index() == 0 && (crate::core::console::input_pending() || requests_pending())
+}
+
 /// Whether a guest request waits for [`service_requests`].
 pub fn requests_pending() -> bool {
     REQUESTS.load(Ordering::Acquire)

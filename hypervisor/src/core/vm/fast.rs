@@ -14,6 +14,10 @@
 //!   the targets' mailboxes without the vGIC lock and their pCPUs are
 //!   kicked (`Vm::send_sgi`); a vCPU that sent one to itself takes the IRQ
 //!   full exit, whose refill takes its mail;
+//! * the kick IPI that brought SGIs from another vCPU, on a pCPU the vCPU
+//!   has to itself: the SGIs go from its mailbox straight into free list
+//!   registers (`kicked`), so a cross-CPU wake-up costs one trapped write
+//!   on the sender and one fast IRQ exit on the receiver;
 //! * a forwarded device interrupt or the virtual timer, when the interrupt
 //!   can go straight into a free list register (nothing else changed in the
 //!   vGIC since the last refill, the guest completed none of the loaded
@@ -104,7 +108,33 @@ fn interrupt(v: &mut Vcpu) -> FastExit {
         }
         return raise_forwarded(v, guest);
     }
+    if host == irq::SGI_KICK {
+        return kicked(v, host);
+    }
     other_interrupt(v, host)
+}
+
+/// The kick IPI: another pCPU posted SGIs to this vCPU, or changed
+/// something this pCPU must look at. The SGIs go straight into list
+/// registers ([`Vcpu::deliver_mail`]) and the guest resumes, when that is
+/// all the kick brought: the vCPU has its pCPU to itself (no scheduling
+/// decision waits), its guest still runs, and the boot CPU has no shell
+/// work. Anything else takes the full exit.
+#[inline(never)]
+fn kicked(v: &mut Vcpu, host: ferrovisor_types::HostIrq) -> FastExit {
+    irq::note(host);
+    cpus::note_kick();
+    gicv3::priority_drop(host);
+    gicv3::deactivate(host);
+    count(v, ExitReason::Irq);
+    if v.deliver_mail()
+        && v.dedicated
+        && v.vm.state() == super::VmState::Running
+        && !super::control::service_wanted()
+    {
+        return RESUME;
+    }
+    IRQ
 }
 
 /// A forwarded interrupt that cannot go straight into a list register:

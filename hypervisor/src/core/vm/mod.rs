@@ -26,9 +26,9 @@ use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use ferrovisor_config::{GuestConfig, PassthroughConfig};
 use ferrovisor_psci::VcpuPower;
 use ferrovisor_stage2::Stage2;
+use ferrovisor_sync::{Mutex, RwLock};
 use ferrovisor_types::{GuestPhysAddr, HostRegion, PcpuId, VcpuId};
 use ferrovisor_vgic::{Effect, Effects, ForwardTable, SharedVgic, Vgic, VgicConfig};
-use spin::{Mutex, RwLock};
 
 use crate::platform::hostram::HostRam;
 
@@ -298,6 +298,16 @@ impl Vm {
         }
     }
 
+    /// SGIs taken from `vcpu`'s mailbox that did not go straight into its
+    /// list registers: pending in the model, for the refill.
+    #[cold]
+    #[inline(never)]
+    pub fn receive_sgis(&self, vcpu: VcpuId, sgis: u16) {
+        let mut fx = Effects::default();
+        self.vgic.receive(vcpu, sgis, &mut fx);
+        self.apply(&mut fx);
+    }
+
     /// A write of `value` to `ICC_SGI1R_EL1` by `sender`: the SGI goes into
     /// the targets' mailboxes without the vGIC's lock, and the other
     /// targets' pCPUs are kicked. True if `sender` is a target itself (it
@@ -320,10 +330,12 @@ impl Vm {
 
     #[inline(never)]
     fn kick_each(&self, vcpus: u32) {
-        for (i, v) in self.vcpus.iter().enumerate() {
-            if i < 32 && vcpus & (1 << i) != 0 {
+        let mut left = vcpus;
+        while left != 0 {
+            if let Some(v) = self.vcpus.get(left.trailing_zeros() as usize) {
                 crate::core::cpus::kick(v.pcpu);
             }
+            left &= left - 1;
         }
     }
 

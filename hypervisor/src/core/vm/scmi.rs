@@ -27,8 +27,8 @@ use ferrovisor_config::{GuestConfig, PassthroughConfig};
 use ferrovisor_scmi::platform::{Event, Platform};
 use ferrovisor_scmi::{AgentView, MsgHeader, Rates, Resource};
 use ferrovisor_stage2::MemAttrs;
+use ferrovisor_sync::Mutex;
 use ferrovisor_types::VcpuId;
-use spin::Mutex;
 
 use super::devices::scmi::ScmiChannel;
 use super::Vm;

@@ -35,6 +35,9 @@ pub struct Vcpu {
     pub gic: VcpuGicState,
     /// In WFI: runs again only when an interrupt is deliverable.
     pub waiting: bool,
+    /// Loaded on a pCPU it has to itself (set by [`Vcpu::load`]): no
+    /// scheduling decision waits for its exits.
+    pub dedicated: bool,
     /// The guest epoch this state belongs to.
     pub epoch: u32,
     /// Rate limit and stuck detection of its fault reports (`vm::faults`).
@@ -54,6 +57,7 @@ impl Vcpu {
             lrs: LrCache::new(),
             gic: VcpuGicState::default(),
             waiting: false,
+            dedicated: false,
             epoch: 0,
             watch: ferrovisor_trap::FaultWatch::new(),
         }
@@ -128,6 +132,7 @@ impl Vcpu {
     /// pCPU. `dedicated`: no other vCPU is pinned to this pCPU, so the
     /// guest's WFI need not trap (it sleeps on the pCPU itself).
     pub fn load(&mut self, dedicated: bool) {
+        self.dedicated = dedicated;
         guest::load_el1(&self.el1);
         guest::load_fp(&self.fp);
         self.lrs.load(&mut HwLrs);
@@ -158,6 +163,29 @@ impl Vcpu {
     #[inline(always)]
     pub fn inject_now(&mut self, intid: GuestIrq) -> bool {
         self.lrs.inject_now(&self.vm.vgic, self.id, intid, &mut HwLrs)
+    }
+
+    /// Exit fast path, after a kick: moves the SGIs in this vCPU's mailbox
+    /// straight into free list registers ([`Vcpu::inject_now`]). True if
+    /// there was mail and all of it went in; false if there was none (the
+    /// kick was for something else) or some did not fit: those are made
+    /// pending in the model, for the refill on the full exit.
+    #[inline(always)]
+    pub fn deliver_mail(&mut self) -> bool {
+        let sgis = self.vm.vgic.take_mail(self.id);
+        let mut left = sgis;
+        while left != 0 {
+            let sgi = left.trailing_zeros();
+            match GuestIrq::new(sgi) {
+                Some(intid) if self.inject_now(intid) => left &= left - 1,
+                _ => break,
+            }
+        }
+        if left != 0 {
+            self.vm.receive_sgis(self.id, left);
+            return false;
+        }
+        sgis != 0
     }
 
     /// Saves the pCPU's EL1, FP and GIC state into this vCPU.

@@ -13,8 +13,8 @@ use alloc::string::String;
 use alloc::sync::Arc;
 use core::sync::atomic::{AtomicU64, Ordering};
 use ferrovisor_config::DmaIntercept;
+use ferrovisor_sync::Mutex;
 use ferrovisor_vdev::{DmaGate, GateRead, GateWrite};
-use spin::Mutex;
 
 /// Size of the trapped window.
 pub const PAGE: u64 = 0x1000;

@@ -7,7 +7,7 @@
 
 use super::{Caller, Emulated};
 use ferrovisor_scmi::smt;
-use spin::Mutex;
+use ferrovisor_sync::Mutex;
 
 /// Size of the channel.
 pub const CHANNEL_SIZE: usize = 0x1000;

@@ -9,11 +9,11 @@ use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, Ordering};
+use ferrovisor_sync::Mutex;
 use ferrovisor_types::{GuestIrq, GuestPhysAddr, VcpuId};
 use ferrovisor_vdev::bus::MmioDevice;
 use ferrovisor_vdev::pl011::Pl011;
 use ferrovisor_vdev::tagged::LineTagger;
-use spin::Mutex;
 
 /// Most typed bytes held for a guest whose UART FIFO is full.
 pub const INPUT_BACKLOG: usize = 4096;
