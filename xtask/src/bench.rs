@@ -80,7 +80,10 @@ pub fn run(args: BenchArgs) -> Result<()> {
     setup::step("probe guest: native against ferrovisor");
     crate::build::guests()?;
     let (native, hyp) = crate::bench_probe::measure(&image)?;
-    let probe_table = crate::bench_probe::table(&native, &hyp);
+    setup::step("SGI round trips under the profiler (spinning share, exits by reason)");
+    let ipi = crate::bench_probe::profile_ipi()?;
+    let probe_table =
+        format!("{}\n{}", crate::bench_probe::table(&native, &hyp), crate::bench_probe::ipi_table(&ipi));
     println!("{probe_table}");
     let linux_table = if args.skip_linux {
         String::new()

@@ -27,8 +27,11 @@ pub struct Workloads {
     pub cpu: [u64; CPUS.len()],
     /// `fvbench mem`.
     pub mem: [u64; CPUS.len()],
-    /// `fvbench ping`, `pong` on CPU 1 and `ping` on CPU 0 (after the
-    /// other workloads: the figure must not depend on what ran before).
+    /// `fvbench ping`, `pong` on CPU 1 and `ping` on CPU 0, first in the
+    /// boot.
+    pub ping_first: u64,
+    /// The same after the other workloads (the figure must not depend on
+    /// what ran before).
     pub ping_cross: u64,
     /// `fvbench ping` and `pong` both on CPU 0.
     pub ping_same: u64,
@@ -58,7 +61,16 @@ pub fn min_ticks(text: &str, cmd: &str, cpu: u32) -> Option<u64> {
 /// The shell line that runs every workload. It is kept short with loops:
 /// busybox's line editor takes at most 1024 characters.
 fn commands() -> String {
-    let mut runs = Vec::new();
+    let ping = |label: &str, pong_mask: u32| {
+        format!(
+            "for i in {}; do taskset {pong_mask} fvbench pong /tmp/fvping /tmp/fvpong {ROUND_TRIPS} & taskset 1 fvbench ping /tmp/fvping /tmp/fvpong {ROUND_TRIPS} {label}; wait; done",
+            times(PING_RUNS)
+        )
+    };
+    // Ping-pong first (alone in its boot so far), then `cpu` and `mem` on
+    // each CPU, then the ping-pong again, across CPUs and on one: the
+    // cross-CPU figure must not depend on what ran before. FIFOs in /tmp.
+    let mut runs = vec!["mkfifo /tmp/fvping /tmp/fvpong".to_string(), ping("first", 2)];
     for cpu in CPUS {
         let mask = 1u32 << cpu;
         runs.push(format!(
@@ -66,14 +78,8 @@ fn commands() -> String {
             times(RUNS)
         ));
     }
-    // Ping-pong: `pong` in the background, `ping` in front; FIFOs in /tmp.
-    runs.push("mkfifo /tmp/fvping /tmp/fvpong".into());
-    for (label, pong_mask) in [("cross", 2), ("same", 1)] {
-        runs.push(format!(
-            "for i in {}; do taskset {pong_mask} fvbench pong /tmp/fvping /tmp/fvpong {ROUND_TRIPS} & taskset 1 fvbench ping /tmp/fvping /tmp/fvpong {ROUND_TRIPS} {label}; wait; done",
-            times(PING_RUNS)
-        ));
-    }
+    runs.push(ping("cross", 2));
+    runs.push(ping("same", 1));
     format!("{}; echo BENCH-DONE-$((1+1))\r", runs.join("; "))
 }
 
@@ -83,7 +89,8 @@ fn times(n: usize) -> String {
 }
 
 fn workloads(text: &str, who: &str) -> Result<Workloads> {
-    let mut w = Workloads { cpu: [0; CPUS.len()], mem: [0; CPUS.len()], ping_cross: 0, ping_same: 0 };
+    let mut w =
+        Workloads { cpu: [0; CPUS.len()], mem: [0; CPUS.len()], ping_first: 0, ping_cross: 0, ping_same: 0 };
     for (i, cpu) in CPUS.into_iter().enumerate() {
         let get = |cmd: &str| {
             min_ticks(text, cmd, cpu).with_context(|| format!("{who}: no FVBENCH {cmd} line with cpu={cpu}"))
@@ -91,7 +98,9 @@ fn workloads(text: &str, who: &str) -> Result<Workloads> {
         w.cpu[i] = get("cpu")?;
         w.mem[i] = get("mem")?;
     }
-    for (label, slot) in [("cross", &mut w.ping_cross), ("same", &mut w.ping_same)] {
+    for (label, slot) in
+        [("first", &mut w.ping_first), ("cross", &mut w.ping_cross), ("same", &mut w.ping_same)]
+    {
         *slot = min_ticks(text, &format!("ping-{label}"), 0)
             .with_context(|| format!("{who}: no FVBENCH ping-{label} line with cpu=0"))?;
     }
@@ -155,6 +164,12 @@ pub fn ping_table(native: &Workloads, hyp: &Workloads) -> String {
     let per = |ticks: u64| ticks * INSNS_PER_TICK / ROUND_TRIPS;
     for (what, n, h, target) in [
         (
+            "across CPUs 0 and 1 (2 IPIs), first in the boot",
+            native.ping_first,
+            hyp.ping_first,
+            Some(PING_TARGET),
+        ),
+        (
             "across CPUs 0 and 1 (2 IPIs), after the other workloads",
             native.ping_cross,
             hyp.ping_cross,
@@ -207,7 +222,13 @@ mod tests {
         assert_eq!(min_ticks(text, "mem", 0), Some(9));
         assert_eq!(min_ticks(text, "mem", 1), None);
         assert_eq!(min_ticks(text, "none", 0), None);
-        let w = Workloads { cpu: [1000, 1000], mem: [1000, 1000], ping_cross: 5000, ping_same: 5000 };
+        let w = Workloads {
+            cpu: [1000, 1000],
+            mem: [1000, 1000],
+            ping_first: 5000,
+            ping_cross: 5000,
+            ping_same: 5000,
+        };
         let t = table(&w, &Workloads { cpu: [1000, 1001], ..w });
         assert!(
             t.contains("| fvbench cpu (CPU-bound) on CPU 1 | 1000 | 1001 | 0.100 % | <= 0.05 % | NO |"),

@@ -33,6 +33,9 @@ pub struct Costs {
     pub mmio_trap: f64,
     /// From the RTC alarm's assertion to the guest handler.
     pub irq: f64,
+    /// One SGI round trip between two vCPUs (two IPIs, each vCPU waiting
+    /// in WFI on its own pCPU).
+    pub sgi: f64,
 }
 
 /// `key=value` of a probe result line.
@@ -62,6 +65,11 @@ pub fn costs(text: &str) -> Result<Costs> {
         mmio_trap: per_op(line(text, "mmioread", "addr=0x9000018")?)?,
         irq: field(line(text, "rtcirq", "")?, "lat_ticks_avg").context("lat_ticks_avg=")?.parse::<f64>()?
             * INSNS_PER_TICK,
+        sgi: per_op(
+            text.lines()
+                .find(|l| l.contains("PROBE bench sgiping=") && l.contains(": PASS"))
+                .ok_or_else(|| anyhow!("no passing 'sgiping' line in the probe output"))?,
+        )?,
     })
 }
 
@@ -143,6 +151,76 @@ pub fn table(native: &Costs, hyp: &Costs) -> String {
         "adds <= 200",
         hyp.irq - native.irq <= 200.0,
     );
+    row(
+        "vCPU-to-vCPU SGI round trip (2 IPIs, each vCPU in WFI on its own pCPU)",
+        native.sgi,
+        hyp.sgi,
+        &format!("adds <= {SGI_TARGET}"),
+        hyp.sgi - native.sgi <= SGI_TARGET as f64,
+    );
+    t
+}
+
+/// Target for what ferrovisor adds to an SGI round trip (issue 14).
+pub const SGI_TARGET: u64 = 600;
+/// Target for the share of hypervisor instructions spent waiting for
+/// locks in the profiled SGI round trips, in percent.
+pub const SPIN_TARGET: f64 = 5.0;
+
+/// What the profiler shows of the SGI round trips
+/// (configs/qemu-virt/bench-ipi.dts): the two pCPUs that run them.
+pub struct IpiProfile {
+    /// Hypervisor instructions on those pCPUs.
+    pub hyp: u64,
+    /// Of which waiting for a lock another pCPU holds.
+    pub spinning: u64,
+    /// Exits by reason (all pCPUs): reason, exits, instructions per exit.
+    pub exits: Vec<(String, u64, f64)>,
+}
+
+/// Runs the SGI round trips under the profiler (its profiling build).
+pub fn profile_ipi() -> Result<IpiProfile> {
+    let args = crate::profile::ProfileArgs::bench(
+        Some(paths::root().join("configs/qemu-virt/bench-ipi.dts")),
+        "PROBE bench DONE",
+        TIMEOUT.as_secs(),
+    );
+    let o = crate::profile::profile(&args)?;
+    if !o.profile.cpus.contains_key(&2) {
+        anyhow::bail!("the profiled SGI run did not use pCPU 2:\n{}", o.summary);
+    }
+    let on = |cpu: &usize| *cpu == 1 || *cpu == 2;
+    let hyp = o.profile.cpus.iter().filter(|(c, _)| on(c)).map(|(_, s)| s.hyp).sum();
+    let waiting: Vec<_> =
+        o.hot.iter().filter(|h| ferrovisor_sync::CONTENDED_FNS.iter().any(|f| h.name.ends_with(f))).collect();
+    let spinning = waiting.iter().flat_map(|h| h.per_cpu.iter()).filter(|(c, _)| on(c)).map(|(_, n)| n).sum();
+    let exits = o
+        .profile
+        .exits
+        .iter()
+        .filter(|e| e.exits > 0)
+        .map(|e| (e.reason.clone(), e.exits, e.insns as f64 / e.exits as f64))
+        .collect();
+    Ok(IpiProfile { hyp, spinning, exits })
+}
+
+/// The profiled SGI round trips' table.
+pub fn ipi_table(p: &IpiProfile) -> String {
+    let share = if p.hyp == 0 { 0.0 } else { 100.0 * p.spinning as f64 / p.hyp as f64 };
+    let mut t = String::from(
+        "| SGI round trips under the profiler (pCPUs 1 and 2) | value | target | met |\n| --- | ---: | ---: | --- |\n",
+    );
+    t.push_str(&format!(
+        "| spinning: hypervisor instructions waiting for a lock another pCPU holds | {share:.2} % ({} of {}) | <= {SPIN_TARGET} % | {} |\n",
+        p.spinning,
+        p.hyp,
+        if share <= SPIN_TARGET { "yes" } else { "NO" }
+    ));
+    for (reason, n, each) in &p.exits {
+        t.push_str(&format!(
+            "| hypervisor instructions per `{reason}` exit ({n} exits) | {each:.0} | - | - |\n"
+        ));
+    }
     t
 }
 
@@ -155,12 +233,24 @@ mod tests {
         let text = "[bench] PROBE bench hvcloop: PASS n=1000 ticks=12000 fid=0xc6000000\n\
             [bench] PROBE bench mmioread: PASS addr=0x9010000 n=1000 ticks=188 exits_dabt=0 exits_total=1\n\
             [bench] PROBE bench mmioread: PASS addr=0x9000018 n=1000 ticks=26188 exits_dabt=1000 exits_total=1001\n\
-            [bench] PROBE bench rtcirq: PASS n=3 irqs=3 lat_ticks_min=193 lat_ticks_avg=193 lat_ticks_max=194\n";
+            [bench] PROBE bench rtcirq: PASS n=3 irqs=3 lat_ticks_min=193 lat_ticks_avg=193 lat_ticks_max=194\n\
+            [bench] PROBE bench sgiping=1000: PASS n=1000 done=1000 answered=1000 ticks=50000 other=0x1 off=yes affinity_info=1\n";
         let c = costs(text).unwrap();
         assert_eq!(c.hvc, 192.0);
         assert_eq!(c.mmio_pt, 3.008);
         assert_eq!(c.mmio_pt_exits, Some(0));
         assert_eq!(c.irq, 193.0 * 16.0);
+        assert_eq!(c.sgi, 800.0);
+        let native = Costs { sgi: 40.0, ..c };
+        assert!(
+            table(&native, &c).contains("| 40 | 800 | 760 | adds <= 600 | NO |"),
+            "{}",
+            table(&native, &c)
+        );
+        let p = IpiProfile { hyp: 1000, spinning: 10, exits: vec![("irq".into(), 4, 250.0)] };
+        let t = ipi_table(&p);
+        assert!(t.contains("| 1.00 % (10 of 1000) | <= 5 % | yes |"), "{t}");
+        assert!(t.contains("per `irq` exit (4 exits) | 250 |"), "{t}");
         assert!(table(&c, &c).contains("| yes |"));
     }
 }

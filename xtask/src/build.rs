@@ -45,6 +45,22 @@ pub fn hypervisor() -> Result<PathBuf> {
     flat_binary("ferrovisor", "ferrovisor", setup::TARGET, &paths::out().join("ferrovisor.bin"))
 }
 
+/// The profiling build of the hypervisor: the same code with the exit
+/// markers (`core/vm/markers.rs`, `FERROVISOR_PROFILE_MARKERS=1`), in its
+/// own target directory; returns its flat image and its ELF.
+pub fn hypervisor_profiled() -> Result<(PathBuf, PathBuf)> {
+    let image = flat_binary_with(
+        "ferrovisor",
+        "ferrovisor",
+        setup::TARGET,
+        &paths::out().join("ferrovisor-profiled.bin"),
+        Some(("FERROVISOR_PROFILE_MARKERS", "1", "profile-markers")),
+    )?;
+    let elf =
+        paths::root().join("target/profile-markers").join(setup::TARGET).join("release").join("ferrovisor");
+    Ok((image, elf))
+}
+
 /// The hypervisor's ELF (what `hypervisor` flattens); its symbols give the
 /// hypervisor's extent to `validate`.
 pub fn hypervisor_elf() -> PathBuf {

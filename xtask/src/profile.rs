@@ -1,8 +1,13 @@
 //! `cargo xtask profile`: boots a config under `-icount shift=0,sleep=off`
 //! with the TCG plugin of tools/profile-plugin, then prints per pCPU the
 //! instructions in the hypervisor, guest kernel and guest low VAs, the
-//! hottest hypervisor functions, and the exits with hypervisor instructions
-//! per exit (docs/benchmarks.md, "How to profile").
+//! hottest hypervisor functions, the share spent waiting for locks, and
+//! the hypervisor instructions per exit by exit reason (docs/benchmarks.md,
+//! "How to profile").
+//!
+//! The profiled hypervisor is the profiling build: the benchmarked code
+//! plus one marker call per exit (`core/vm/markers.rs`), whose addresses
+//! the plugin is given to tell the exit reasons apart.
 
 use crate::profile_report::{self as report, Profile};
 use crate::qemu::{self, Boot, Machine, Step};
@@ -31,6 +36,18 @@ pub struct ProfileArgs {
     /// the bench probe's last line.
     #[arg(long, value_name = "TEXT", default_value = "PROBE bench DONE")]
     pub until: String,
+    /// Attach the console to this guest once it shows --ready, type --type
+    /// into it, and detach (Ctrl-]) after --until: how to profile a
+    /// workload inside a Linux guest.
+    #[arg(long, value_name = "GUEST", requires = "type_")]
+    pub attach: Option<String>,
+    /// With --attach: the guest's line that says it takes commands.
+    #[arg(long, value_name = "TEXT", default_value = "FERROVISOR-INIT: ready")]
+    pub ready: String,
+    /// With --attach: the command line typed into the guest (e.g.
+    /// "taskset 2 fvbench cpu").
+    #[arg(long = "type", id = "type_", value_name = "CMDS", requires = "attach")]
+    pub type_: Option<String>,
     /// Give up after this many seconds of host time.
     #[arg(long, value_name = "SECS", default_value_t = 300)]
     pub timeout: u64,
@@ -48,6 +65,35 @@ pub struct ProfileArgs {
     /// Pass one more argument to QEMU (repeatable).
     #[arg(long = "qemu", value_name = "ARG", allow_hyphen_values = true)]
     pub qemu_args: Vec<String>,
+}
+
+impl ProfileArgs {
+    /// A run on the bench's board (QEMU virt, `-cpu max`, 4 CPUs, 2 GiB, the
+    /// RTC on the virtual clock): `config` (default: the bench probe) until
+    /// the console shows `until`, nothing typed, at most `timeout` seconds.
+    pub fn bench(config: Option<PathBuf>, until: &str, timeout: u64) -> Self {
+        Self {
+            config,
+            bootcmd: None,
+            bootargs: None,
+            until: until.into(),
+            timeout,
+            top: 15,
+            board: crate::board::BoardArgs {
+                cpu: "max".into(),
+                smp: 4,
+                memory: "2G".into(),
+                rtc_base: None,
+                smmu: false,
+                edu: false,
+            },
+            disk: None,
+            qemu_args: vec![],
+            attach: None,
+            ready: String::new(),
+            type_: None,
+        }
+    }
 }
 
 /// What a profiled run gives: the plugin's counts, the console text, and
@@ -81,6 +127,27 @@ pub fn build_plugin() -> Result<PathBuf> {
     Ok(target.join("release/libferrovisor_profile_plugin.so"))
 }
 
+/// The prefix of the profiling build's exit markers' names
+/// (`core/vm/markers.rs`), demangled.
+const MARKER_PREFIX: &str = "ferrovisor::core::vm::markers::exit_";
+
+/// The exit markers of the profiling build: entry address and reason.
+fn markers(elf: &[u8]) -> Result<Vec<(u64, String)>> {
+    use object::{Object, ObjectSymbol};
+    let file = object::File::parse(elf).context("parsing the hypervisor ELF")?;
+    let marks: Vec<(u64, String)> = file
+        .symbols()
+        .filter_map(|s| {
+            let name = report::demangle(s.name().ok()?);
+            Some((s.address(), name.strip_prefix(MARKER_PREFIX)?.to_string()))
+        })
+        .collect();
+    if marks.is_empty() {
+        bail!("the profiling build has no {MARKER_PREFIX}* symbols (hypervisor/src/core/vm/markers.rs)");
+    }
+    Ok(marks)
+}
+
 /// The hypervisor's loaded range (`__image_start` to `__image_file_end`)
 /// from its ELF.
 fn image_range(elf: &[u8]) -> Result<(u64, u64)> {
@@ -102,10 +169,13 @@ pub fn profile(args: &ProfileArgs) -> Result<Outcome> {
     let config =
         args.config.clone().unwrap_or_else(|| paths::root().join("configs/qemu-virt/bench-probe.dts"));
     let plugin = build_plugin()?;
+    // The bundle is checked against the benchmarked build; the profiled
+    // run boots the profiling build (the same code plus exit markers).
     let built = build::build_all(&config)?;
-    let elf_path = build::hypervisor_elf();
+    let (image, elf_path) = build::hypervisor_profiled()?;
     let elf = std::fs::read(&elf_path).with_context(|| format!("reading {}", elf_path.display()))?;
     let (start, end) = image_range(&elf)?;
+    let marks = markers(&elf)?;
     let syms = report::Symbols::from_elf(&elf)?;
     let out = paths::out().join(format!("profile-{}.txt", std::process::id()));
     let _ = std::fs::remove_file(&out);
@@ -121,18 +191,33 @@ pub fn profile(args: &ProfileArgs) -> Result<Outcome> {
     if let Some(disk) = &args.disk {
         extra.extend(qemu::disk_option("--disk", disk, qemu::virtio_disk)?);
     }
-    extra.extend([
-        "-plugin".into(),
-        format!("{},arg=hyp={start:#x}-{end:#x},arg=out={}", plugin.display(), out.display()),
-    ]);
-    let boot = Boot { image: built.image, bundle: Some(built.bundle), bootargs, extra };
-    let steps = vec![
-        Step::Expect(args.until.clone()),
+    let mut plugin_args =
+        format!("{},arg=hyp={start:#x}-{end:#x},arg=out={}", plugin.display(), out.display());
+    for (addr, reason) in &marks {
+        plugin_args.push_str(&format!(",arg=mark={addr:#x}:{reason}"));
+    }
+    extra.extend(["-plugin".into(), plugin_args]);
+    let boot = Boot { image, bundle: Some(built.bundle), bootargs, extra };
+    let mut steps = Vec::new();
+    if let (Some(guest), Some(cmds)) = (&args.attach, &args.type_) {
+        steps.extend([
+            Step::Expect(format!("[{guest}] {}", args.ready)),
+            Step::Send(format!("console attach {guest}\r")),
+            Step::Expect(format!("[console attached to {guest}")),
+            Step::Send(format!("{cmds}\r")),
+            Step::Expect(args.until.clone()),
+            Step::Send("\x1d".into()),
+            Step::Expect("[console detached]".into()),
+        ]);
+    } else {
+        steps.push(Step::Expect(args.until.clone()));
+    }
+    steps.extend([
         Step::Send("vcpu list\r".into()),
         Step::Expect("loads faults".into()),
         Step::Send("halt\r".into()),
         Step::Expect("ferrovisor: halting".into()),
-    ];
+    ]);
     setup::step(format!("profiling {} under -icount (until '{}')", qemu::display(&config), args.until));
     let text = qemu::run_steps(&machine, &boot, steps, Duration::from_secs(args.timeout), "profiled run")?;
     let raw = std::fs::read_to_string(&out)
@@ -177,27 +262,10 @@ pub fn clippy_plugin(root: &Path) -> Result<()> {
 /// probe's pCPU runs both hypervisor and guest code (the probe is linked at
 /// the hypervisor's address: this fails if guest code counted as the
 /// hypervisor's), the exit entry runs at least once per exit counted by
-/// the hypervisor, and the fast hypercall path shows among the functions.
+/// the hypervisor, the fast hypercall path shows among the functions, and
+/// the exits the plugin attributes to hvc are the hypervisor's hvc exits.
 pub fn itest(_: &crate::itests::Env) -> Result<()> {
-    let board = crate::board::BoardArgs {
-        cpu: "max".into(),
-        smp: 4,
-        memory: "2G".into(),
-        rtc_base: None,
-        smmu: false,
-        edu: false,
-    };
-    let args = ProfileArgs {
-        config: None,
-        bootcmd: None,
-        bootargs: None,
-        until: "PROBE bench DONE".into(),
-        timeout: 120,
-        top: 15,
-        board,
-        disk: None,
-        qemu_args: vec![],
-    };
+    let args = ProfileArgs::bench(None, "PROBE bench DONE", 120);
     let o = profile(&args)?;
     let fail = |what: String| anyhow::anyhow!("{what}\n{}", o.summary);
     let exits = o.exits.as_ref().ok_or_else(|| fail("no exit counts parsed".into()))?;
@@ -225,6 +293,27 @@ pub fn itest(_: &crate::itests::Env) -> Result<()> {
     }
     if insns("ferrovisor::arch::aarch64::guest::fast_sync") == 0 {
         return Err(fail("the fast exit path (fast_sync) does not appear".into()));
+    }
+    // Exits by reason: the plugin's hvc exits (marker) agree with the
+    // hypervisor's own count over all pCPUs (the run's last exit may still
+    // be open), and each costs what the fast path costs, roughly.
+    let listed_hvc: u64 = reasons
+        .iter()
+        .position(|r| r == "hvc")
+        .map_or(0, |i| exits.per_cpu.values().filter_map(|c| c.get(i)).sum());
+    let hvc =
+        o.profile.exits.iter().find(|e| e.reason == "hvc").ok_or_else(|| fail("no hvc exit line".into()))?;
+    if hvc.exits > listed_hvc || hvc.exits + 2 < listed_hvc {
+        return Err(fail(format!(
+            "the plugin saw {} hvc exits, the hypervisor counted {listed_hvc}",
+            hvc.exits
+        )));
+    }
+    let each = hvc.insns / hvc.exits.max(1);
+    if !(30..=1000).contains(&each) {
+        return Err(fail(format!(
+            "{each} hypervisor instructions per hvc exit: not a plausible attribution"
+        )));
     }
     Ok(())
 }

@@ -42,6 +42,21 @@ pub struct Profile {
     pub cpus: BTreeMap<usize, Split>,
     /// Executed hypervisor blocks.
     pub blocks: Vec<Block>,
+    /// Per exit reason (the profiling build's markers, then `unmarked`):
+    /// exits and their hypervisor instructions.
+    pub exits: Vec<ExitCost>,
+}
+
+/// The hypervisor instructions of the exits of one reason.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExitCost {
+    /// The reason, as the shell names it (`unmarked`: no marker ran).
+    pub reason: String,
+    /// Exits.
+    pub exits: u64,
+    /// Hypervisor instructions in them, from the exception entry to the
+    /// return to the guest.
+    pub insns: u64,
 }
 
 fn num(word: Option<&str>) -> Result<u64> {
@@ -77,6 +92,11 @@ pub fn parse(text: &str) -> Result<Profile> {
                 addr: num(Some(a)).with_context(bad)?,
                 insns: num(Some(n)).with_context(bad)?,
                 execs: num(Some(e)).with_context(bad)?,
+            }),
+            ["exit", reason, n, insns] => p.exits.push(ExitCost {
+                reason: reason.to_string(),
+                exits: num(Some(n)).with_context(bad)?,
+                insns: num(Some(insns)).with_context(bad)?,
             }),
             ["dropped", n] => {
                 bail!("{n} instructions ran on a vCPU index the plugin does not count (over 16 CPUs)")
@@ -171,6 +191,17 @@ pub fn hot_functions(p: &Profile, syms: &Symbols) -> Vec<HotFn> {
     v
 }
 
+/// Hypervisor instructions spent waiting for a lock another pCPU holds:
+/// those in the `ferrovisor_sync` locks' out-of-line waiting functions
+/// (`Mutex::lock_contended`, `RwLock::read_contended`/`write_contended`),
+/// which hold every waiting instruction of the hypervisor's locks.
+pub fn spinning(hot: &[HotFn]) -> u64 {
+    hot.iter()
+        .filter(|h| ferrovisor_sync::CONTENDED_FNS.iter().any(|f| h.name.ends_with(f)))
+        .map(|h| h.total)
+        .sum()
+}
+
 /// Exits per pCPU and reason from the shell's `vcpu list` (the header line
 /// names the reasons); the vCPUs a pCPU ran are added up.
 pub fn exits(transcript: &str) -> Result<Exits> {
@@ -242,6 +273,24 @@ pub fn render(p: &Profile, hot: &[HotFn], exits: Option<&Exits>, top: usize) -> 
         let cpus: Vec<String> = per_cpu.iter().map(|(c, n)| format!("cpu{c} {n}")).collect();
         out.push_str(&format!("{n:>12} {:>5.1}%  {name}  [{}]\n", pct(*n, total.hyp), cpus.join(", ")));
     }
+    let spin = spinning(hot);
+    out.push_str(&format!(
+        "\nspinning (waiting for a lock another pCPU holds): {spin} instructions, {:.2} % of the hypervisor's\n",
+        pct(spin, total.hyp)
+    ));
+    if !p.exits.is_empty() {
+        out.push_str("\nhypervisor instructions per exit, by reason (from the exception entry to the guest's next instruction; all pCPUs)\n");
+        out.push_str(&format!("{:>8} {:>10} {:>14} {:>10}\n", "reason", "exits", "instructions", "per exit"));
+        for e in p.exits.iter().filter(|e| e.exits > 0) {
+            out.push_str(&format!(
+                "{:>8} {:>10} {:>14} {:>10.0}\n",
+                e.reason,
+                e.exits,
+                e.insns,
+                e.insns as f64 / e.exits as f64
+            ));
+        }
+    }
     if let Some(Exits { reasons, per_cpu: per }) = exits {
         out.push_str("\nexits per pCPU (shell `vcpu list` before halt) and hypervisor instructions per exit (all reasons together)\n");
         out.push_str(&format!(
@@ -281,6 +330,11 @@ mod tests {
         assert!(parse("hyp 1 2\n").is_err());
         assert!(parse(&format!("{HEADER}\nvcpu x hyp 1 kernel 2 low 3\n")).is_err());
         assert!(parse(&format!("{HEADER}\ndropped 5\n")).is_err());
+        let p = parse(&format!("{HEADER}\nexit hvc 3 120\nexit unmarked 0 0\n")).unwrap();
+        assert_eq!(p.exits[0], ExitCost { reason: "hvc".into(), exits: 3, insns: 120 });
+        let text = render(&p, &[], None, 1);
+        assert!(text.contains("     hvc          3            120         40"), "{text}");
+        assert!(!text.contains("unmarked"), "{text}");
     }
 
     #[test]
@@ -299,6 +353,14 @@ mod tests {
         assert!(text.contains("   80  53.3%  b  [cpu0 80]"), "{text}");
         assert!(!text.contains("  c  "), "{text}");
         assert!(text.contains("  all            150             30             26"), "{text}");
+        assert!(text.contains("spinning (waiting for a lock another pCPU holds): 0 instructions"), "{text}");
+        let waiting = HotFn {
+            name: "ferrovisor_sync::mutex::Mutex<T>::lock_contended".into(),
+            per_cpu: BTreeMap::new(),
+            total: 15,
+        };
+        assert_eq!(spinning(&[waiting.clone(), hot[0].clone()]), 15);
+        assert!(render(&p, &[waiting], None, 1).contains(": 15 instructions, 10.00 %"));
     }
 
     #[test]

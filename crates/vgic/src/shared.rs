@@ -55,10 +55,12 @@ impl SharedVgic {
             return 0;
         }
         let (intid, targets) = crate::inject::sgi1r_targets(value, sender.index(), vcpus);
-        for (t, mail) in self.mail.iter().enumerate().take(vcpus) {
-            if targets & (1 << t) != 0 {
+        let mut left = targets;
+        while left != 0 {
+            if let Some(mail) = self.mail.get(left.trailing_zeros() as usize) {
                 mail.fetch_or(1 << intid, Ordering::Release);
             }
+            left &= left - 1;
         }
         targets
     }

@@ -5,6 +5,9 @@
 //!
 //! Cheapest instrumentation the plugin API version 1 offers: one execution
 //! callback per translation block that adds the block's instruction count.
+//! With `mark=ADDR:NAME` arguments (the entries of the profiling build's
+//! exit marker functions) it also adds up the hypervisor instructions of
+//! each exit by reason ([`count::Exits`]).
 //! A block cut short by an exception (a trapping guest instruction, an
 //! abort) still counts all its instructions.
 //!
@@ -18,7 +21,7 @@ pub mod count;
 
 #[cfg(not(test))]
 mod glue {
-    use crate::count::{self, Class, Counters, HypBlock, Options};
+    use crate::count::{self, Class, Counters, Exits, HypBlock, Options};
     use qemu_plugin::install::{Args, Info};
     use qemu_plugin::{register, HasCallbacks, PluginId, Register, TranslationBlock};
     use std::sync::{Arc, Mutex};
@@ -28,6 +31,7 @@ mod glue {
     struct Profile {
         opts: Option<Options>,
         counters: Arc<Counters>,
+        exits: Option<Arc<Exits>>,
         blocks: Arc<Mutex<Vec<Arc<HypBlock>>>>,
         /// Host address minus virtual address of the hypervisor's code.
         hyp_delta: Option<u64>,
@@ -41,10 +45,12 @@ mod glue {
     impl Register for Profile {
         fn register(&mut self, id: PluginId, args: &Args, _: &Info) -> qemu_plugin::Result<()> {
             let opts = count::parse_options(args.raw.iter().map(String::as_str)).map_err(invalid)?;
+            let exits = Arc::new(Exits::new(opts.marks.len()));
+            self.exits = Some(exits.clone());
             let (o, counters, blocks) = (opts.clone(), self.counters.clone(), self.blocks.clone());
             qemu_plugin::qemu_plugin_register_atexit_cb(id, move |_| {
                 let text = match blocks.lock() {
-                    Ok(b) => count::report(&o, &counters, &b),
+                    Ok(b) => count::report(&o, &counters, &exits, &b),
                     Err(_) => return,
                 };
                 if let Err(e) = std::fs::write(&o.out, text) {
@@ -62,7 +68,8 @@ mod glue {
             _: PluginId,
             tb: TranslationBlock,
         ) -> qemu_plugin::Result<()> {
-            let Some(opts) = &self.opts else { return Ok(()) };
+            let (Some(opts), Some(exits)) = (&self.opts, &self.exits) else { return Ok(()) };
+            let exits = exits.clone();
             let vaddr = tb.vaddr();
             let insns = tb.size() as u64;
             // QEMU gives no host address for code outside RAM (the boot ROM).
@@ -75,6 +82,7 @@ mod glue {
             let class = count::classify(vaddr, delta, opts.hyp, self.hyp_delta);
             let counters = self.counters.clone();
             if class == Class::Hyp {
+                let mark = opts.marks.iter().position(|(a, _)| *a == vaddr);
                 let block = Arc::new(HypBlock::new(vaddr, insns));
                 if let Ok(mut blocks) = self.blocks.lock() {
                     blocks.push(block.clone());
@@ -82,12 +90,16 @@ mod glue {
                 tb.register_execute_callback(move |vcpu| {
                     let vcpu = vcpu as usize;
                     counters.add(vcpu, class, insns);
+                    exits.hyp(vcpu, insns, mark);
                     if let Some(e) = block.execs.get(vcpu) {
                         e.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     }
                 });
             } else {
-                tb.register_execute_callback(move |vcpu| counters.add(vcpu as usize, class, insns));
+                tb.register_execute_callback(move |vcpu| {
+                    counters.add(vcpu as usize, class, insns);
+                    exits.guest(vcpu as usize);
+                });
             }
             Ok(())
         }

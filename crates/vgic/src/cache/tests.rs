@@ -295,6 +295,30 @@ fn direct_injection_is_taken_and_matches() {
     );
 }
 
+/// A change to one vCPU's own interrupts (`update_for`: an SGI from its
+/// mailbox, its virtual timer) moves only that vCPU's generation: another
+/// vCPU's entry still skips its refill; a change through `update` (an SPI)
+/// moves every vCPU's.
+#[test]
+fn private_changes_leave_other_vcpus_cached() {
+    let m = Machine::new(4, true);
+    let vgic = SharedVgic::new(m.g);
+    let mut cache = LrCache::new();
+    let mut bank = FakeBank { lrs: vec![0; 4], underflow: false };
+    cache.load(&mut bank);
+    cache.refresh(&vgic, vc(1), &mut bank);
+    bank.lrs[3] = 0x77;
+    vgic.update_for(vc(0), &mut Effects::new(), |g, fx| g.raise_edge(gi(27), vc(0), fx));
+    vgic.receive(vc(0), 1 << 3, &mut Effects::new());
+    cache.refresh(&vgic, vc(1), &mut bank);
+    assert_eq!(bank.lrs[3], 0x77, "vCPU 1 refilled for vCPU 0's own interrupts");
+    let before = vgic.generation(vc(0));
+    vgic.update(&mut Effects::new(), |g, fx| g.raise_edge(gi(40), vc(0), fx));
+    assert_ne!(vgic.generation(vc(0)), before);
+    cache.refresh(&vgic, vc(1), &mut bank);
+    assert_eq!(bank.lrs[3], 0, "a guest-wide change did not refill vCPU 1");
+}
+
 /// A vCPU woken by the same SGI again and again (a cross-CPU ping-pong):
 /// after the guest handled it, the next one goes back into the same LR
 /// (`rearm_lr`), matching the reference each time; a second SGI and

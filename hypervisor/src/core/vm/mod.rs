@@ -16,6 +16,8 @@ pub mod error;
 pub mod exit;
 pub mod fast;
 pub mod faults;
+#[cfg(ferrovisor_profile_markers)]
+mod markers;
 pub mod scmi;
 pub mod vcpu;
 
@@ -143,6 +145,8 @@ impl VcpuShared {
     /// loop on the exit path); readers on other CPUs see whole values.
     #[inline(always)]
     pub fn count(&self, reason: ExitReason) {
+        #[cfg(ferrovisor_profile_markers)]
+        markers::exit(reason);
         if let Some(c) = self.exits.get(reason as usize) {
             c.store(c.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
         }
@@ -277,6 +281,16 @@ impl Vm {
     pub fn vgic_update<R>(&self, f: impl FnOnce(&mut Vgic, &mut Effects) -> R) -> R {
         let mut fx = Effects::default();
         let r = self.vgic.update(&mut fx, f);
+        self.apply(&mut fx);
+        r
+    }
+
+    /// [`Vm::vgic_update`] for a change to `vcpu`'s own SGIs or PPIs (its
+    /// virtual timer): only `vcpu`'s list registers can depend on it, so
+    /// only its generation moves and the other vCPUs keep their fast path.
+    pub fn vgic_update_for<R>(&self, vcpu: VcpuId, f: impl FnOnce(&mut Vgic, &mut Effects) -> R) -> R {
+        let mut fx = Effects::default();
+        let r = self.vgic.update_for(vcpu, &mut fx, f);
         self.apply(&mut fx);
         r
     }

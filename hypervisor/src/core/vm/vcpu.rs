@@ -125,7 +125,7 @@ impl Vcpu {
     /// Makes the virtual timer interrupt pending for this vCPU.
     pub fn raise_vtimer(&self) {
         let id = self.id;
-        self.vm.vgic_update(|vgic, fx| vgic.raise_edge(VTIMER_INTID, id, fx));
+        self.vm.vgic_update_for(id, |vgic, fx| vgic.raise_edge(VTIMER_INTID, id, fx));
     }
 
     /// Loads this vCPU's EL1, FP, GIC and stage-2 state onto the running
