@@ -169,6 +169,19 @@ impl LrCache {
         true
     }
 
+    /// [`LrCache::inject_now`] out of line, for the kick path's one SGI:
+    /// keeps its caller's frame small.
+    #[inline(never)]
+    pub fn inject_one(
+        &mut self,
+        vgic: &SharedVgic,
+        vcpu: VcpuId,
+        intid: GuestIrq,
+        bank: &mut impl LrBank,
+    ) -> bool {
+        self.inject_now(vgic, vcpu, intid, bank)
+    }
+
     /// [`LrCache::inject_now`] when the guest completed one loaded
     /// interrupt (LR bit `completed`) and it was `intid` itself (a vCPU
     /// woken by the same SGI again and again): back into its LR

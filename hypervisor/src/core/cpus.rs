@@ -159,7 +159,9 @@ fn on_kick(_: HostIrq) -> Outcome {
 /// waiter in WFE.
 pub fn note_kick() {
     if let Some(slot) = SLOTS.get(cpu::index()) {
-        slot.kicks.fetch_add(1, Ordering::Release);
+        // Only this CPU writes its count: a plain load and store (the
+        // release orders it for the CPU that waits for it to change).
+        slot.kicks.store(slot.kicks.load(Ordering::Relaxed).wrapping_add(1), Ordering::Release);
     }
     cpu::send_event();
 }
@@ -255,6 +257,12 @@ pub fn secondary_start(index: usize) {
         power::park();
     }
     init_local_interrupts(index);
+}
+
+/// The `ICC_SGI1R_EL1` value that kicks `pcpu` (for callers that keep it
+/// at hand, such as a vCPU's sender side).
+pub fn kick_value(pcpu: PcpuId) -> u64 {
+    SLOTS.get(pcpu.index()).map_or(0, |s| s.kick.load(Ordering::Relaxed))
 }
 
 /// Makes `pcpu` look at its run queue and its vCPUs' interrupts again: an

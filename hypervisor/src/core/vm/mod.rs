@@ -112,6 +112,8 @@ pub const EXIT_NAMES: [&str; EXIT_REASONS] =
 pub struct VcpuShared {
     /// The pCPU the vCPU is pinned to.
     pub pcpu: PcpuId,
+    /// The `ICC_SGI1R_EL1` value that kicks that pCPU.
+    pub kick: u64,
     /// PSCI power state.
     pub power: Mutex<VcpuPower>,
     /// A pending CPU_ON (entry point, context id) for the owning pCPU.
@@ -131,6 +133,7 @@ impl VcpuShared {
     fn new(pcpu: PcpuId) -> Self {
         Self {
             pcpu,
+            kick: crate::core::cpus::kick_value(pcpu),
             power: Mutex::new(VcpuPower::Off),
             start: Mutex::new(None),
             running: AtomicBool::new(false),
@@ -344,10 +347,11 @@ impl Vm {
 
     #[inline(never)]
     fn kick_each(&self, vcpus: u32) {
+        let me = crate::core::cpus::current();
         let mut left = vcpus;
         while left != 0 {
-            if let Some(v) = self.vcpus.get(left.trailing_zeros() as usize) {
-                crate::core::cpus::kick(v.pcpu);
+            if let Some(v) = self.vcpus.get(left.trailing_zeros() as usize).filter(|v| v.pcpu != me) {
+                crate::platform::gicv3::send_sgi_value(v.kick);
             }
             left &= left - 1;
         }

@@ -166,13 +166,32 @@ impl Vcpu {
     }
 
     /// Exit fast path, after a kick: moves the SGIs in this vCPU's mailbox
-    /// straight into free list registers ([`Vcpu::inject_now`]). True if
+    /// straight into free list registers ([`LrCache::inject_one`]). True if
     /// there was mail and all of it went in; false if there was none (the
     /// kick was for something else) or some did not fit: those are made
     /// pending in the model, for the refill on the full exit.
     #[inline(always)]
     pub fn deliver_mail(&mut self) -> bool {
         let sgis = self.vm.vgic.take_mail(self.id);
+        if sgis == 0 {
+            return false;
+        }
+        // One SGI (a wake-up): one call, no loop.
+        if sgis & (sgis - 1) == 0 {
+            if let Some(intid) = GuestIrq::new(sgis.trailing_zeros()) {
+                if self.lrs.inject_one(&self.vm.vgic, self.id, intid, &mut HwLrs) {
+                    return true;
+                }
+            }
+        }
+        self.deliver_several(sgis)
+    }
+
+    /// [`Vcpu::deliver_mail`] for several SGIs, or one that did not go
+    /// straight in.
+    #[cold]
+    #[inline(never)]
+    fn deliver_several(&mut self, sgis: u16) -> bool {
         let mut left = sgis;
         while left != 0 {
             let sgi = left.trailing_zeros();
@@ -185,7 +204,7 @@ impl Vcpu {
             self.vm.receive_sgis(self.id, left);
             return false;
         }
-        sgis != 0
+        true
     }
 
     /// Saves the pCPU's EL1, FP and GIC state into this vCPU.
