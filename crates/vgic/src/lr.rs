@@ -364,9 +364,9 @@ impl Vgic {
     /// the same list register: the model records the completion and the
     /// new pending state in one step, exactly as [`Vgic::retire_lrs`]
     /// followed by [`Vgic::raise_edge_into_lr`] would. Returns the LR value
-    /// to write, or None if that would not be all (it is level-sensitive,
-    /// pending again already, disabled, or something else waits): the
-    /// caller takes the general path.
+    /// to write, or None if that would not be all (it is HW-linked, its
+    /// line is high, it is pending again already, disabled, or something
+    /// else waits): the caller takes the general path.
     #[inline]
     pub fn rearm_lr(&mut self, intid: GuestIrq, vcpu: VcpuId) -> Option<u64> {
         let (intid, vcpu) = (intid.raw(), vcpu.index());
@@ -377,11 +377,14 @@ impl Vgic {
         let irq = self.irq_mut(intid, vcpu)?;
         let s = irq.lr?;
         let group_enabled = if irq.group1() { group_on.1 } else { group_on.0 };
-        if s.vcpu != vcpu || s.hw() || !irq.edge() || !irq.in_lr_and_enabled() || !group_enabled {
+        if s.vcpu != vcpu || s.hw() || irq.hw.is_some() || !irq.in_lr_and_enabled() || !group_enabled {
             return None;
         }
+        // As `raise_edge_into_lr` makes it: a level-sensitive one (the
+        // virtual timer) latched.
         let mut s = LrSlot::new(vcpu);
         s.set_pending(true);
+        s.set_latched(!irq.edge());
         irq.lr = Some(s);
         Some(lr_header(intid, irq) | LR_PENDING)
     }

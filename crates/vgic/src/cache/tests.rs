@@ -319,12 +319,20 @@ fn private_changes_leave_other_vcpus_cached() {
     assert_eq!(bank.lrs[3], 0, "a guest-wide change did not refill vCPU 1");
 }
 
-/// A vCPU woken by the same SGI again and again (a cross-CPU ping-pong):
-/// after the guest handled it, the next one goes back into the same LR
-/// (`rearm_lr`), matching the reference each time; a second SGI and
-/// deschedules in between take the general paths.
+/// A vCPU woken by the same SGI again and again (a cross-CPU ping-pong),
+/// or by its virtual timer: after the guest handled it, the next one goes
+/// back into the same LR (`rearm_lr`), matching the reference each time; a
+/// second interrupt and deschedules in between take the general paths.
 #[test]
 fn the_same_sgi_again_goes_back_into_its_lr() {
+    // SGI 1 (edge), and PPI 27 (level-sensitive, raised as an edge: the
+    // virtual timer's case).
+    for (intid, other) in [(1, 2), (27, 26)] {
+        same_interrupt_again(intid, other);
+    }
+}
+
+fn same_interrupt_again(intid: u32, other: u32) {
     let mut steps = Vec::new();
     for round in 0..50u32 {
         let vcpu = (round % 2) as usize;
@@ -333,14 +341,14 @@ fn the_same_sgi_again_goes_back_into_its_lr() {
             steps.push((Op::Handle { vcpu, lr }, None));
         }
         steps.push((Op::Flush { vcpu }, None));
-        steps.push((Op::Flush { vcpu }, Some((1, vcpu))));
+        steps.push((Op::Flush { vcpu }, Some((intid, vcpu))));
         for _ in 0..3 {
-            steps.push((Op::Handle { vcpu, lr: 0 }, Some((1, vcpu))));
+            steps.push((Op::Handle { vcpu, lr: 0 }, Some((intid, vcpu))));
         }
         if round % 5 == 0 {
             // Another SGI while the first is pending in its LR.
-            steps.push((Op::Flush { vcpu }, Some((2, vcpu))));
-            steps.push((Op::Handle { vcpu, lr: 0 }, Some((1, vcpu))));
+            steps.push((Op::Flush { vcpu }, Some((other, vcpu))));
+            steps.push((Op::Handle { vcpu, lr: 0 }, Some((intid, vcpu))));
         }
         if round % 7 == 0 {
             steps.push((Op::Sync { vcpu }, None));
