@@ -3,6 +3,7 @@
 //!
 //! Hot path: no formatting, no allocation; counters only.
 
+use crate::arch::aarch64::cpu;
 use crate::platform::gicv3;
 use core::sync::atomic::{AtomicU64, Ordering};
 use ferrovisor_sync::RwLock;
@@ -32,20 +33,24 @@ pub const SGI_KICK: HostIrq = HostIrq::of::<1>();
 
 /// Registers `handler` for `irq`; an INTID beyond the table is refused.
 pub fn register(irq: HostIrq, handler: Handler) -> bool {
-    match HANDLERS.write().get_mut(irq.raw() as usize) {
+    // IRQs masked: `handle` reads the table, and an interrupt taken on this
+    // CPU while it holds the write lock would wait for it forever.
+    cpu::without_irqs(|| match HANDLERS.write().get_mut(irq.raw() as usize) {
         Some(slot) => {
             *slot = Some(handler);
             true
         }
         None => false,
-    }
+    })
 }
 
 /// Removes the handler of `irq` (its interrupts then count as unhandled).
 pub fn unregister(irq: HostIrq) {
-    if let Some(slot) = HANDLERS.write().get_mut(irq.raw() as usize) {
-        *slot = None;
-    }
+    cpu::without_irqs(|| {
+        if let Some(slot) = HANDLERS.write().get_mut(irq.raw() as usize) {
+            *slot = None;
+        }
+    })
 }
 
 /// Handles one pending interrupt (from the IRQ vector, or after a guest

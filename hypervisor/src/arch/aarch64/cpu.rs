@@ -56,6 +56,19 @@ pub fn irqs_masked() -> bool {
     DAIF.is_set(DAIF::I)
 }
 
+/// Runs `f` with IRQs masked on this CPU, then restores the mask: for a
+/// lock that interrupt handlers take too (holding it when an interrupt
+/// arrives on the same CPU would make the handler wait for itself).
+pub fn without_irqs<R>(f: impl FnOnce() -> R) -> R {
+    let masked = irqs_masked();
+    irq_disable();
+    let r = f();
+    if !masked {
+        irq_enable();
+    }
+    r
+}
+
 /// Reads an address outside the EL2 map (beyond its 39-bit input range), which
 /// raises a translation fault at EL2: used by `ferrovisor.crashtest=fault`.
 pub fn touch_unmapped() {

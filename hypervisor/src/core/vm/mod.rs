@@ -435,7 +435,9 @@ static VMS: RwLock<Vec<Arc<Vm>>> = RwLock::new(Vec::new());
 
 /// Adds a built VM to the table.
 pub fn register(vm: Arc<Vm>) {
-    VMS.write().push(vm);
+    // IRQs masked: forwarded interrupts look VMs up (`by_id`) in their
+    // handler, which must not find this CPU holding the write lock.
+    crate::arch::aarch64::cpu::without_irqs(|| VMS.write().push(vm));
 }
 
 /// All VMs, in config order.
