@@ -10,6 +10,9 @@
 //!                               `FVBENCH ping-LABEL ...` (LABEL: `run`)
 //! fvbench pong IN OUT [N]       the other side: N times, reads a byte from IN and writes
 //!                               it back to OUT; prints nothing
+//! fvbench rtc [N]               N (2000) reads of the RTC's time through
+//!                               /sys/class/rtc/rtc0/time (open, read, close: the
+//!                               driver's read_time, what `hwclock` does per call)
 //! ```
 //!
 //! `ping` and `pong` pinned to two CPUs (`taskset`) measure a cross-CPU
@@ -46,7 +49,11 @@ const LINE_BYTES: usize = 64;
 /// u64 words per cache line.
 const LINE_WORDS: usize = LINE_BYTES / 8;
 
-const USAGE: &str = "usage: fvbench cpu [MILLION_ROUNDS] | fvbench mem [MiB] [PASSES] | fvbench ping OUT IN [N] [LABEL] | fvbench pong IN OUT [N]";
+const USAGE: &str = "usage: fvbench cpu [MILLION_ROUNDS] | fvbench mem [MiB] [PASSES] | fvbench ping OUT IN [N] [LABEL] | fvbench pong IN OUT [N] | fvbench rtc [N]";
+/// Default reads of `rtc`.
+const RTC_DEFAULT: u64 = 2000;
+/// The RTC time `rtc` reads (the PL031's driver, rtc-pl031).
+const RTC_TIME: &str = "/sys/class/rtc/rtc0/time";
 /// Default round trips of `ping` and `pong`.
 const PING_DEFAULT: u64 = 5000;
 
@@ -105,6 +112,12 @@ fn run(args: &[String]) -> Result<String, String> {
             }
             black_box(&mut buf);
             timed(|| mem(&mut buf, passes))
+        }
+        "rtc" => {
+            let [n] = parse_args(rest, [RTC_DEFAULT])?;
+            // One read first: a missing RTC is an error, not a fast run.
+            std::fs::read(RTC_TIME).map_err(|e| format!("{RTC_TIME}: {e}"))?;
+            timed(|| rtc(n))
         }
         "" => return Err("no command".into()),
         other => return Err(format!("unknown command {other:?}")),
@@ -203,6 +216,12 @@ fn mix64(mut z: u64) -> u64 {
 /// The CPU workload: `rounds` rounds of a serial dependency chain
 /// (xorshift64, hash mix, rotate-xor accumulate). Integer ALU only, no
 /// memory traffic besides the stack.
+/// `n` reads of the RTC's time; the result is the bytes read (always
+/// "HH:MM:SS\n", 9 each: it does not depend on the time read).
+fn rtc(n: u64) -> u64 {
+    (0..n).map(|_| std::fs::read(RTC_TIME).map_or(0, |b| b.len() as u64)).sum()
+}
+
 fn cpu(rounds: u64) -> u64 {
     let mut x = 0x9e37_79b9_7f4a_7c15u64;
     let mut acc = 0u64;
