@@ -161,12 +161,42 @@ impl LrCache {
             return false;
         }
         let Some(value) = self.if_unchanged(vgic, vcpu, |model| model.raise_edge_into_lr(intid, vcpu)) else {
-            return false;
+            return self.repend(vgic, vcpu, intid, bank);
         };
         let i = free.trailing_zeros() as usize;
         bank.write(i, value);
         self.live |= 1 << i;
         true
+    }
+
+    /// [`LrCache::inject_now`] when `intid` could not go into a free LR:
+    /// if the guest still handles it (its LR read back active, not
+    /// pending), that LR becomes pending and active
+    /// ([`crate::Vgic::repend_lr`]). False otherwise.
+    #[cold]
+    #[inline(never)]
+    fn repend(&mut self, vgic: &SharedVgic, vcpu: VcpuId, intid: GuestIrq, bank: &mut impl LrBank) -> bool {
+        let mut live = self.live;
+        while live != 0 {
+            let i = live.trailing_zeros() as usize;
+            live &= live - 1;
+            let old = bank.read(i);
+            if crate::lr::lr_vintid(old) != intid.raw() {
+                continue;
+            }
+            let state = old & (crate::lr::LR_PENDING | crate::lr::LR_ACTIVE | crate::lr::LR_HW);
+            if state != crate::lr::LR_ACTIVE {
+                return false;
+            }
+            return match self.if_unchanged(vgic, vcpu, |model| model.repend_lr(intid, vcpu)) {
+                Some(value) => {
+                    bank.write(i, value);
+                    true
+                }
+                None => false,
+            };
+        }
+        false
     }
 
     /// [`LrCache::inject_now`] out of line, for the kick path's one SGI:

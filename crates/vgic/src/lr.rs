@@ -358,6 +358,41 @@ impl Vgic {
         self.deferred_kicks == 0 && self.banks.get(vcpu).is_some_and(|b| b.candidates.is_empty())
     }
 
+    /// The exit fast path when `intid` fires again while the guest still
+    /// handles it: `vcpu` holds it in a list register read back active and
+    /// not pending (acknowledged, no HW). The LR becomes pending and
+    /// active, exactly what raising it and refilling would make of it (a
+    /// virtual timer that fires again before its handler's EOI, as on an
+    /// idle Linux vCPU whose next event is already due). Returns the LR
+    /// value to write, or None if that would not be all (HW-linked,
+    /// disabled, already pending outside its LR): the general path.
+    #[inline]
+    pub fn repend_lr(&mut self, intid: GuestIrq, vcpu: VcpuId) -> Option<u64> {
+        let (intid, vcpu) = (intid.raw(), vcpu.index());
+        if self.target(intid, vcpu) != Some(vcpu) {
+            return None;
+        }
+        let group_on = (self.grp0, self.grp1);
+        let irq = self.irq_mut(intid, vcpu)?;
+        let mut s = irq.lr?;
+        let group_enabled = if irq.group1() { group_on.1 } else { group_on.0 };
+        if s.vcpu != vcpu
+            || s.hw()
+            || s.clear_pending()
+            || s.clear_active()
+            || irq.hw.is_some()
+            || !irq.in_lr_and_enabled()
+            || !group_enabled
+        {
+            return None;
+        }
+        s.set_pending(true);
+        s.set_active(true);
+        s.set_latched(s.latched() | irq.level_sw());
+        irq.lr = Some(s);
+        Some(lr_header(intid, irq) | LR_PENDING | LR_ACTIVE)
+    }
+
     /// The exit fast path's cheapest case: the guest completed the
     /// interrupt `intid` that `vcpu` holds in a list register (read back
     /// invalid, without HW), and `intid` fires again. It goes back into

@@ -345,6 +345,11 @@ fn same_interrupt_again(intid: u32, other: u32) {
         for _ in 0..3 {
             steps.push((Op::Handle { vcpu, lr: 0 }, Some((intid, vcpu))));
         }
+        // It fires again while the guest still handles it (acknowledged,
+        // not ended): its LR becomes pending and active (`repend_lr`).
+        steps.push((Op::Guest { vcpu, lr: 0, eoi: false }, Some((intid, vcpu))));
+        steps.push((Op::Guest { vcpu, lr: 0, eoi: true }, None));
+        steps.push((Op::Handle { vcpu, lr: 0 }, Some((intid, vcpu))));
         if round % 5 == 0 {
             // Another SGI while the first is pending in its LR.
             steps.push((Op::Flush { vcpu }, Some((other, vcpu))));
