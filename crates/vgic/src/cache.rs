@@ -188,13 +188,7 @@ impl LrCache {
             if state != crate::lr::LR_ACTIVE {
                 return false;
             }
-            return match self.if_unchanged(vgic, vcpu, |model| model.repend_lr(intid, vcpu)) {
-                Some(value) => {
-                    bank.write(i, value);
-                    true
-                }
-                None => false,
-            };
+            return self.rewrite_if_unchanged(vgic, vcpu, i, bank, |model| model.repend_lr(intid, vcpu));
         }
         false
     }
@@ -231,7 +225,22 @@ impl LrCache {
         if crate::lr::lr_vintid(old) != intid.raw() || old & crate::lr::LR_HW != 0 {
             return false;
         }
-        match self.if_unchanged(vgic, vcpu, |model| model.rearm_lr(intid, vcpu)) {
+        self.rewrite_if_unchanged(vgic, vcpu, i, bank, |model| model.rearm_lr(intid, vcpu))
+    }
+
+    /// Rewrites live list register `i` with the value `f` gives (the model
+    /// updated to match), if nothing changed in the model for `vcpu` since
+    /// the last refill; false if something did or `f` declines.
+    #[inline(always)]
+    fn rewrite_if_unchanged(
+        &mut self,
+        vgic: &SharedVgic,
+        vcpu: VcpuId,
+        i: usize,
+        bank: &mut impl LrBank,
+        f: impl FnOnce(&mut crate::Vgic) -> Option<u64>,
+    ) -> bool {
+        match self.if_unchanged(vgic, vcpu, f) {
             Some(value) => {
                 bank.write(i, value);
                 true

@@ -183,12 +183,13 @@ impl Vcpu {
                     return true;
                 }
             }
+            self.vm.receive_sgis(self.id, sgis);
+            return false;
         }
         self.deliver_several(sgis)
     }
 
-    /// [`Vcpu::deliver_mail`] for several SGIs, or one that did not go
-    /// straight in.
+    /// [`Vcpu::deliver_mail`] for several SGIs.
     #[cold]
     #[inline(never)]
     fn deliver_several(&mut self, sgis: u16) -> bool {
