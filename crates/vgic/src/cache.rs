@@ -24,7 +24,7 @@
 
 use crate::lr::MAX_LRS;
 use crate::shared::SharedVgic;
-use ferrovisor_types::{GuestIrq, VcpuId};
+use ferrovisor_types::{GuestIrq, IntidClass, VcpuId};
 
 /// The list registers of the CPU a vCPU is loaded on.
 pub trait LrBank {
@@ -53,6 +53,10 @@ pub struct LrCache {
     mask: u16,
     /// The vGIC generation of the last refill; `u64::MAX`: refill.
     seen: u64,
+    /// LRs holding an SGI the model found re-armable
+    /// ([`crate::Vgic::rearmable_sgis`]) at the generation `seen`: the only
+    /// ones [`LrCache::rearm_sgi`] rewrites without the model.
+    armed: u16,
     /// The last refill left interrupts waiting for a free LR: the next
     /// entry refills whatever else happened (the guest's progress may
     /// change which ones belong in the LRs, e.g. an active one waiting).
@@ -68,7 +72,7 @@ impl Default for LrCache {
 impl LrCache {
     /// Empty list registers, a refill due.
     pub const fn new() -> Self {
-        Self { saved: [0; MAX_LRS], live: 0, mask: 0, seen: u64::MAX, overflow: false }
+        Self { saved: [0; MAX_LRS], live: 0, mask: 0, seen: u64::MAX, armed: 0, overflow: false }
     }
 
     /// The vCPU (re)starts: empty list registers, a refill due.
@@ -120,7 +124,12 @@ impl LrCache {
         }
         // flush_lrs starts by reconciling the LRs with the model, which is
         // all sync_lrs would do here.
-        let flush = vgic.lock().flush_lrs(vcpu, &mut lrs[..n]);
+        let (flush, armed) = {
+            let mut model = vgic.lock();
+            let flush = model.flush_lrs(vcpu, &mut lrs[..n]);
+            (flush, model.rearmable_sgis(vcpu, &lrs[..n]))
+        };
+        self.armed = armed;
         self.live = 0;
         for (i, lr) in lrs.iter().enumerate().take(n) {
             bank.write(i, *lr);
@@ -166,7 +175,18 @@ impl LrCache {
         let i = free.trailing_zeros() as usize;
         bank.write(i, value);
         self.live |= 1 << i;
+        self.arm(i, intid);
         true
+    }
+
+    /// LR `i` now holds `intid`, written by a fast path whose model step
+    /// checked what [`crate::Vgic::rearmable_sgis`] checks: an SGI there is
+    /// re-armable.
+    #[inline(always)]
+    fn arm(&mut self, i: usize, intid: GuestIrq) {
+        if intid.class() == IntidClass::Sgi {
+            self.armed |= 1 << i;
+        }
     }
 
     /// [`LrCache::inject_now`] when `intid` could not go into a free LR:
@@ -188,7 +208,86 @@ impl LrCache {
             if state != crate::lr::LR_ACTIVE {
                 return false;
             }
-            return self.rewrite_if_unchanged(vgic, vcpu, i, bank, |model| model.repend_lr(intid, vcpu));
+            return self
+                .rewrite_if_unchanged(vgic, vcpu, intid, i, bank, |model| model.repend_lr(intid, vcpu));
+        }
+        false
+    }
+
+    /// The cross-CPU wake-up: SGI `intid`, taken from `vcpu`'s mailbox,
+    /// made pending in `vcpu`'s list registers. When the guest completed it
+    /// in its LR and that is the only completion, it goes back into the
+    /// same LR without the model's lock ([`LrCache::rearm_sgi`]); otherwise
+    /// [`LrCache::inject_one`]. False: the caller raises it in the model.
+    #[inline(always)]
+    pub fn inject_sgi(
+        &mut self,
+        vgic: &SharedVgic,
+        vcpu: VcpuId,
+        intid: GuestIrq,
+        bank: &mut impl LrBank,
+    ) -> bool {
+        self.rearm_sgi(vgic, vcpu, intid, bank) || self.inject_one(vgic, vcpu, intid, bank)
+    }
+
+    /// [`LrCache::inject_sgi`]'s step without the lock, for an LR the last
+    /// refill found re-armable (`armed`: the SGI was enabled, group 1,
+    /// with no state outside its LR). Sound because the model would do
+    /// nothing else, and needs to know nothing:
+    /// * nothing changed in the model for `vcpu` since the last refill
+    ///   (generation), and that refill left nothing waiting (no overflow;
+    ///   every change that makes an interrupt wait moves the generation): a
+    ///   refill now would put the SGI back into an LR and nothing more;
+    /// * an SGI is edge-triggered, never HW-linked, and its LR has no
+    ///   maintenance request: completing it has no effect in the model but
+    ///   freeing the LR, and pending again it reads exactly as the model
+    ///   loaded it (header and priority unchanged since); the LR says group
+    ///   1, which an SGI from `ICC_SGI1R_EL1` must be;
+    /// * the model still counts the SGI as loaded in that LR, and every
+    ///   reader of the model's view of a loaded interrupt (the next refill,
+    ///   the deschedule, the fast path's retire) reads the LR back first.
+    ///   The one exception, the scheduler's WFI test while the vCPU is
+    ///   loaded, asks [`LrCache::holds_pending`] as well.
+    #[inline(always)]
+    fn rearm_sgi(
+        &mut self,
+        vgic: &SharedVgic,
+        vcpu: VcpuId,
+        intid: GuestIrq,
+        bank: &mut impl LrBank,
+    ) -> bool {
+        let completed = self.live & bank.completed();
+        if completed == 0
+            || completed & (completed - 1) != 0
+            || completed & self.armed == 0
+            || self.overflow
+            || intid.class() != IntidClass::Sgi
+        {
+            return false;
+        }
+        let i = completed.trailing_zeros() as usize;
+        let old = bank.read(i);
+        if crate::lr::lr_vintid(old) != intid.raw()
+            || old & (crate::lr::LR_HW | crate::lr::LR_EOI | crate::lr::LR_GROUP) != crate::lr::LR_GROUP
+            || vgic.generation(vcpu) != self.seen
+        {
+            return false;
+        }
+        bank.write(i, old | crate::lr::LR_PENDING);
+        true
+    }
+
+    /// Whether a list register the vCPU holds is pending (read from the
+    /// CPU: the model's view of loaded interrupts may lag behind, see
+    /// [`LrCache::rearm_sgi`]).
+    pub fn holds_pending(&self, bank: &impl LrBank) -> bool {
+        let mut live = self.live;
+        while live != 0 {
+            let i = live.trailing_zeros() as usize;
+            live &= live - 1;
+            if bank.read(i) & crate::lr::LR_PENDING != 0 {
+                return true;
+            }
         }
         false
     }
@@ -225,10 +324,10 @@ impl LrCache {
         if crate::lr::lr_vintid(old) != intid.raw() || old & crate::lr::LR_HW != 0 {
             return false;
         }
-        self.rewrite_if_unchanged(vgic, vcpu, i, bank, |model| model.rearm_lr(intid, vcpu))
+        self.rewrite_if_unchanged(vgic, vcpu, intid, i, bank, |model| model.rearm_lr(intid, vcpu))
     }
 
-    /// Rewrites live list register `i` with the value `f` gives (the model
+    /// Rewrites live list register `i` (holding `intid`) with the value `f` gives (the model
     /// updated to match), if nothing changed in the model for `vcpu` since
     /// the last refill; false if something did or `f` declines.
     #[inline(always)]
@@ -236,6 +335,7 @@ impl LrCache {
         &mut self,
         vgic: &SharedVgic,
         vcpu: VcpuId,
+        intid: GuestIrq,
         i: usize,
         bank: &mut impl LrBank,
         f: impl FnOnce(&mut crate::Vgic) -> Option<u64>,
@@ -243,6 +343,7 @@ impl LrCache {
         match self.if_unchanged(vgic, vcpu, f) {
             Some(value) => {
                 bank.write(i, value);
+                self.arm(i, intid);
                 true
             }
             None => false,
@@ -294,6 +395,7 @@ impl LrCache {
         }
         bank.write(i, value);
         self.live = live | (1 << i);
+        self.arm(i, intid);
         true
     }
 
@@ -328,6 +430,7 @@ impl LrCache {
             model.take_kicks()
         };
         self.seen = u64::MAX;
+        self.armed = 0;
         owed(vgic, kicks, vcpu)
     }
 }

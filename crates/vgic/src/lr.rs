@@ -358,6 +358,33 @@ impl Vgic {
         self.deferred_kicks == 0 && self.banks.get(vcpu).is_some_and(|b| b.candidates.is_empty())
     }
 
+    /// Of `lrs` (as [`Vgic::flush_lrs`] left them for `vcpu`), the ones
+    /// holding an SGI that `vcpu` may take again straight into the same LR
+    /// once the guest completed it (bit `i` for LR `i`): enabled, group 1
+    /// with group 1 enabled, no state outside its LR, no maintenance
+    /// request. While nothing changes in the model for `vcpu`, such an SGI
+    /// sent again needs nothing from the model (`LrCache::rearm_sgi`).
+    pub fn rearmable_sgis(&self, vcpu: VcpuId, lrs: &[u64]) -> u16 {
+        let vcpu = vcpu.index();
+        let mut bits = 0u16;
+        for (i, &lr) in lrs.iter().enumerate().take(MAX_LRS) {
+            let intid = lr_vintid(lr);
+            if lr == 0 || intid >= 16 || lr & (LR_HW | LR_EOI) != 0 || !self.grp1 {
+                continue;
+            }
+            let ok = self.irq(intid, vcpu).is_some_and(|irq| {
+                irq.group1()
+                    && irq.edge()
+                    && irq.in_lr_and_enabled()
+                    && irq.lr.is_some_and(|s| s.vcpu == vcpu && !s.hw())
+            });
+            if ok {
+                bits |= 1 << i;
+            }
+        }
+        bits
+    }
+
     /// The exit fast path when `intid` fires again while the guest still
     /// handles it: `vcpu` holds it in a list register read back active and
     /// not pending (acknowledged, no HW). The LR becomes pending and
@@ -375,7 +402,7 @@ impl Vgic {
         let group_on = (self.grp0, self.grp1);
         let irq = self.irq_mut(intid, vcpu)?;
         let mut s = irq.lr?;
-        let group_enabled = if irq.group1() { group_on.1 } else { group_on.0 };
+        let group_enabled = if irq.group1() { group_on.1 } else { group_on.0 && intid >= 16 };
         if s.vcpu != vcpu
             || s.hw()
             || s.clear_pending()
@@ -411,7 +438,7 @@ impl Vgic {
         let group_on = (self.grp0, self.grp1);
         let irq = self.irq_mut(intid, vcpu)?;
         let s = irq.lr?;
-        let group_enabled = if irq.group1() { group_on.1 } else { group_on.0 };
+        let group_enabled = if irq.group1() { group_on.1 } else { group_on.0 && intid >= 16 };
         if s.vcpu != vcpu || s.hw() || irq.hw.is_some() || !irq.in_lr_and_enabled() || !group_enabled {
             return None;
         }
@@ -442,6 +469,10 @@ impl Vgic {
     /// it first cannot break the priority order). Loaded LRs keep their
     /// places; a flush might have put the same set in another order.
     ///
+    /// An SGI comes only from `ICC_SGI1R_EL1` on this path (the mailbox):
+    /// a group-0 one is refused, as [`Vgic::receive_sgis`] ignores it (the
+    /// same holds for [`Vgic::rearm_lr`] and [`Vgic::repend_lr`]).
+    ///
     /// Cost: a handful of checks, no scan.
     #[inline]
     pub fn raise_edge_into_lr(&mut self, intid: GuestIrq, vcpu: VcpuId) -> Option<u64> {
@@ -454,7 +485,7 @@ impl Vgic {
         }
         let group_on = (self.grp0, self.grp1);
         let irq = self.irq_mut(intid, vcpu)?;
-        let group_enabled = if irq.group1() { group_on.1 } else { group_on.0 };
+        let group_enabled = if irq.group1() { group_on.1 } else { group_on.0 && intid >= 16 };
         if !irq.quiet_and_enabled() || !group_enabled {
             return None;
         }

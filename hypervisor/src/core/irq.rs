@@ -100,6 +100,11 @@ pub fn handle(irq: HostIrq) -> Outcome {
 
 /// How often `irq` was taken.
 pub fn count(irq: HostIrq) -> u64 {
+    if irq == SGI_KICK {
+        // Kicks are counted per CPU (`cpus::note_kick`), where the exit
+        // fast path takes them too.
+        return (0..super::cpus::count()).map(super::cpus::kicks).sum();
+    }
     COUNTS.get(irq.raw() as usize).map_or(0, |c| c.load(Ordering::Relaxed))
 }
 

@@ -134,7 +134,7 @@ fn run_slice(v: &mut Vcpu) -> bool {
                     && !crate::core::vm::control::service_wanted()
                     && v.vm.state() == crate::core::vm::VmState::Running => {}
             Next::Resume => break,
-            Next::Yield if v.has_deliverable() => {}
+            Next::Yield if v.loaded_has_deliverable() => {}
             Next::Yield => {
                 v.waiting = true;
                 waiting = true;

@@ -91,12 +91,31 @@ fn send_sgi(v: &mut Vcpu, rt: u8) -> FastExit {
     }
 }
 
-/// Acknowledges and handles the IRQ that made the guest exit.
+/// Acknowledges and handles the IRQ that made the guest exit. Only the
+/// kick test is inline: the wake-up's path takes no frame here.
+#[inline(always)]
 fn interrupt(v: &mut Vcpu) -> FastExit {
     let Some(host) = irq::acknowledge() else {
-        count(v, ExitReason::Irq);
-        return RESUME;
+        return spurious(v);
     };
+    // The kick first (an SGI is never a forwarded device interrupt).
+    if host == irq::SGI_KICK {
+        return kicked(v, host);
+    }
+    device_interrupt(v, host)
+}
+
+#[cold]
+#[inline(never)]
+fn spurious(v: &mut Vcpu) -> FastExit {
+    count(v, ExitReason::Irq);
+    RESUME
+}
+
+/// Any interrupt but the kick: a device interrupt of this guest goes
+/// straight into a list register if it can; the others are handled.
+#[inline(never)]
+fn device_interrupt(v: &mut Vcpu, host: ferrovisor_types::HostIrq) -> FastExit {
     if let Some(guest) = v.vm.forwards.guest_of(host).filter(|_| v.vm.state().receives_interrupts()) {
         // A device interrupt of this guest: it stays active until the
         // guest's EOI deactivates it through the list register (HW=1).
@@ -107,9 +126,6 @@ fn interrupt(v: &mut Vcpu) -> FastExit {
             return RESUME;
         }
         return raise_forwarded(v, guest);
-    }
-    if host == irq::SGI_KICK {
-        return kicked(v, host);
     }
     other_interrupt(v, host)
 }
@@ -122,7 +138,7 @@ fn interrupt(v: &mut Vcpu) -> FastExit {
 /// work. Anything else takes the full exit.
 #[inline(never)]
 fn kicked(v: &mut Vcpu, host: ferrovisor_types::HostIrq) -> FastExit {
-    irq::note(host);
+    // Counted per CPU only (`irq::count` adds those up).
     cpus::note_kick();
     gicv3::priority_drop(host);
     gicv3::deactivate(host);

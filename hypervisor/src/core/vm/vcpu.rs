@@ -179,7 +179,7 @@ impl Vcpu {
         // One SGI (a wake-up): one call, no loop.
         if sgis & (sgis - 1) == 0 {
             if let Some(intid) = GuestIrq::new(sgis.trailing_zeros()) {
-                if self.lrs.inject_one(&self.vm.vgic, self.id, intid, &mut HwLrs) {
+                if self.lrs.inject_sgi(&self.vm.vgic, self.id, intid, &mut HwLrs) {
                     return true;
                 }
             }
@@ -220,6 +220,14 @@ impl Vcpu {
         if !self.watch.is_quiet() && self.vm.state() != super::VmState::Running {
             super::faults::flush(self);
         }
+    }
+
+    /// [`Vcpu::has_deliverable`] for the vCPU loaded on this pCPU (its WFI
+    /// exit): a list register pending in the CPU counts too (the model's
+    /// view of loaded interrupts may lag behind the LRs, see
+    /// `LrCache::rearm_sgi`).
+    pub fn loaded_has_deliverable(&self) -> bool {
+        self.lrs.holds_pending(&HwLrs) || self.has_deliverable()
     }
 
     /// Whether the guest has an interrupt it could take now (WFI completes).
