@@ -169,24 +169,33 @@ impl LrCache {
         if free == 0 {
             return false;
         }
-        let Some(value) = self.if_unchanged(vgic, vcpu, |model| model.raise_edge_into_lr(intid, vcpu)) else {
+        // `if_unchanged` spelled out: its closure would not be inlined here.
+        let value = {
+            let mut model = vgic.lock();
+            if vgic.generation(vcpu) == self.seen {
+                model.raise_edge_into_lr(intid, vcpu)
+            } else {
+                None
+            }
+        };
+        let Some(value) = value else {
             return self.repend(vgic, vcpu, intid, bank);
         };
         let i = free.trailing_zeros() as usize;
         bank.write(i, value);
         self.live |= 1 << i;
-        self.arm(i, intid);
+        // Not armed here, to keep a device interrupt's path short: an SGI
+        // that came this way is armed by its first `rearm`.
         true
     }
 
-    /// LR `i` now holds `intid`, written by a fast path whose model step
-    /// checked what [`crate::Vgic::rearmable_sgis`] checks: an SGI there is
-    /// re-armable.
+    /// LR `i` was written by a fast path whose model step checked what
+    /// [`crate::Vgic::rearmable_sgis`] checks: if it holds an SGI, that SGI
+    /// is re-armable (the bit means nothing for other interrupts:
+    /// [`LrCache::rearm_sgi`] only takes SGIs).
     #[inline(always)]
-    fn arm(&mut self, i: usize, intid: GuestIrq) {
-        if intid.class() == IntidClass::Sgi {
-            self.armed |= 1 << i;
-        }
+    fn arm(&mut self, i: usize) {
+        self.armed |= 1 << i;
     }
 
     /// [`LrCache::inject_now`] when `intid` could not go into a free LR:
@@ -208,8 +217,7 @@ impl LrCache {
             if state != crate::lr::LR_ACTIVE {
                 return false;
             }
-            return self
-                .rewrite_if_unchanged(vgic, vcpu, intid, i, bank, |model| model.repend_lr(intid, vcpu));
+            return self.rewrite_if_unchanged(vgic, vcpu, i, bank, |model| model.repend_lr(intid, vcpu));
         }
         false
     }
@@ -324,10 +332,10 @@ impl LrCache {
         if crate::lr::lr_vintid(old) != intid.raw() || old & crate::lr::LR_HW != 0 {
             return false;
         }
-        self.rewrite_if_unchanged(vgic, vcpu, intid, i, bank, |model| model.rearm_lr(intid, vcpu))
+        self.rewrite_if_unchanged(vgic, vcpu, i, bank, |model| model.rearm_lr(intid, vcpu))
     }
 
-    /// Rewrites live list register `i` (holding `intid`) with the value `f` gives (the model
+    /// Rewrites live list register `i` with the value `f` gives (the model
     /// updated to match), if nothing changed in the model for `vcpu` since
     /// the last refill; false if something did or `f` declines.
     #[inline(always)]
@@ -335,7 +343,6 @@ impl LrCache {
         &mut self,
         vgic: &SharedVgic,
         vcpu: VcpuId,
-        intid: GuestIrq,
         i: usize,
         bank: &mut impl LrBank,
         f: impl FnOnce(&mut crate::Vgic) -> Option<u64>,
@@ -343,7 +350,7 @@ impl LrCache {
         match self.if_unchanged(vgic, vcpu, f) {
             Some(value) => {
                 bank.write(i, value);
-                self.arm(i, intid);
+                self.arm(i);
                 true
             }
             None => false,
@@ -395,7 +402,7 @@ impl LrCache {
         }
         bank.write(i, value);
         self.live = live | (1 << i);
-        self.arm(i, intid);
+        self.arm(i);
         true
     }
 

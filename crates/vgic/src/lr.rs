@@ -399,10 +399,11 @@ impl Vgic {
         if self.target(intid, vcpu) != Some(vcpu) {
             return None;
         }
-        let group_on = (self.grp0, self.grp1);
+        // An SGI only in group 1 (see `raise_edge_into_lr`).
+        let group_on = (self.grp0 && intid >= 16, self.grp1);
         let irq = self.irq_mut(intid, vcpu)?;
         let mut s = irq.lr?;
-        let group_enabled = if irq.group1() { group_on.1 } else { group_on.0 && intid >= 16 };
+        let group_enabled = if irq.group1() { group_on.1 } else { group_on.0 };
         if s.vcpu != vcpu
             || s.hw()
             || s.clear_pending()
@@ -435,10 +436,11 @@ impl Vgic {
         if !self.banks.get(vcpu)?.candidates.is_empty() || self.target(intid, vcpu) != Some(vcpu) {
             return None;
         }
-        let group_on = (self.grp0, self.grp1);
+        // An SGI only in group 1 (see `raise_edge_into_lr`).
+        let group_on = (self.grp0 && intid >= 16, self.grp1);
         let irq = self.irq_mut(intid, vcpu)?;
         let s = irq.lr?;
-        let group_enabled = if irq.group1() { group_on.1 } else { group_on.0 && intid >= 16 };
+        let group_enabled = if irq.group1() { group_on.1 } else { group_on.0 };
         if s.vcpu != vcpu || s.hw() || irq.hw.is_some() || !irq.in_lr_and_enabled() || !group_enabled {
             return None;
         }
@@ -474,7 +476,7 @@ impl Vgic {
     /// same holds for [`Vgic::rearm_lr`] and [`Vgic::repend_lr`]).
     ///
     /// Cost: a handful of checks, no scan.
-    #[inline]
+    #[inline(always)]
     pub fn raise_edge_into_lr(&mut self, intid: GuestIrq, vcpu: VcpuId) -> Option<u64> {
         let (intid, vcpu) = (intid.raw(), vcpu.index());
         if !self.banks.get(vcpu)?.candidates.is_empty() {
@@ -483,9 +485,10 @@ impl Vgic {
         if self.target(intid, vcpu) != Some(vcpu) {
             return None;
         }
-        let group_on = (self.grp0, self.grp1);
+        // An SGI only in group 1 (see `raise_edge_into_lr`).
+        let group_on = (self.grp0 && intid >= 16, self.grp1);
         let irq = self.irq_mut(intid, vcpu)?;
-        let group_enabled = if irq.group1() { group_on.1 } else { group_on.0 && intid >= 16 };
+        let group_enabled = if irq.group1() { group_on.1 } else { group_on.0 };
         if !irq.quiet_and_enabled() || !group_enabled {
             return None;
         }

@@ -136,10 +136,9 @@ pub fn create_vms(configs: alloc::vec::Vec<ferrovisor_config::GuestConfig>, fail
         match built {
             Ok(vm) => {
                 for id in ferrovisor_types::VcpuId::all(vm.vcpus.len()) {
-                    crate::core::sched::enqueue(alloc::boxed::Box::new(crate::core::vm::vcpu::Vcpu::new(
-                        vm.clone(),
-                        id,
-                    )));
+                    if let Some(vcpu) = crate::core::vm::vcpu::Vcpu::new(vm.clone(), id) {
+                        crate::core::sched::enqueue(alloc::boxed::Box::new(vcpu));
+                    }
                 }
                 let cost = crate::core::heap::used().saturating_sub(heap_before) as u64;
                 log::debug!(

@@ -21,7 +21,6 @@ use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use core::sync::atomic::Ordering;
 use ferrovisor_sync::Mutex;
-use ferrovisor_types::PcpuId;
 
 /// A run queue.
 type Queue = Mutex<VecDeque<Box<Vcpu>>>;
@@ -30,7 +29,7 @@ static RUNQ: [Queue; MAX_CPUS] = [const { Mutex::new(VecDeque::new()) }; MAX_CPU
 
 /// Puts a vCPU on its pCPU's run queue, for good.
 pub fn enqueue(vcpu: Box<Vcpu>) {
-    let pcpu = vcpu.shared().map_or(PcpuId::of::<0>(), |s| s.pcpu);
+    let pcpu = vcpu.shared().pcpu;
     if let Some(q) = RUNQ.get(pcpu.index()) {
         q.lock().push_back(vcpu);
         cpus::note_pinned(pcpu);
@@ -142,7 +141,7 @@ fn run_slice(v: &mut Vcpu) -> bool {
             }
             Next::Stop => break,
         }
-        if let Some(false) = v.shared().map(|s| *s.power.lock() == ferrovisor_psci::VcpuPower::On) {
+        if *v.shared().power.lock() != ferrovisor_psci::VcpuPower::On {
             break;
         }
     }

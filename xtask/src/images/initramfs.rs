@@ -13,8 +13,10 @@ use std::process::Command;
 pub const WANTED_MODULES: &[&str] = &["virtio_mmio", "virtio_blk"];
 
 /// /init. Contract (docs/images.md): prints the `FERROVISOR-INIT: ready`
-/// line once, then runs `sh` with the prompt `guest# ` on the console
-/// forever; `poweroff -f` powers off through PSCI SYSTEM_OFF.
+/// line once, runs /etc/fvbench-auto (the bench's workloads) if the kernel
+/// command line says `fvbench=auto`, then runs `sh` with the prompt
+/// `guest# ` on the console forever; `poweroff -f` powers off through
+/// PSCI SYSTEM_OFF.
 pub const INIT_SCRIPT: &str = r#"#!/bin/sh
 # ferrovisor guest init, written by `cargo xtask images` (docs/images.md).
 bb=/bin/busybox
@@ -33,6 +35,11 @@ mkdir -p /dev/pts && mount -t devpts devpts /dev/pts 2>/dev/null
 hostname guest
 cd /root
 echo "FERROVISOR-INIT: ready (kernel $(uname -r), $(nproc) cpus)"
+# `fvbench=auto` on the kernel command line (passed to init as a variable):
+# the bench's workloads, started at the same point of every boot.
+if [ "$fvbench" = auto ] && [ -f /etc/fvbench-auto ]; then
+    sh /etc/fvbench-auto
+fi
 while true; do
     setsid cttyhack sh
     echo "FERROVISOR-INIT: shell exited; starting another"
@@ -43,7 +50,10 @@ done
 /// packages: a change rebuilds the images.
 pub fn recipe() -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325; // FNV-1a, stable across Rust versions
-    for b in INIT_SCRIPT.bytes().chain(WANTED_MODULES.join(",").bytes()).chain(*b"layout-2") {
+    let auto = crate::bench_linux::script();
+    for b in
+        INIT_SCRIPT.bytes().chain(WANTED_MODULES.join(",").bytes()).chain(auto.bytes()).chain(*b"layout-2")
+    {
         h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
     }
     format!("{h:016x}")
@@ -71,6 +81,7 @@ pub fn build(
     cpio.file("bin/busybox", 0o755, &busybox).symlink("bin/sh", "busybox");
     cpio.file("bin/fvbench", 0o755, fvbench);
     cpio.file("init", 0o755, INIT_SCRIPT.as_bytes());
+    cpio.file("etc/fvbench-auto", 0o755, crate::bench_linux::script().as_bytes());
 
     let modules_dir = ["lib/modules", "usr/lib/modules"]
         .iter()

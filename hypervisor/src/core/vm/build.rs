@@ -110,8 +110,8 @@ pub fn create(id: usize, config: GuestConfig) -> Result<Arc<Vm>, BuildError> {
         }
         None => None,
     };
-    let vcpus: Vec<VcpuShared> =
-        (0..config.vcpus as usize).map(|i| VcpuShared::new(place(&config, i))).collect();
+    let vcpus: Vec<Arc<VcpuShared>> =
+        (0..config.vcpus as usize).map(|i| Arc::new(VcpuShared::new(place(&config, i)))).collect();
     let vgic = Vgic::new(super::vgic_config(vcpus.len()))
         .map_err(|e| VmBuildError::new(&config, &config.path, Failure::Vgic(e)))?;
     for (base, size) in [vgic.dist_range(), vgic.redist_range()] {

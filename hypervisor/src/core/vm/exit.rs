@@ -82,9 +82,7 @@ pub fn handle_sync(vcpu: &mut Vcpu) -> Next {
 }
 
 fn count(vcpu: &Vcpu, reason: ExitReason) {
-    if let Some(s) = vcpu.shared() {
-        s.count(reason);
-    }
+    vcpu.shared().count(reason);
 }
 
 /// Refuses the instruction at `pc` (`what` it was): reports it and makes
@@ -168,9 +166,7 @@ fn smccc(vcpu: &mut Vcpu, queries: bool) -> Next {
             Next::Resume
         }
         Action::StopCaller => {
-            if let Some(s) = vcpu.shared() {
-                *s.power.lock() = VcpuPower::Off;
-            }
+            *vcpu.shared().power.lock() = VcpuPower::Off;
             Next::Stop
         }
         Action::Suspend => {
@@ -198,7 +194,7 @@ pub(super) fn answer_query(vcpu: &mut Vcpu) -> bool {
     let reply = match vcpu.regs.x[0] as u32 {
         hvcall::NOP => [0; 4],
         hvcall::EXITS => {
-            let Some(s) = vcpu.shared() else { return false };
+            let s = vcpu.shared();
             hvcall::Exits {
                 total: s.total_exits(),
                 data_aborts: s.exits_for(ExitReason::Mmio) + s.exits_for(ExitReason::Fault),
@@ -208,7 +204,7 @@ pub(super) fn answer_query(vcpu: &mut Vcpu) -> bool {
             .to_regs()
         }
         hvcall::SCHED => {
-            let Some(s) = vcpu.shared() else { return false };
+            let s = vcpu.shared();
             let loads = s.loads.load(core::sync::atomic::Ordering::Relaxed);
             hvcall::Sched { loads, pinned: crate::core::cpus::pinned(s.pcpu) as u64 }.to_regs()
         }

@@ -183,7 +183,5 @@ fn other_interrupt(v: &mut Vcpu, host: ferrovisor_types::HostIrq) -> FastExit {
 }
 
 fn count(v: &Vcpu, reason: ExitReason) {
-    if let Some(s) = v.shared() {
-        s.count(reason);
-    }
+    v.shared().count(reason);
 }

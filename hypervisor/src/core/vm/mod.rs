@@ -201,7 +201,7 @@ pub struct Vm {
     /// Bumped on every (re)start: vCPUs seeing a new epoch reset their state.
     pub epoch: AtomicU32,
     /// Per-vCPU shared state.
-    pub vcpus: Vec<VcpuShared>,
+    pub vcpus: Vec<Arc<VcpuShared>>,
     /// The emulated UART, if configured (also on `mmio`).
     pub vuart: Option<Arc<devices::vuart::Vuart>>,
     /// Emulated devices (vGIC frames, vUART, ...) by guest-physical window;

@@ -18,6 +18,9 @@ pub const VTIMER_INTID: GuestIrq = GuestIrq::of::<{ ferrovisor_types::platform::
 pub struct Vcpu {
     /// The guest it belongs to.
     pub vm: Arc<Vm>,
+    /// Its half that other pCPUs see (`vm.vcpus[index]`), held here so
+    /// that the exit paths reach its counters without a table lookup.
+    shared: Arc<super::VcpuShared>,
     /// Its identity in the guest (also Aff0 of its MPIDR).
     pub id: VcpuId,
     /// `id` as a table index.
@@ -45,10 +48,12 @@ pub struct Vcpu {
 }
 
 impl Vcpu {
-    /// A powered-off vCPU of `vm`.
-    pub fn new(vm: Arc<Vm>, id: VcpuId) -> Self {
-        Self {
+    /// A powered-off vCPU of `vm`; None if `vm` has no vCPU `id`.
+    pub fn new(vm: Arc<Vm>, id: VcpuId) -> Option<Self> {
+        let shared = vm.vcpus.get(id.index())?.clone();
+        Some(Self {
             vm,
+            shared,
             id,
             index: id.index(),
             regs: VcpuRegs::default(),
@@ -60,12 +65,13 @@ impl Vcpu {
             dedicated: false,
             epoch: 0,
             watch: ferrovisor_trap::FaultWatch::new(),
-        }
+        })
     }
 
     /// The shared half of this vCPU.
-    pub fn shared(&self) -> Option<&super::VcpuShared> {
-        self.vm.vcpus.get(self.index)
+    #[inline(always)]
+    pub fn shared(&self) -> &super::VcpuShared {
+        &self.shared
     }
 
     /// Brings the vCPU to its reset state, entering at `entry` with `x0`.
