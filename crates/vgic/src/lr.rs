@@ -367,9 +367,12 @@ impl Vgic {
     pub fn rearmable_sgis(&self, vcpu: VcpuId, lrs: &[u64]) -> u16 {
         let vcpu = vcpu.index();
         let mut bits = 0u16;
+        if !self.grp1 {
+            return bits;
+        }
         for (i, &lr) in lrs.iter().enumerate().take(MAX_LRS) {
             let intid = lr_vintid(lr);
-            if lr == 0 || intid >= 16 || lr & (LR_HW | LR_EOI) != 0 || !self.grp1 {
+            if lr == 0 || intid >= 16 || lr & (LR_HW | LR_EOI) != 0 {
                 continue;
             }
             let ok = self.irq(intid, vcpu).is_some_and(|irq| {

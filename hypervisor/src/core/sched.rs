@@ -101,8 +101,7 @@ fn run_slice(v: &mut Vcpu) -> bool {
     let start_tick = ticks::count(cpu::index());
     let dedicated = cpus::pinned(cpus::current()) == 1;
     v.load(dedicated);
-    let vm = v.vm.clone();
-    let Some(shared) = vm.vcpus.get(v.index) else { return false };
+    let shared = v.shared.clone();
     shared.loads.fetch_add(1, Ordering::Relaxed);
     crate::core::cpus::take_vtimer_fired();
     loop {

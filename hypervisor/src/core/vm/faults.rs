@@ -180,7 +180,7 @@ impl fmt::Display for SiteText {
 /// (the exception is injected by the caller): counts it, logs it within the
 /// rate limit, and flags the vCPU stuck if it keeps re-taking it.
 pub fn denied(vcpu: &mut Vcpu, pc: u64, denial: Denial<'_>) {
-    let Some(shared) = vcpu.vm.vcpus.get(vcpu.index) else { return };
+    let shared = &vcpu.shared;
     shared.faults.bump();
     let (access, addr) = match denial {
         Denial::Unmapped { access, ipa, .. } => (access, ipa),
@@ -261,7 +261,7 @@ pub fn poll(vcpu: &mut Vcpu) {
 #[cold]
 #[inline(never)]
 fn poll_held(vcpu: &mut Vcpu) {
-    let Some(shared) = vcpu.vm.vcpus.get(vcpu.index) else { return };
+    let shared = &vcpu.shared;
     let held = vcpu.watch.poll(progress(shared), timer::now(), timer::frequency());
     shared.faults.sync(vcpu.watch.stuck());
     if let Some(n) = held {

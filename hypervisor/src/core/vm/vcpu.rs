@@ -20,7 +20,7 @@ pub struct Vcpu {
     pub vm: Arc<Vm>,
     /// Its half that other pCPUs see (`vm.vcpus[index]`), held here so
     /// that the exit paths reach its counters without a table lookup.
-    shared: Arc<super::VcpuShared>,
+    pub shared: Arc<super::VcpuShared>,
     /// Its identity in the guest (also Aff0 of its MPIDR).
     pub id: VcpuId,
     /// `id` as a table index.
@@ -100,8 +100,7 @@ impl Vcpu {
         if self.vm.state() != super::VmState::Running {
             return false;
         }
-        let vm = self.vm.clone();
-        let Some(shared) = vm.vcpus.get(self.index) else { return false };
+        let shared = self.shared.clone();
         if let Some((entry, context)) = shared.start.lock().take() {
             self.reset(entry, context);
             *shared.power.lock() = VcpuPower::On;
